@@ -1,0 +1,106 @@
+//! A source that reads a catalogue from a local file.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use thv_domain::Revision;
+use thv_ports::{Fetched, Source, SourceError};
+
+/// Default upper bound on a file's size: 256 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads one local file; its revision is the SHA-256 of its bytes, so an unchanged file is a
+/// cheap no-op for the sync.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    path: PathBuf,
+    max_bytes: u64,
+}
+
+impl FileSource {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), max_bytes: DEFAULT_MAX_BYTES }
+    }
+
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait]
+impl Source for FileSource {
+    async fn fetch(&self, since: Option<&Revision>) -> Result<Fetched, SourceError> {
+        let shown = self.path.display();
+        let meta = tokio::fs::metadata(&self.path).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => SourceError::NotFound(format!("file {shown} does not exist")),
+            _ => SourceError::Unavailable(format!("cannot read file {shown}: {e}")),
+        })?;
+        if !meta.is_file() {
+            return Err(SourceError::NotFound(format!("{shown} is not a regular file")));
+        }
+        if meta.len() > self.max_bytes {
+            return Err(SourceError::TooLarge(format!(
+                "file {shown} is {} bytes, more than the limit of {} bytes",
+                meta.len(),
+                self.max_bytes
+            )));
+        }
+        let bytes = tokio::fs::read(&self.path)
+            .await
+            .map_err(|e| SourceError::Unavailable(format!("cannot read file {shown}: {e}")))?;
+        let revision = Revision(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
+        if since == Some(&revision) {
+            return Ok(Fetched::Unchanged);
+        }
+        Ok(Fetched::Documents { revision, documents: vec![Bytes::from(bytes)] })
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unchanged_file_is_a_no_op_and_changes_are_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.json");
+        std::fs::write(&path, b"[]").unwrap();
+        let src = FileSource::new(&path);
+        let Fetched::Documents { revision, documents } = src.fetch(None).await.unwrap() else {
+            panic!("expected data")
+        };
+        assert_eq!(documents, vec![Bytes::from_static(b"[]")]);
+        assert_eq!(src.fetch(Some(&revision)).await.unwrap(), Fetched::Unchanged);
+        std::fs::write(&path, b"[ ]").unwrap();
+        assert!(matches!(src.fetch(Some(&revision)).await.unwrap(), Fetched::Documents { .. }));
+    }
+
+    #[tokio::test]
+    async fn missing_directory_and_oversized_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = FileSource::new(dir.path().join("nope.json")).fetch(None).await.unwrap_err();
+        assert!(
+            matches!(&err, SourceError::NotFound(m) if m.contains("nope.json") && m.contains("does not exist")),
+            "{err}"
+        );
+        let err = FileSource::new(dir.path()).fetch(None).await.unwrap_err();
+        assert!(matches!(err, SourceError::NotFound(m) if m.contains("not a regular file")));
+        let path = dir.path().join("big.json");
+        std::fs::write(&path, vec![b' '; 100]).unwrap();
+        let err = FileSource::new(&path).with_max_bytes(10).fetch(None).await.unwrap_err();
+        assert!(matches!(err, SourceError::TooLarge(_)));
+    }
+}

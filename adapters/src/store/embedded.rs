@@ -1,0 +1,234 @@
+//! The embedded store: a data directory, no database.
+//!
+//! Layout, one directory per source:
+//! ```text
+//! {dataDir}/sources/{source}/status.json         {"status": SyncStatus, "entriesFile": "entries-N.json"}
+//! {dataDir}/sources/{source}/entries-N.json      [Entry, …]
+//! ```
+//! Every file is written to a temporary name, fsynced, then renamed into place, and the directory
+//! is fsynced. `status.json` is the commit point of a replace: new entries are written to a new
+//! `entries-N.json` first, and only the rename of `status.json` that points at it makes them
+//! current. A crash at any moment leaves the old or the new state, never a mix; files left over
+//! by a crash are removed at the next replace.
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thv_domain::{Entry, SourceName, SyncPhase, SyncStatus};
+use thv_ports::{EntryStore, SourceState, StoreError};
+
+const STATUS_FILE: &str = "status.json";
+
+/// A data directory holding each source's last good entries and status.
+#[derive(Debug, Clone)]
+pub struct EmbeddedStore {
+    root: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StatusFile {
+    status: SyncStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entries_file: Option<String>,
+}
+
+fn unavailable(what: &str, path: &Path, e: &std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot {what} {}: {e}", path.display()))
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) a data directory.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the directory cannot be created.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        let sources = root.join("sources");
+        fs::create_dir_all(&sources).map_err(|e| unavailable("create data directory", &sources, &e))?;
+        Ok(Self { root })
+    }
+
+    fn dir(&self, source: &SourceName) -> PathBuf {
+        self.root.join("sources").join(source.as_str())
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Self) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(this))
+            .await
+            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+    }
+
+    fn read_status_file(dir: &Path) -> Result<Option<StatusFile>, StoreError> {
+        let path = dir.join(STATUS_FILE);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unavailable("open", &path, &e)),
+        };
+        serde_json::from_reader(BufReader::new(file))
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt { source_name: dir_name(dir), detail: format!("{}: {e}", path.display()) })
+    }
+
+    fn load_sync(&self, source: &SourceName) -> Result<Option<SourceState>, StoreError> {
+        let dir = self.dir(source);
+        let Some(status_file) = Self::read_status_file(&dir)? else {
+            return Ok(None);
+        };
+        let entries = match &status_file.entries_file {
+            None => Vec::new(),
+            Some(name) => {
+                let path = dir.join(name);
+                let file = File::open(&path).map_err(|e| StoreError::Corrupt {
+                    source_name: source.to_string(),
+                    detail: format!("cannot open {}: {e}", path.display()),
+                })?;
+                let entries: Vec<Entry> = serde_json::from_reader(BufReader::new(file)).map_err(|e| {
+                    StoreError::Corrupt { source_name: source.to_string(), detail: format!("{}: {e}", path.display()) }
+                })?;
+                entries
+            }
+        };
+        Ok(Some(SourceState { source: source.clone(), entries, status: status_file.status }))
+    }
+
+    fn replace_sync(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
+        let dir = self.dir(source);
+        fs::create_dir_all(&dir).map_err(|e| unavailable("create", &dir, &e))?;
+        let previous = Self::read_status_file(&dir).ok().flatten().and_then(|s| s.entries_file);
+        let next = next_entries_name(previous.as_deref());
+        write_atomic(&dir, &next, |w| serde_json::to_writer(w, entries).map_err(std::io::Error::other))?;
+        let status_file = StatusFile { status: status.clone(), entries_file: Some(next.clone()) };
+        write_atomic(&dir, STATUS_FILE, |w| {
+            serde_json::to_writer_pretty(w, &status_file).map_err(std::io::Error::other)
+        })?;
+        remove_stale(&dir, &next);
+        Ok(())
+    }
+
+    fn write_status_sync(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
+        let dir = self.dir(source);
+        fs::create_dir_all(&dir).map_err(|e| unavailable("create", &dir, &e))?;
+        let entries_file = match Self::read_status_file(&dir) {
+            Ok(found) => found.and_then(|s| s.entries_file),
+            // A corrupt status file loses its pointer; the entries are re-synced.
+            Err(StoreError::Corrupt { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let status_file = StatusFile { status: status.clone(), entries_file };
+        write_atomic(&dir, STATUS_FILE, |w| {
+            serde_json::to_writer_pretty(w, &status_file).map_err(std::io::Error::other)
+        })
+    }
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// `entries-N.json` with N one more than the previous file's.
+fn next_entries_name(previous: Option<&str>) -> String {
+    let n = previous.and_then(|p| p.strip_prefix("entries-")?.strip_suffix(".json")?.parse::<u64>().ok()).unwrap_or(0);
+    format!("entries-{}.json", n + 1)
+}
+
+/// Removes entries files other than `keep` and temporary files left by a crash.
+fn remove_stale(dir: &Path, keep: &str) {
+    let Ok(items) = fs::read_dir(dir) else { return };
+    for item in items.flatten() {
+        let name = item.file_name().to_string_lossy().into_owned();
+        let stale = (name.starts_with("entries-") && name != keep)
+            || (name.starts_with('.') && Path::new(&name).extension().is_some_and(|e| e == "tmp"));
+        if stale && let Err(e) = fs::remove_file(item.path()) {
+            tracing::warn!(path = %item.path().display(), error = %e, "cannot remove stale store file");
+        }
+    }
+}
+
+/// Writes `name` in `dir` atomically: temp file, fsync, rename, fsync of the directory.
+fn write_atomic(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let target = dir.join(name);
+    let result = (|| {
+        let file = File::create(&tmp)?;
+        let mut w = BufWriter::new(&file);
+        write(&mut w)?;
+        w.flush()?;
+        drop(w);
+        file.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        unavailable("write", &target, &e)
+    })
+}
+
+#[async_trait]
+impl EntryStore for EmbeddedStore {
+    async fn load_all(&self) -> Result<Vec<SourceState>, StoreError> {
+        self.blocking(|this| {
+            let root = this.root.join("sources");
+            let items = fs::read_dir(&root).map_err(|e| unavailable("read", &root, &e))?;
+            let mut out = Vec::new();
+            for item in items.flatten() {
+                let raw = item.file_name().to_string_lossy().into_owned();
+                let Ok(source) = SourceName::parse(&raw) else { continue };
+                match this.load_sync(&source) {
+                    Ok(Some(state)) => out.push(state),
+                    Ok(None) => {}
+                    Err(StoreError::Corrupt { detail, .. }) => {
+                        let mut status = SyncStatus::pending();
+                        status.phase = SyncPhase::Failed;
+                        status.message = Some(format!("stored data could not be read and will be re-synced: {detail}"));
+                        out.push(SourceState { source, entries: Vec::new(), status });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            out.sort_by(|a, b| a.source.cmp(&b.source));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn load(&self, source: &SourceName) -> Result<Option<SourceState>, StoreError> {
+        let source = source.clone();
+        self.blocking(move |this| this.load_sync(&source)).await
+    }
+
+    async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
+        let (source, entries, status) = (source.clone(), entries.to_vec(), status.clone());
+        self.blocking(move |this| this.replace_sync(&source, &entries, &status)).await
+    }
+
+    async fn write_status(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
+        let (source, status) = (source.clone(), status.clone());
+        self.blocking(move |this| this.write_status_sync(&source, &status)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_file_names_count_up() {
+        assert_eq!(next_entries_name(None), "entries-1.json");
+        assert_eq!(next_entries_name(Some("entries-41.json")), "entries-42.json");
+        assert_eq!(next_entries_name(Some("garbage")), "entries-1.json");
+    }
+}

@@ -1,0 +1,3 @@
+//! Entry stores.
+
+pub mod embedded;

@@ -1,0 +1,298 @@
+//! Data formats a source can deliver, their detection, and conversion to server.json.
+//!
+//! Upstream (official) format, in any of three shapes:
+//! - a registry file `{"data": {"servers": [server.json, …]}}`,
+//! - a bare array of server.json documents,
+//! - a `ServerListResponse` page `{"servers": [{"server": …, "_meta": …}], "metadata": …}`, whose
+//!   official metadata (status, timestamps) is kept.
+//!
+//! ToolHive native format: `{"servers": {name: …}, "remote_servers": {name: …}}`, converted to
+//! server.json by [`toolhive`].
+
+pub mod toolhive;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::entry::{OFFICIAL_META, OfficialMeta};
+use crate::server_json::{ServerJson, ServerJsonError};
+
+/// Which format a source's documents are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    /// The official server.json format (registry file, bare array, or API page).
+    Upstream,
+    /// ToolHive's native registry format.
+    Toolhive,
+    /// Detect from the document's shape.
+    #[default]
+    Auto,
+}
+
+/// Why a document could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("document is empty")]
+    Empty,
+    #[error("document is not valid JSON: {0}")]
+    Json(String),
+    #[error(
+        "document is neither an upstream registry file (`data.servers`), an array of server.json, a ServerListResponse (`servers` array), nor a ToolHive registry (`servers`/`remote_servers` maps)"
+    )]
+    Unrecognised,
+    #[error("document is not in the {expected} format: {detail}")]
+    WrongFormat { expected: &'static str, detail: String },
+}
+
+/// One server version read from a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedServer {
+    pub server: ServerJson,
+    /// Official metadata carried by the document (only a `ServerListResponse` has it).
+    pub official: Option<OfficialMeta>,
+}
+
+/// An item of a document that was skipped, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where in the document: `data.servers[3]`, `servers.fetch`.
+    pub location: String,
+    pub reason: String,
+}
+
+/// The usable content of one document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedDocument {
+    pub servers: Vec<ParsedServer>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl ParsedDocument {
+    fn push(&mut self, location: String, result: Result<ParsedServer, String>) {
+        match result {
+            Ok(server) => self.servers.push(server),
+            Err(reason) => self.skipped.push(Skipped { location, reason }),
+        }
+    }
+
+    /// A short human summary of what was skipped, for sync status messages.
+    pub fn skipped_summary(&self) -> Option<String> {
+        let first = self.skipped.first()?;
+        Some(format!("{} item(s) skipped; first: {}: {}", self.skipped.len(), first.location, first.reason))
+    }
+}
+
+/// Parses a document in the given format (or detects it with [`DataFormat::Auto`]).
+///
+/// Items that are not valid server.json are skipped and listed in [`ParsedDocument::skipped`];
+/// only a document that cannot be read at all is an error.
+///
+/// # Errors
+/// [`FormatError`] when the bytes are empty, not JSON, or not in the expected format.
+pub fn parse_document(bytes: &[u8], format: DataFormat) -> Result<ParsedDocument, FormatError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FormatError::Empty);
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| FormatError::Json(e.to_string()))?;
+    parse_value(value, format)
+}
+
+/// Like [`parse_document`], for an already-parsed JSON value.
+///
+/// # Errors
+/// [`FormatError`] when the value is not in the expected format.
+pub fn parse_value(value: Value, format: DataFormat) -> Result<ParsedDocument, FormatError> {
+    let shape = detect(&value);
+    match (format, shape) {
+        (_, Shape::Unknown) => Err(match format {
+            DataFormat::Auto => FormatError::Unrecognised,
+            DataFormat::Upstream => FormatError::WrongFormat {
+                expected: "upstream",
+                detail: "expected `data.servers`, a top-level array, or a `servers` array".into(),
+            },
+            DataFormat::Toolhive => FormatError::WrongFormat {
+                expected: "toolhive",
+                detail: "expected `servers` and/or `remote_servers` objects".into(),
+            },
+        }),
+        (DataFormat::Upstream, Shape::Toolhive) => Err(FormatError::WrongFormat {
+            expected: "upstream",
+            detail: "this looks like a ToolHive native registry; set `format: toolhive`".into(),
+        }),
+        (DataFormat::Toolhive, Shape::Upstream(_)) => Err(FormatError::WrongFormat {
+            expected: "toolhive",
+            detail: "this looks like an upstream server.json document; set `format: upstream`".into(),
+        }),
+        (_, Shape::Toolhive) => toolhive::convert(value),
+        (_, Shape::Upstream(kind)) => Ok(parse_upstream(value, kind)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    RegistryFile,
+    Array,
+    ListResponse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Upstream(Upstream),
+    Toolhive,
+    Unknown,
+}
+
+fn detect(value: &Value) -> Shape {
+    match value {
+        Value::Array(_) => Shape::Upstream(Upstream::Array),
+        Value::Object(obj) => {
+            if obj.get("data").and_then(|d| d.get("servers")).is_some_and(Value::is_array) {
+                Shape::Upstream(Upstream::RegistryFile)
+            } else if obj.get("servers").is_some_and(Value::is_array) {
+                Shape::Upstream(Upstream::ListResponse)
+            } else if obj.get("servers").is_some_and(Value::is_object)
+                || obj.get("remote_servers").is_some_and(Value::is_object)
+            {
+                Shape::Toolhive
+            } else {
+                Shape::Unknown
+            }
+        }
+        _ => Shape::Unknown,
+    }
+}
+
+fn take_array(obj: &mut Map<String, Value>, key: &str) -> Vec<Value> {
+    match obj.remove(key) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
+}
+
+fn parse_upstream(value: Value, kind: Upstream) -> ParsedDocument {
+    let (prefix, items) = match (kind, value) {
+        (Upstream::Array, Value::Array(items)) => ("", items),
+        (Upstream::RegistryFile, Value::Object(mut obj)) => {
+            let items = match obj.get_mut("data").and_then(Value::as_object_mut) {
+                Some(data) => take_array(data, "servers"),
+                None => Vec::new(),
+            };
+            ("data.servers", items)
+        }
+        (_, Value::Object(mut obj)) => ("servers", take_array(&mut obj, "servers")),
+        _ => ("", Vec::new()),
+    };
+    let mut doc = ParsedDocument::default();
+    for (i, item) in items.into_iter().enumerate() {
+        let location = format!("{prefix}[{i}]");
+        let parsed = if kind == Upstream::ListResponse {
+            parse_list_item(item)
+        } else {
+            ServerJson::from_value(item)
+                .map(|server| ParsedServer { server, official: None })
+                .map_err(|e: ServerJsonError| e.to_string())
+        };
+        doc.push(location, parsed);
+    }
+    doc
+}
+
+fn parse_list_item(item: Value) -> Result<ParsedServer, String> {
+    let Value::Object(mut obj) = item else {
+        return Err("list item must be an object with `server`".into());
+    };
+    let server = obj.remove("server").ok_or("list item has no `server`")?;
+    let server = ServerJson::from_value(server).map_err(|e| e.to_string())?;
+    let official = match obj.get_mut("_meta").and_then(|m| m.as_object_mut()).and_then(|m| m.remove(OFFICIAL_META)) {
+        Some(meta) => Some(parse_official(meta)?),
+        None => None,
+    };
+    Ok(ParsedServer { server, official })
+}
+
+/// Reads an official `_meta` block leniently: unknown keys are ignored, `statusChangedAt` defaults
+/// to `updatedAt`, `isLatest` is recomputed by the registry anyway.
+fn parse_official(meta: Value) -> Result<OfficialMeta, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Loose {
+        status: Option<crate::entry::Status>,
+        #[serde(default, with = "opt_ts")]
+        status_changed_at: Option<chrono::DateTime<chrono::Utc>>,
+        status_message: Option<String>,
+        #[serde(with = "crate::entry::rfc3339")]
+        published_at: chrono::DateTime<chrono::Utc>,
+        #[serde(default, with = "opt_ts")]
+        updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+    mod opt_ts {
+        use serde::{Deserialize, Deserializer};
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|raw| {
+                    chrono::DateTime::parse_from_rfc3339(&raw)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(serde::de::Error::custom)
+                })
+                .transpose()
+        }
+    }
+    let loose: Loose = serde_json::from_value(meta).map_err(|e| format!("invalid official _meta: {e}"))?;
+    let updated_at = loose.updated_at.unwrap_or(loose.published_at);
+    Ok(OfficialMeta {
+        status: loose.status.unwrap_or(crate::entry::Status::Active),
+        status_changed_at: loose.status_changed_at.unwrap_or(updated_at),
+        status_message: loose.status_message,
+        published_at: loose.published_at,
+        updated_at,
+        is_latest: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn server(name: &str, version: &str) -> Value {
+        json!({"name": name, "description": "d", "version": version})
+    }
+
+    #[test]
+    fn all_three_upstream_shapes_are_read() {
+        let array = json!([server("a/b", "1.0.0"), server("a/c", "2")]);
+        let file = json!({"$schema": "x", "version": "1.0.0", "data": {"servers": [server("a/b", "1.0.0")]}});
+        let page = json!({"servers": [{"server": server("a/b", "1.0.0"), "_meta": {OFFICIAL_META: {
+            "status": "deprecated", "publishedAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-02-01T00:00:00Z", "isLatest": true
+        }}}], "metadata": {"count": 1}});
+        for format in [DataFormat::Auto, DataFormat::Upstream] {
+            assert_eq!(parse_value(array.clone(), format).unwrap().servers.len(), 2);
+            assert_eq!(parse_value(file.clone(), format).unwrap().servers.len(), 1);
+            let doc = parse_value(page.clone(), format).unwrap();
+            let meta = doc.servers[0].official.clone().unwrap();
+            assert_eq!(meta.status, crate::entry::Status::Deprecated);
+            assert_eq!(meta.status_changed_at, meta.updated_at);
+        }
+    }
+
+    #[test]
+    fn invalid_items_are_skipped_with_their_location() {
+        let doc = parse_value(json!([server("a/b", "1"), server("bad", "1"), {"x": 1}]), DataFormat::Auto).unwrap();
+        assert_eq!(doc.servers.len(), 1);
+        assert_eq!(doc.skipped.len(), 2);
+        assert_eq!(doc.skipped[0].location, "[1]");
+        assert!(doc.skipped_summary().unwrap().starts_with("2 item(s) skipped; first: [1]: invalid `name`"));
+    }
+
+    #[test]
+    fn unreadable_documents_are_errors() {
+        assert_eq!(parse_document(b"  \n", DataFormat::Auto), Err(FormatError::Empty));
+        assert!(matches!(parse_document(b"{not json", DataFormat::Auto), Err(FormatError::Json(_))));
+        assert_eq!(parse_document(b"{\"foo\": 1}", DataFormat::Auto), Err(FormatError::Unrecognised));
+        assert_eq!(parse_document(b"42", DataFormat::Auto), Err(FormatError::Unrecognised));
+        let native = br#"{"servers": {"fetch": {"description": "d", "image": "x"}}}"#;
+        assert!(matches!(parse_document(native, DataFormat::Upstream), Err(FormatError::WrongFormat { .. })));
+        assert!(matches!(parse_document(b"[]", DataFormat::Toolhive), Err(FormatError::WrongFormat { .. })));
+    }
+}

@@ -1,0 +1,38 @@
+//! Pure types and rules of the MCP registry.
+//!
+//! This crate has no I/O, no async runtime and no framework: everything here is a value or a
+//! function of values, so it can be tested exhaustively and reused by every adapter.
+//!
+//! - [`names`]: validated server, source and registry names (parse, don't validate).
+//! - [`version`]: version strings and the official semver rule.
+//! - [`server_json`]: a lossless server.json document.
+//! - [`entry`]: one version of one server in one source, with the official `_meta` block.
+//! - [`latest`]: the `isLatest` rule.
+//! - [`filter`]: name/tag filters.
+//! - [`format`]: the upstream and ToolHive data formats, detection and conversion.
+//! - [`reconcile`]: turning a fetched document into the next entries of a source (timestamps,
+//!   tombstones).
+//! - [`registry`]: merging ordered sources into one registry.
+//! - [`snapshot`]: the immutable, pre-rendered read model and its list/lookup queries.
+//!
+//! Adding a data format: add a module under `format/`, teach `format::detect` to recognise it and
+//! return `ParsedServer`s from it; nothing else changes.
+
+pub mod entry;
+pub mod filter;
+pub mod format;
+pub mod latest;
+pub mod names;
+pub mod reconcile;
+pub mod registry;
+pub mod server_json;
+pub mod snapshot;
+pub mod status;
+pub mod version;
+
+pub use entry::{ContentHash, Entry, OfficialMeta, Status};
+pub use filter::{Filter, FilterError, FilterSpec};
+pub use names::{NameError, RegistryName, ServerName, SourceName};
+pub use server_json::{ServerJson, ServerJsonError};
+pub use status::{Revision, SyncPhase, SyncStatus};
+pub use version::{Version, VersionError};

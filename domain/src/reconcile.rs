@@ -1,0 +1,215 @@
+//! Turning freshly fetched servers into the next entries of a source.
+//!
+//! For servers without official metadata of their own (files, git):
+//! - `publishedAt` is the first time this (name, version) was seen by this source;
+//! - `updatedAt` is the last time its content changed (or it came back from deletion);
+//! - a version that disappears becomes a tombstone (`status: deleted`, `updatedAt` = removal
+//!   time), kept until `retention` has passed since the removal.
+//!
+//! Servers that carry official metadata (an upstream registry's API page) keep it as is; only
+//! their disappearance is recorded as a tombstone.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::entry::{Entry, OfficialMeta, Status};
+use crate::format::ParsedServer;
+use crate::names::{ServerName, SourceName};
+use crate::version::Version;
+
+/// What changed between the previous and the next entries of a source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+    /// Versions listed more than once in the fetched data (the first one was kept).
+    pub duplicates: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added == 0 && self.updated == 0 && self.removed == 0
+    }
+}
+
+type Key = (ServerName, Version);
+
+/// Computes the next entries of `source` from its previous entries and the fetched servers.
+/// The result is sorted by (name, version); `is_latest` is left for the registry to compute.
+pub fn reconcile(
+    source: &SourceName,
+    previous: &[Entry],
+    fetched: Vec<ParsedServer>,
+    now: DateTime<Utc>,
+    retention: Duration,
+) -> (Vec<Entry>, Changes) {
+    let prev: BTreeMap<Key, &Entry> =
+        previous.iter().map(|e| ((e.server.name().clone(), e.server.version().clone()), e)).collect();
+    let mut next: BTreeMap<Key, Entry> = BTreeMap::new();
+    let mut changes = Changes::default();
+    let mut seen = HashSet::new();
+
+    for parsed in fetched {
+        let key = (parsed.server.name().clone(), parsed.server.version().clone());
+        if !seen.insert(key.clone()) {
+            changes.duplicates.push(format!("{}@{}", key.0, key.1));
+            continue;
+        }
+        let hash = parsed.server.content_hash().clone();
+        let old = prev.get(&key).copied();
+        let official = match (parsed.official, old) {
+            (Some(upstream), old) => {
+                count(
+                    &mut changes,
+                    old.map(|o| {
+                        *o.server.content_hash() == hash
+                            && o.official == OfficialMeta { is_latest: o.official.is_latest, ..upstream.clone() }
+                    }),
+                );
+                upstream
+            }
+            (None, None) => {
+                changes.added += 1;
+                OfficialMeta::new_active(now)
+            }
+            (None, Some(old)) => {
+                let revived = old.is_deleted();
+                let modified = *old.server.content_hash() != hash;
+                count(&mut changes, Some(!revived && !modified));
+                let mut meta = old.official.clone();
+                if revived {
+                    meta.status = Status::Active;
+                    meta.status_changed_at = now;
+                    meta.status_message = None;
+                }
+                if revived || modified {
+                    meta.updated_at = now;
+                }
+                meta
+            }
+        };
+        next.insert(key, Entry { server: Arc::new(parsed.server), official, source: source.clone() });
+    }
+
+    for (key, old) in prev {
+        if next.contains_key(&key) {
+            continue;
+        }
+        if old.is_deleted() {
+            if old.official.status_changed_at + retention > now {
+                next.insert(key, old.clone());
+            }
+            continue;
+        }
+        changes.removed += 1;
+        let mut tomb = old.clone();
+        tomb.official.status = Status::Deleted;
+        tomb.official.status_changed_at = now;
+        tomb.official.updated_at = now;
+        tomb.official.status_message = Some("removed from source".to_owned());
+        next.insert(key, tomb);
+    }
+    (next.into_values().collect(), changes)
+}
+
+fn count(changes: &mut Changes, same: Option<bool>) {
+    match same {
+        None => changes.added += 1,
+        Some(true) => changes.unchanged += 1,
+        Some(false) => changes.updated += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server_json::ServerJson;
+    use serde_json::json;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap().with_timezone(&Utc) + Duration::hours(h)
+    }
+
+    fn parsed(name: &str, version: &str, desc: &str) -> ParsedServer {
+        ParsedServer {
+            server: ServerJson::from_value(json!({"name": name, "description": desc, "version": version})).unwrap(),
+            official: None,
+        }
+    }
+
+    fn src() -> SourceName {
+        SourceName::parse("src").unwrap()
+    }
+
+    fn find<'a>(es: &'a [Entry], name: &str, v: &str) -> &'a Entry {
+        es.iter().find(|e| e.server.name().as_str() == name && e.server.version().as_str() == v).unwrap()
+    }
+
+    #[test]
+    fn timestamps_track_first_seen_and_last_change() {
+        let ret = Duration::days(30);
+        let (e1, c1) = reconcile(&src(), &[], vec![parsed("a/b", "1", "x"), parsed("a/c", "1", "x")], at(0), ret);
+        assert_eq!((c1.added, c1.updated, c1.removed), (2, 0, 0));
+
+        let (e2, c2) = reconcile(&src(), &e1, vec![parsed("a/b", "1", "x"), parsed("a/c", "1", "changed")], at(1), ret);
+        assert_eq!((c2.added, c2.updated, c2.unchanged), (0, 1, 1));
+        assert_eq!(find(&e2, "a/b", "1").official.updated_at, at(0));
+        let c = find(&e2, "a/c", "1");
+        assert_eq!((c.official.published_at, c.official.updated_at), (at(0), at(1)));
+    }
+
+    #[test]
+    fn removed_versions_become_tombstones_until_retention_ends_and_can_come_back() {
+        let ret = Duration::hours(10);
+        let (e1, _) = reconcile(&src(), &[], vec![parsed("a/b", "1", "x"), parsed("a/b", "2", "x")], at(0), ret);
+        let (e2, c2) = reconcile(&src(), &e1, vec![parsed("a/b", "2", "x")], at(1), ret);
+        assert_eq!(c2.removed, 1);
+        let tomb = find(&e2, "a/b", "1");
+        assert_eq!(tomb.official.status, Status::Deleted);
+        assert_eq!((tomb.official.updated_at, tomb.official.published_at), (at(1), at(0)));
+
+        let (e3, c3) = reconcile(&src(), &e2, vec![parsed("a/b", "2", "x")], at(5), ret);
+        assert!(c3.is_empty());
+        assert_eq!(find(&e3, "a/b", "1").official.updated_at, at(1));
+
+        let (e4, _) = reconcile(&src(), &e3, vec![parsed("a/b", "2", "x")], at(12), ret);
+        assert_eq!(e4.len(), 1);
+
+        let (e5, c5) = reconcile(&src(), &e3, vec![parsed("a/b", "1", "x"), parsed("a/b", "2", "x")], at(6), ret);
+        assert_eq!(c5.updated, 1);
+        let back = find(&e5, "a/b", "1");
+        assert_eq!(
+            (back.official.status, back.official.updated_at, back.official.published_at),
+            (Status::Active, at(6), at(0))
+        );
+    }
+
+    #[test]
+    fn duplicates_keep_the_first_and_are_reported() {
+        let (es, c) = reconcile(
+            &src(),
+            &[],
+            vec![parsed("a/b", "1", "first"), parsed("a/b", "1", "second")],
+            at(0),
+            Duration::days(1),
+        );
+        assert_eq!(es.len(), 1);
+        assert_eq!(es[0].server.description(), "first");
+        assert_eq!(c.duplicates, vec!["a/b@1".to_owned()]);
+    }
+
+    #[test]
+    fn upstream_metadata_is_kept() {
+        let mut p = parsed("a/b", "1", "x");
+        let mut meta = OfficialMeta::new_active(at(-100));
+        meta.status = Status::Deprecated;
+        meta.updated_at = at(-50);
+        p.official = Some(meta.clone());
+        let (es, _) = reconcile(&src(), &[], vec![p], at(0), Duration::days(1));
+        assert_eq!(es[0].official, meta);
+    }
+}

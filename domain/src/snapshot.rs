@@ -1,0 +1,259 @@
+//! The immutable, pre-rendered read model of one registry, and its queries.
+//!
+//! Rows are sorted by (name, version) byte-wise, which gives keyset pagination and an O(log n)
+//! name lookup. Each row's `ServerResponse` JSON is rendered once when the snapshot is built, so
+//! answering a request is mostly copying bytes.
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::entry::Entry;
+
+/// One row: an entry and its pre-rendered response.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub entry: Entry,
+    /// The `ServerResponse` JSON of this entry.
+    pub json: Bytes,
+    /// Lower-cased name, title and description, separated by NUL, for `search`.
+    search: String,
+}
+
+impl Row {
+    fn name(&self) -> &str {
+        self.entry.server.name().as_str()
+    }
+
+    fn version(&self) -> &str {
+        self.entry.server.version().as_str()
+    }
+}
+
+/// The immutable read model of one registry.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    generation: u64,
+    rows: Vec<Row>,
+    /// Indices of the rows flagged latest, in row order.
+    latest: Vec<usize>,
+}
+
+/// Which versions a list query wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSelector {
+    Latest,
+    Exact(String),
+}
+
+/// A validated list query.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Start strictly after this (name, version).
+    pub after: Option<(String, String)>,
+    pub limit: usize,
+    /// Case-insensitive substring of name, title or description.
+    pub search: Option<String>,
+    /// Only rows updated strictly after this instant (deleted rows included).
+    pub updated_since: Option<DateTime<Utc>>,
+    pub version: Option<VersionSelector>,
+    pub include_deleted: bool,
+}
+
+/// One page of a list query.
+#[derive(Debug)]
+pub struct Page<'a> {
+    pub rows: Vec<&'a Row>,
+    /// Opaque cursor of the next page, when more rows may follow.
+    pub next_cursor: Option<String>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from entries sorted by (name, version) (as [`crate::registry::merge`]
+    /// returns them).
+    pub fn new(generation: u64, mut entries: Vec<Entry>) -> Self {
+        entries.sort_by(key_cmp);
+        let rows: Vec<Row> = entries
+            .into_iter()
+            .map(|entry| {
+                let s = &entry.server;
+                let search =
+                    format!("{}\0{}\0{}", s.name(), s.title().unwrap_or_default(), s.description()).to_lowercase();
+                Row { json: Bytes::from(entry.render()), search, entry }
+            })
+            .collect();
+        let latest = rows.iter().enumerate().filter(|(_, r)| r.entry.official.is_latest).map(|(i, _)| i).collect();
+        Self { generation, rows, latest }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Number of distinct server names.
+    pub fn server_count(&self) -> usize {
+        self.latest.len()
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Runs a list query: rows in (name, version) order after the cursor, at most `limit`.
+    pub fn list<'a>(&'a self, q: &ListQuery) -> Page<'a> {
+        let include_deleted = q.include_deleted || q.updated_since.is_some();
+        let needle = q.search.as_ref().map(|s| s.to_lowercase());
+        let matches = |r: &Row| {
+            (include_deleted || !r.entry.is_deleted())
+                && q.updated_since.is_none_or(|t| r.entry.official.updated_at > t)
+                && match &q.version {
+                    None => true,
+                    Some(VersionSelector::Latest) => r.entry.official.is_latest,
+                    Some(VersionSelector::Exact(v)) => r.version() == v,
+                }
+                && needle.as_ref().is_none_or(|n| r.search.contains(n.as_str()))
+        };
+        let after = |r: &Row| match &q.after {
+            None => true,
+            Some((n, v)) => (r.name(), r.version()) > (n.as_str(), v.as_str()),
+        };
+        let limit = q.limit.max(1);
+        let mut rows = Vec::with_capacity(limit.min(128));
+        let mut more = false;
+        let mut take = |r: &'a Row| -> bool {
+            if !matches(r) {
+                return true;
+            }
+            if rows.len() == limit {
+                more = true;
+                return false;
+            }
+            rows.push(r);
+            true
+        };
+        if matches!(q.version, Some(VersionSelector::Latest)) {
+            let start = self.latest.partition_point(|&i| !after(&self.rows[i]));
+            for &i in &self.latest[start..] {
+                if !take(&self.rows[i]) {
+                    break;
+                }
+            }
+        } else {
+            let start = self.rows.partition_point(|r| !after(r));
+            for r in &self.rows[start..] {
+                if !take(r) {
+                    break;
+                }
+            }
+        }
+        let next_cursor = if more { rows.last().map(|r| encode_cursor(r.name(), r.version())) } else { None };
+        Page { rows, next_cursor }
+    }
+
+    fn name_range(&self, name: &str) -> Range<usize> {
+        let start = self.rows.partition_point(|r| r.name() < name);
+        let end = start + self.rows[start..].partition_point(|r| r.name() == name);
+        start..end
+    }
+
+    /// All visible versions of a server, newest `publishedAt` first; `None` when there is none.
+    pub fn versions(&self, name: &str, include_deleted: bool) -> Option<Vec<&Row>> {
+        let mut rows: Vec<&Row> =
+            self.rows[self.name_range(name)].iter().filter(|r| include_deleted || !r.entry.is_deleted()).collect();
+        if rows.is_empty() {
+            return None;
+        }
+        rows.sort_by(|a, b| {
+            b.entry.official.published_at.cmp(&a.entry.official.published_at).then_with(|| b.version().cmp(a.version()))
+        });
+        Some(rows)
+    }
+
+    /// One version of a server (`latest` selects the version flagged latest).
+    pub fn version(&self, name: &str, version: &VersionSelector, include_deleted: bool) -> Option<&Row> {
+        let range = self.name_range(name);
+        let group = &self.rows[range];
+        let row = match version {
+            VersionSelector::Latest => group.iter().find(|r| r.entry.official.is_latest),
+            VersionSelector::Exact(v) => {
+                group.binary_search_by(|r| r.version().cmp(v.as_str())).ok().map(|i| &group[i])
+            }
+        }?;
+        (include_deleted || !row.entry.is_deleted()).then_some(row)
+    }
+
+    /// Whether a server name exists at all (any version, deleted included).
+    pub fn has_server(&self, name: &str) -> bool {
+        !self.name_range(name).is_empty()
+    }
+}
+
+fn key_cmp(a: &Entry, b: &Entry) -> Ordering {
+    (a.server.name().as_str(), a.server.version().as_str())
+        .cmp(&(b.server.name().as_str(), b.server.version().as_str()))
+}
+
+/// Renders a `ServerList` body: `{"servers":[…],"metadata":{"nextCursor"?,"count"}}`.
+pub fn render_list(rows: &[&Row], next_cursor: Option<&str>) -> Vec<u8> {
+    let size: usize = rows.iter().map(|r| r.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 96);
+    out.extend_from_slice(b"{\"servers\":[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&r.json);
+    }
+    out.extend_from_slice(b"],\"metadata\":{");
+    if let Some(c) = next_cursor {
+        out.extend_from_slice(b"\"nextCursor\":");
+        out.extend_from_slice(serde_json::to_string(c).unwrap_or_default().as_bytes());
+        out.push(b',');
+    }
+    out.extend_from_slice(format!("\"count\":{}}}}}", rows.len()).as_bytes());
+    out
+}
+
+/// Why a cursor was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor: use the exact `metadata.nextCursor` value of the previous page")]
+pub struct CursorError;
+
+/// Encodes a position as an opaque, URL-safe cursor.
+pub fn encode_cursor(name: &str, version: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{name}:{version}"))
+}
+
+/// Decodes a cursor made by [`encode_cursor`]; the official registry's plain `name:version` form
+/// is accepted too (it always contains a `/`, which our cursors never do).
+///
+/// # Errors
+/// [`CursorError`] when the cursor is neither.
+pub fn decode_cursor(cursor: &str) -> Result<(String, String), CursorError> {
+    let plain = if cursor.contains('/') {
+        cursor.to_owned()
+    } else {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor.trim_end_matches('=')).map_err(|_| CursorError)?;
+        String::from_utf8(bytes).map_err(|_| CursorError)?
+    };
+    let (name, version) = plain.split_once(':').ok_or(CursorError)?;
+    if name.is_empty() || version.is_empty() || !name.contains('/') {
+        return Err(CursorError);
+    }
+    Ok((name.to_owned(), version.to_owned()))
+}
+
+#[cfg(test)]
+mod tests;

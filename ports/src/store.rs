@@ -1,0 +1,59 @@
+//! Where each source's last good entries and sync status are kept.
+
+use async_trait::async_trait;
+use thv_domain::{Entry, SourceName, SyncStatus};
+
+/// Everything stored for one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceState {
+    pub source: SourceName,
+    /// Entries sorted by (name, version), tombstones included.
+    pub entries: Vec<Entry>,
+    pub status: SyncStatus,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or written right now (disk full, database down).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data for a source could not be read back; the source must be re-synced.
+    #[error("stored data of source `{source_name}` is corrupt: {detail}")]
+    Corrupt { source_name: String, detail: String },
+    /// Anything else.
+    #[error("internal store error: {0}")]
+    Internal(String),
+}
+
+/// The system of record for entries and sync status.
+#[async_trait]
+pub trait EntryStore: Send + Sync + std::fmt::Debug {
+    /// Loads every stored source. A source whose data is unreadable is returned with no entries
+    /// and a `Failed` status naming the problem, so one corrupt source never blocks the others.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read at all; [`StoreError::Internal`].
+    async fn load_all(&self) -> Result<Vec<SourceState>, StoreError>;
+
+    /// Loads one source, `None` when nothing is stored for it.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when its data cannot be read back; [`StoreError::Unavailable`];
+    /// [`StoreError::Internal`].
+    async fn load(&self, source: &SourceName) -> Result<Option<SourceState>, StoreError>;
+
+    /// Replaces a source's entries and status atomically: after a crash, either the old or the
+    /// new entries and status are stored, never a mix.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the write failed (the old data is intact);
+    /// [`StoreError::Internal`].
+    async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError>;
+
+    /// Writes a source's status only, keeping its entries.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; [`StoreError::Internal`].
+    async fn write_status(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError>;
+}
