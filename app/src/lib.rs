@@ -1,1 +1,13 @@
-//! placeholder
+//! Composition root of `thv-registry-api`: configuration, CLI, HTTP API and the sync coordinator.
+//!
+//! Only this crate wires concrete adapters to ports. Adding a capability: put its rules in
+//! `domain`, its outside-world needs in `ports`, their implementations in `adapters`, and connect
+//! them here.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod serve;
+pub mod sync;
+pub mod telemetry;

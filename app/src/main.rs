@@ -1,1 +1,69 @@
-fn main() {}
+//! The `thv-registry-api` binary.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use thv_app::cli::{Cli, Command, ConfigCommand, OutputFormat, SpecFormat, listen_address};
+use thv_app::config::Config;
+use thv_app::http::ops::VersionInfo;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, address, log_format } => {
+            thv_app::telemetry::init(log_format, std::io::stderr);
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(thv_app::serve::serve(config, &listen_address(&address))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "server failed");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Version { format } => {
+            let v = VersionInfo::current();
+            match format {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::json!({"version": v.version, "git_commit": v.git_commit, "build_time": v.build_time})
+                ),
+                OutputFormat::Text => {
+                    println!("thv-registry-api {}\ncommit: {}\nbuilt: {}", v.version, v.git_commit, v.build_time);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Config { command: ConfigCommand::Check { config } } => match Config::load(&config) {
+            Ok(c) => {
+                print!("{}", thv_app::config::describe(&c));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Openapi { format } => {
+            match format {
+                SpecFormat::Yaml => print!("{}", thv_app::http::spec_yaml()),
+                SpecFormat::Json => println!("{}", thv_app::http::spec_json()),
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

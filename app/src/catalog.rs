@@ -1,0 +1,419 @@
+//! The live catalogue: every source's current entries and status, every registry's snapshot,
+//! and the sync of one source (fetch → parse → filter → reconcile → store → rebuild snapshots).
+//!
+//! A fetch that fails, does not parse, or comes back empty when the previous data was not never
+//! replaces the last good data: the status says why and the snapshots stay as they are.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use thv_domain::format::{ParsedServer, parse_document};
+use thv_domain::reconcile::reconcile;
+use thv_domain::registry::merge;
+use thv_domain::snapshot::Snapshot;
+use thv_domain::{Entry, RegistryName, SourceName, SyncPhase, SyncStatus};
+use thv_ports::{Clock, EntryStore, Fetched, Source, StoreError};
+use tokio::sync::Mutex;
+
+use crate::config::{Config, RegistryConfig, SourceConfig};
+
+/// One source at run time.
+#[derive(Debug)]
+pub struct SourceSlot {
+    pub config: SourceConfig,
+    adapter: Arc<dyn Source>,
+    state: std::sync::Mutex<SourceRuntime>,
+    /// Held for the duration of a sync: one sync per source at a time.
+    sync_lock: Mutex<()>,
+}
+
+#[derive(Debug, Clone)]
+struct SourceRuntime {
+    entries: Arc<Vec<Entry>>,
+    status: SyncStatus,
+    /// Whether this source has data or a definite outcome (for readiness).
+    settled: bool,
+}
+
+/// One registry at run time.
+#[derive(Debug)]
+pub struct RegistrySlot {
+    pub config: RegistryConfig,
+    snapshot: ArcSwap<RegistrySnapshot>,
+}
+
+/// A registry's snapshot plus a digest of its content, for `ETag`s that stay valid across
+/// restarts and replicas.
+#[derive(Debug, Default)]
+pub struct RegistrySnapshot {
+    pub snapshot: Snapshot,
+    pub digest: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// New data was stored and is served.
+    Updated { servers: usize },
+    /// The data did not change.
+    Unchanged,
+    /// The sync failed; the previous data is still served.
+    Failed { message: String },
+    /// Another sync of this source is running.
+    Busy,
+}
+
+/// The live catalogue shared by the HTTP API and the sync tasks.
+#[derive(Debug)]
+pub struct Catalog {
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn EntryStore>,
+    sources: BTreeMap<SourceName, SourceSlot>,
+    registries: BTreeMap<RegistryName, RegistrySlot>,
+    default_registry: Option<RegistryName>,
+    generation: AtomicU64,
+}
+
+/// Counts distinct server names with at least one live version.
+fn live_servers(entries: &[Entry]) -> usize {
+    let mut count = 0;
+    let mut last: Option<&str> = None;
+    for e in entries.iter().filter(|e| !e.is_deleted()) {
+        let name = e.server.name().as_str();
+        if last != Some(name) {
+            count += 1;
+            last = Some(name);
+        }
+    }
+    count
+}
+
+impl Catalog {
+    /// Opens the catalogue: loads every source's last good data and status from the store,
+    /// marks syncs cut off by a crash as interrupted, and builds the snapshots. Serving can start
+    /// right after this, before any fetch.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read at all.
+    pub async fn open(
+        config: &Config,
+        store: Arc<dyn EntryStore>,
+        clock: Arc<dyn Clock>,
+        adapter_for: impl Fn(&SourceConfig) -> Arc<dyn Source>,
+    ) -> Result<Self, StoreError> {
+        let mut stored: BTreeMap<SourceName, thv_ports::SourceState> =
+            store.load_all().await?.into_iter().map(|s| (s.source.clone(), s)).collect();
+        let mut sources = BTreeMap::new();
+        for cfg in &config.sources {
+            let (entries, mut status) = match stored.remove(&cfg.name) {
+                Some(s) => (s.entries, s.status),
+                None => (Vec::new(), SyncStatus::pending()),
+            };
+            if status.phase == SyncPhase::Syncing {
+                status.phase = SyncPhase::Interrupted;
+                status.message = Some(
+                    "the previous sync was interrupted (the process stopped while it ran); the last good data is served and the sync is retried"
+                        .to_owned(),
+                );
+                store.write_status(&cfg.name, &status).await?;
+            }
+            let settled = !entries.is_empty() || status.phase == SyncPhase::Synced;
+            let runtime = SourceRuntime { entries: Arc::new(entries), status, settled };
+            sources.insert(
+                cfg.name.clone(),
+                SourceSlot {
+                    config: cfg.clone(),
+                    adapter: adapter_for(cfg),
+                    state: std::sync::Mutex::new(runtime),
+                    sync_lock: Mutex::new(()),
+                },
+            );
+        }
+        let registries = config
+            .registries
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    RegistrySlot { config: r.clone(), snapshot: ArcSwap::from_pointee(RegistrySnapshot::default()) },
+                )
+            })
+            .collect();
+        let catalog = Self {
+            clock,
+            store,
+            sources,
+            registries,
+            default_registry: config.default_registry.clone(),
+            generation: AtomicU64::new(0),
+        };
+        for name in catalog.registries.keys() {
+            catalog.rebuild(name);
+        }
+        Ok(catalog)
+    }
+
+    /// A catalogue with nothing in it (for generating the OpenAPI document).
+    pub fn empty() -> Self {
+        #[derive(Debug)]
+        struct NoStore;
+        #[async_trait::async_trait]
+        impl EntryStore for NoStore {
+            async fn load_all(&self) -> Result<Vec<thv_ports::SourceState>, StoreError> {
+                Ok(Vec::new())
+            }
+            async fn load(&self, _: &SourceName) -> Result<Option<thv_ports::SourceState>, StoreError> {
+                Ok(None)
+            }
+            async fn replace(&self, _: &SourceName, _: &[Entry], _: &SyncStatus) -> Result<(), StoreError> {
+                Err(StoreError::Internal("the empty catalogue stores nothing".to_owned()))
+            }
+            async fn write_status(&self, _: &SourceName, _: &SyncStatus) -> Result<(), StoreError> {
+                Err(StoreError::Internal("the empty catalogue stores nothing".to_owned()))
+            }
+        }
+        Self {
+            clock: Arc::new(thv_adapters::SystemClock),
+            store: Arc::new(NoStore),
+            sources: BTreeMap::new(),
+            registries: BTreeMap::new(),
+            default_registry: None,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn registry(&self, name: &str) -> Option<Arc<RegistrySnapshot>> {
+        let name = RegistryName::parse(name).ok()?;
+        self.registries.get(&name).map(|r| r.snapshot.load_full())
+    }
+
+    pub fn default_registry(&self) -> Option<&RegistryName> {
+        self.default_registry.as_ref()
+    }
+
+    pub fn registry_names(&self) -> impl Iterator<Item = &RegistryName> {
+        self.registries.keys()
+    }
+
+    pub fn registries(&self) -> impl Iterator<Item = &RegistrySlot> {
+        self.registries.values()
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &SourceSlot> {
+        self.sources.values()
+    }
+
+    pub fn source(&self, name: &SourceName) -> Option<&SourceSlot> {
+        self.sources.get(name)
+    }
+
+    /// The current status of a source and whether it has data or a definite outcome.
+    pub fn source_status(&self, name: &SourceName) -> Option<(SyncStatus, bool)> {
+        self.sources.get(name).map(|s| {
+            let st = lock(&s.state);
+            (st.status.clone(), st.settled)
+        })
+    }
+
+    /// Whether every source of a registry has data or a definite outcome.
+    pub fn registry_ready(&self, registry: &RegistryConfig) -> bool {
+        registry.sources.iter().all(|s| self.source_status(s).is_some_and(|(_, settled)| settled))
+    }
+
+    fn rebuild(&self, name: &RegistryName) {
+        let Some(slot) = self.registries.get(name) else { return };
+        let parts: Vec<Arc<Vec<Entry>>> = slot
+            .config
+            .sources
+            .iter()
+            .filter_map(|s| self.sources.get(s).map(|src| lock(&src.state).entries.clone()))
+            .collect();
+        let slices: Vec<&[Entry]> = parts.iter().map(|p| p.as_slice()).collect();
+        let merged = merge(&slices, &slot.config.filter);
+        let digest = snapshot_digest(name, &merged);
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        slot.snapshot.store(Arc::new(RegistrySnapshot { snapshot: Snapshot::new(generation, merged), digest }));
+    }
+
+    fn rebuild_for(&self, source: &SourceName) {
+        let names: Vec<RegistryName> = self
+            .registries
+            .values()
+            .filter(|r| r.config.sources.contains(source))
+            .map(|r| r.config.name.clone())
+            .collect();
+        for name in &names {
+            self.rebuild(name);
+        }
+    }
+
+    /// Syncs one source now. Returns [`SyncOutcome::Busy`] when a sync of it is already running.
+    pub async fn sync(&self, name: &SourceName) -> SyncOutcome {
+        let Some(slot) = self.sources.get(name) else {
+            return SyncOutcome::Failed { message: format!("no source is named `{name}`") };
+        };
+        let Ok(_guard) = slot.sync_lock.try_lock() else { return SyncOutcome::Busy };
+        let started = Instant::now();
+        let outcome = self.sync_locked(slot).await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &outcome {
+            SyncOutcome::Updated { servers } => {
+                tracing::info!(source.name = %name, servers, duration_ms, "source synced");
+            }
+            SyncOutcome::Unchanged => tracing::debug!(source.name = %name, duration_ms, "source unchanged"),
+            SyncOutcome::Failed { message } => {
+                tracing::warn!(source.name = %name, duration_ms, error = %message, "source sync failed");
+            }
+            SyncOutcome::Busy => {}
+        }
+        outcome
+    }
+
+    async fn sync_locked(&self, slot: &SourceSlot) -> SyncOutcome {
+        let name = &slot.config.name;
+        let now = self.clock.now();
+        let before = lock(&slot.state).clone();
+        let mut attempt = before.status.clone();
+        attempt.phase = SyncPhase::Syncing;
+        attempt.last_attempt = Some(now);
+        if let Err(e) = self.store.write_status(name, &attempt).await {
+            return self.fail(slot, &before, format!("cannot record the sync start: {e}")).await;
+        }
+        lock(&slot.state).status = attempt;
+
+        let digest = slot.config.digest();
+        let config_changed = before.status.config_digest.as_deref() != Some(digest.as_str());
+        let since = if config_changed { None } else { before.status.revision.as_ref() };
+        let (revision, documents) = match slot.adapter.fetch(since).await {
+            Ok(Fetched::Unchanged) => return self.unchanged(slot, &before).await,
+            Ok(Fetched::Documents { revision, documents }) => (revision, documents),
+            Err(e) => {
+                return self.fail(slot, &before, format!("fetch from {} failed: {e}", slot.adapter.describe())).await;
+            }
+        };
+
+        let mut servers: Vec<ParsedServer> = Vec::new();
+        let mut skipped = Vec::new();
+        for doc in &documents {
+            match parse_document(doc, slot.config.format) {
+                Ok(parsed) => {
+                    if let Some(summary) = parsed.skipped_summary() {
+                        skipped.push(summary);
+                    }
+                    servers.extend(parsed.servers.into_iter().filter(|s| slot.config.filter.matches(&s.server)));
+                }
+                Err(e) => {
+                    return self
+                        .fail(slot, &before, format!("data from {} is unusable: {e}", slot.adapter.describe()))
+                        .await;
+                }
+            }
+        }
+        let previous_live = live_servers(&before.entries);
+        if servers.is_empty() && previous_live > 0 {
+            let why = skipped.first().map_or(String::new(), |s| format!(" ({s})"));
+            return self
+                .fail(
+                    slot,
+                    &before,
+                    format!(
+                        "{} returned no servers{why}; keeping the previous {previous_live}",
+                        slot.adapter.describe()
+                    ),
+                )
+                .await;
+        }
+        let retention = chrono::Duration::from_std(slot.config.tombstone_retention).unwrap_or(chrono::Duration::MAX);
+        let (entries, changes) = reconcile(name, &before.entries, servers, now, retention);
+        let server_count = live_servers(&entries);
+        let mut notes = skipped;
+        if !changes.duplicates.is_empty() {
+            notes.push(format!(
+                "{} duplicate version(s) ignored, first: {}",
+                changes.duplicates.len(),
+                changes.duplicates[0]
+            ));
+        }
+        let status = SyncStatus {
+            phase: SyncPhase::Synced,
+            last_attempt: Some(now),
+            last_sync_time: Some(now),
+            attempt_count: 0,
+            server_count,
+            revision: Some(revision),
+            message: (!notes.is_empty()).then(|| notes.join("; ")),
+            config_digest: Some(digest),
+        };
+        if let Err(e) = self.store.replace(name, &entries, &status).await {
+            return self.fail(slot, &before, format!("cannot store the new data: {e}")).await;
+        }
+        {
+            let mut st = lock(&slot.state);
+            st.entries = Arc::new(entries);
+            st.status = status;
+            st.settled = true;
+        }
+        self.rebuild_for(name);
+        SyncOutcome::Updated { servers: server_count }
+    }
+
+    async fn unchanged(&self, slot: &SourceSlot, before: &SourceRuntime) -> SyncOutcome {
+        let now = self.clock.now();
+        let mut status = before.status.clone();
+        status.phase = SyncPhase::Synced;
+        status.last_attempt = Some(now);
+        status.last_sync_time = Some(now);
+        status.attempt_count = 0;
+        if before.status.phase != SyncPhase::Synced {
+            status.message = None;
+        }
+        if let Err(e) = self.store.write_status(&slot.config.name, &status).await {
+            return self.fail(slot, before, format!("cannot record the sync result: {e}")).await;
+        }
+        let mut st = lock(&slot.state);
+        st.status = status;
+        st.settled = true;
+        SyncOutcome::Unchanged
+    }
+
+    async fn fail(&self, slot: &SourceSlot, before: &SourceRuntime, message: String) -> SyncOutcome {
+        let now = self.clock.now();
+        let kept = live_servers(&before.entries);
+        let message = if kept > 0 && !message.contains("keeping the previous") {
+            format!("{message}; serving the previous {kept} servers")
+        } else {
+            message
+        };
+        let mut status = before.status.clone();
+        status.phase = SyncPhase::Failed;
+        status.last_attempt = Some(now);
+        status.attempt_count = status.attempt_count.saturating_add(1);
+        status.message = Some(message.clone());
+        if let Err(e) = self.store.write_status(&slot.config.name, &status).await {
+            tracing::error!(source.name = %slot.config.name, error = %e, "cannot record a failed sync");
+        }
+        let mut st = lock(&slot.state);
+        st.status = status;
+        st.settled = true;
+        SyncOutcome::Failed { message }
+    }
+}
+
+/// A digest of a registry's merged entries (names, versions, content and metadata).
+fn snapshot_digest(name: &RegistryName, entries: &[Entry]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(name.as_str().as_bytes());
+    for e in entries {
+        h.update(e.server.content_hash().0.as_bytes());
+        h.update(serde_json::to_vec(&e.official).unwrap_or_default());
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,97 @@
+//! Command line: `serve`, `version`, `config check`, `openapi`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::telemetry::LogFormat;
+
+/// MCP Registry API server: syncs MCP server catalogues into named registries and serves them
+/// over the official MCP Registry API.
+#[derive(Debug, Parser)]
+#[command(name = "thv-registry-api", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the API server.
+    Serve {
+        /// Path to the YAML configuration file.
+        #[arg(long, env = "THV_REGISTRY_CONFIG")]
+        config: PathBuf,
+        /// Address to listen on: `:8080`, `127.0.0.1:8080`, `[::]:8080` (port 0 picks a free port).
+        #[arg(long, default_value = ":8080")]
+        address: String,
+        /// Log line format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+        log_format: LogFormat,
+    },
+    /// Print version information.
+    Version {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the OpenAPI document of the HTTP API (what `docs/openapi.yaml` holds).
+    Openapi {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
+        format: SpecFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file without starting anything.
+    Check {
+        /// Path to the YAML configuration file.
+        #[arg(long, env = "THV_REGISTRY_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpecFormat {
+    Yaml,
+    Json,
+}
+
+/// Turns a Go-style listen address (`:8080`) into a socket address string.
+pub fn listen_address(raw: &str) -> String {
+    match raw.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_addresses() {
+        assert_eq!(listen_address(":8080"), "0.0.0.0:8080");
+        assert_eq!(listen_address("127.0.0.1:0"), "127.0.0.1:0");
+        assert_eq!(listen_address("[::]:80"), "[::]:80");
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,92 @@
+//! Go-style duration strings: `300ms`, `30s`, `15m`, `1h`, `1h30m`, `1.5h`.
+
+use std::time::Duration;
+
+/// Parses a Go-style duration: one or more `<number><unit>` parts, units `ns`, `us`, `µs`, `ms`,
+/// `s`, `m`, `h`; the number may have a fraction. `0` alone is zero.
+///
+/// # Errors
+/// A message saying what is wrong and showing valid examples.
+pub fn parse(raw: &str) -> Result<Duration, String> {
+    let bad = || format!("`{raw}` is not a duration; use a number with a unit, e.g. `30s`, `15m`, `1h` or `1h30m`");
+    let s = raw.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += number * seconds;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// Formats a duration the way Go prints it (`1h30m0s`, `5m0s`, `30s`, `500ms`).
+pub fn format(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        let cases = [
+            ("30s", 30_000),
+            ("15m", 900_000),
+            ("1h", 3_600_000),
+            ("1h30m", 5_400_000),
+            ("1.5h", 5_400_000),
+            ("300ms", 300),
+            ("2h45m10s", 9_910_000),
+            ("0", 0),
+            (" 5m ", 300_000),
+        ];
+        for (raw, ms) in cases {
+            assert_eq!(parse(raw).unwrap(), Duration::from_millis(ms), "{raw}");
+        }
+        for bad in ["", "5", "m", "5 m", "1d", "-1s", "1h-", "abc", "1..5s"] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("e.g. `30s`"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn format_is_go_like() {
+        assert_eq!(format(Duration::from_secs(5400)), "1h30m0s");
+        assert_eq!(format(Duration::from_secs(300)), "5m0s");
+        assert_eq!(format(Duration::from_secs(30)), "30s");
+        assert_eq!(format(Duration::from_millis(250)), "250ms");
+    }
+}

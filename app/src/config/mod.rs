@@ -1,0 +1,248 @@
+//! Configuration: a YAML file merged with `THV_REGISTRY_*` environment overrides (figment),
+//! normalised from any of the three accepted layouts into named sources and registries, and
+//! validated at load with messages that name the key and the fix.
+//!
+//! Layouts:
+//! 1. single registry: `registryName`, `source{type, format, file|git|api}`, `syncPolicy`, `filter`;
+//! 2. `registries: [{name, format, file|git|api, syncPolicy, filter}]`, each with its own inline
+//!    source; every inline registry is served under its name, and (when there are several) a
+//!    registry named `registryName` (default `default`) merges them all in order and is the
+//!    default one, as the original server merged them;
+//! 3. `sources: [{name, …}]` and `registries: [{name, sources: [names], filter?}]`, with
+//!    `defaultRegistry` naming the registry also served at the root paths (default: the only
+//!    registry, if there is one).
+
+pub mod duration;
+mod normalize;
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Yaml};
+use figment::value::{Dict, Value};
+use thv_domain::format::DataFormat;
+use thv_domain::{Filter, FilterSpec, RegistryName, SourceName};
+
+pub use normalize::normalize;
+
+/// Prefix of environment overrides: `THV_REGISTRY_DATA_DIR=/var/lib/x` sets `dataDir`;
+/// `__` separates nested keys (`THV_REGISTRY_SYNC_POLICY__INTERVAL=1m`).
+pub const ENV_PREFIX: &str = "THV_REGISTRY_";
+
+/// Environment variables with the prefix that are not config keys (secrets read elsewhere).
+const ENV_NOT_KEYS: &[&str] = &["DATABASE_PASSWORD", "DATABASE_MIGRATION_PASSWORD"];
+
+/// Default sync interval when a source gives none.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Default time a removed version stays as a tombstone.
+pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub sources: Vec<SourceConfig>,
+    pub registries: Vec<RegistryConfig>,
+    pub default_registry: Option<RegistryName>,
+    /// Which of the three layouts the file used (1, 2 or 3), for `config check`.
+    pub layout: u8,
+}
+
+/// Where a source reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    File { path: PathBuf },
+}
+
+impl SourceKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::File { .. } => "file",
+        }
+    }
+}
+
+/// One configured source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: SourceName,
+    pub kind: SourceKind,
+    pub format: DataFormat,
+    pub interval: Duration,
+    pub tombstone_retention: Duration,
+    pub filter_spec: FilterSpec,
+    pub filter: Filter,
+}
+
+impl SourceConfig {
+    /// A digest of everything that changes how this source's data is read and filtered: when it
+    /// changes, the next sync re-reads the data even if its revision did not change.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = format!("{:?}|{:?}|{:?}", self.kind, self.format, self.filter_spec);
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+/// One configured registry.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    pub name: RegistryName,
+    /// Source names, in precedence order.
+    pub sources: Vec<SourceName>,
+    pub filter_spec: FilterSpec,
+    pub filter: Filter,
+}
+
+/// A configuration that could not be loaded. The message names every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration {file}:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub file: String,
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Loads and validates a configuration file with environment overrides.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every problem, each naming its key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Like [`Config::load`], with an explicit environment (for tests).
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every problem, each naming its key.
+    pub fn load_with_env(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let fail = |problems: Vec<String>| ConfigError { file: file.clone(), problems };
+        if !path.is_file() {
+            return Err(fail(vec![
+                "the file does not exist or is not a regular file; pass an existing YAML file with --config".to_owned(),
+            ]));
+        }
+        let figment = Figment::new().merge(Yaml::file_exact(path)).merge(env_provider(env));
+        let raw: raw::RawConfig = figment.extract().map_err(|e| fail(figment_problems(e)))?;
+        normalize(&raw).map_err(fail)
+    }
+}
+
+/// Environment overrides: `THV_REGISTRY_SOME_KEY__NESTED=v` → `someKey.nested: v`, the value
+/// typed as figment types environment values (`8080` is a number, `true` a boolean).
+fn env_provider(env: impl IntoIterator<Item = (String, String)>) -> Serialized<Dict> {
+    let mut root = Dict::new();
+    for (k, v) in env {
+        let Some(key) = k.strip_prefix(ENV_PREFIX) else { continue };
+        if ENV_NOT_KEYS.contains(&key) || key.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = key.split("__").map(camel).collect();
+        let value: Value = v.parse().unwrap_or_else(|_| Value::from(v.clone()));
+        insert(&mut root, &path, value);
+    }
+    Serialized::defaults(root)
+}
+
+fn insert(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let child = dict.entry(first.clone()).or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = child {
+                insert(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// A human summary of a valid configuration, for `config check`.
+pub fn describe(c: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("configuration is valid (layout {})\ndata directory: {}\n", c.layout, c.data_dir.display());
+    let _ = writeln!(out, "sources:");
+    for s in &c.sources {
+        let SourceKind::File { path } = &s.kind;
+        let missing = if path.is_file() { "" } else { " (warning: the file does not exist yet)" };
+        let _ = writeln!(
+            out,
+            "  - {} (file {}{missing}), format {:?}, every {}",
+            s.name,
+            path.display(),
+            s.format,
+            duration::format(s.interval)
+        );
+    }
+    let _ = writeln!(out, "registries:");
+    for r in &c.registries {
+        let default =
+            if c.default_registry.as_ref() == Some(&r.name) { " [default: also served at /v0.1]" } else { "" };
+        let names: Vec<&str> = r.sources.iter().map(SourceName::as_str).collect();
+        let _ = writeln!(out, "  - {} <- {}{default}", r.name, names.join(", "));
+    }
+    out
+}
+
+/// `camelCase` of a `SNAKE_CASE` env key segment: `DATA_DIR` → `dataDir`.
+fn camel(segment: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in segment.split('_').filter(|w| !w.is_empty()).enumerate() {
+        let lower = word.to_ascii_lowercase();
+        if i == 0 {
+            out.push_str(&lower);
+        } else {
+            let mut chars = lower.chars();
+            if let Some(first) = chars.next() {
+                out.push(first.to_ascii_uppercase());
+                out.extend(chars);
+            }
+        }
+    }
+    out
+}
+
+/// Turns a figment error (possibly several) into problems naming the key path.
+fn figment_problems(err: figment::Error) -> Vec<String> {
+    err.into_iter()
+        .map(|e| {
+            let key = key_path(&e.path);
+            let what = match &e.kind {
+                figment::error::Kind::UnknownField(_, expected) => {
+                    return format!(
+                        "`{key}`: unknown key; valid keys here are {}",
+                        expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    );
+                }
+                other => other.to_string(),
+            };
+            if key.is_empty() { what } else { format!("`{key}`: {what}") }
+        })
+        .collect()
+}
+
+/// `registries.0.file` → `registries[0].file`.
+pub fn key_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if seg.parse::<usize>().is_ok() {
+            out.push('[');
+            out.push_str(seg);
+            out.push(']');
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! From the raw file (any layout) to a validated [`Config`].
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thv_domain::{Filter, FilterSpec, RegistryName, SourceName};
+
+use super::raw::{RawConfig, RawRegistry, RawSource};
+use super::{
+    Config, DEFAULT_INTERVAL, DEFAULT_TOMBSTONE_RETENTION, RegistryConfig, SourceConfig, SourceKind, duration,
+};
+
+/// Shortest accepted sync interval.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, key: &str, msg: impl std::fmt::Display) {
+        self.0.push(format!("`{key}`: {msg}"));
+    }
+}
+
+/// Normalises a raw configuration into named sources and registries.
+///
+/// # Errors
+/// Every problem found, each naming its key and the fix.
+pub fn normalize(raw: &RawConfig) -> Result<Config, Vec<String>> {
+    let mut p = Problems::default();
+    if raw.database.is_some() {
+        p.push(
+            "database",
+            "PostgreSQL storage is not available in this version yet; remove the `database` section to use the embedded store (`dataDir`)",
+        );
+    }
+    let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
+    let (layout, sources, registries, default_registry) = match (&raw.source, &raw.sources, &raw.registries) {
+        (Some(_), None, None) => layout_single(raw, &mut p),
+        (None, None, Some(regs)) => layout_inline(raw, regs, &mut p),
+        (None, Some(srcs), regs) => layout_named(raw, srcs, regs.as_deref().unwrap_or_default(), &mut p),
+        (Some(_), _, _) => {
+            p.push("source", "cannot be combined with `sources` or `registries`; use one layout");
+            (1, Vec::new(), Vec::new(), None)
+        }
+        (None, None, None) => {
+            p.0.push(
+                "no source configured: add `source:` (single registry), `registries:` with an inline source each, or `sources:` plus `registries:`"
+                    .to_owned(),
+            );
+            (0, Vec::new(), Vec::new(), None)
+        }
+    };
+    if p.0.is_empty() {
+        check_references(&sources, &registries, default_registry.as_ref(), &mut p);
+    }
+    if p.0.is_empty() { Ok(Config { data_dir, sources, registries, default_registry, layout }) } else { Err(p.0) }
+}
+
+type Normalized = (u8, Vec<SourceConfig>, Vec<RegistryConfig>, Option<RegistryName>);
+
+fn registry_name(raw: &RawConfig, p: &mut Problems) -> Option<RegistryName> {
+    let name = raw.registry_name.as_deref().unwrap_or("default");
+    RegistryName::parse(name).map_err(|e| p.push("registryName", e)).ok()
+}
+
+/// Layout 1: `source`, `syncPolicy`, `filter` at the top.
+fn layout_single(raw: &RawConfig, p: &mut Problems) -> Normalized {
+    let mut src = raw.source.clone().unwrap_or_default();
+    if src.sync_policy.is_some() {
+        p.push("source.syncPolicy", "belongs at the top level in this layout (`syncPolicy:` beside `source:`)");
+    }
+    if src.filter.is_some() {
+        p.push("source.filter", "belongs at the top level in this layout (`filter:` beside `source:`)");
+    }
+    if raw.default_registry.is_some() {
+        p.push("defaultRegistry", "is only used with `sources:` + `registries:`; the single registry is the default");
+    }
+    src.sync_policy.clone_from(&raw.sync_policy);
+    src.filter.clone_from(&raw.filter);
+    let Some(name) = registry_name(raw, p) else { return (1, Vec::new(), Vec::new(), None) };
+    src.name = Some(name.to_string());
+    let sources: Vec<SourceConfig> = source(&src, "source", true, p).into_iter().collect();
+    let registries = sources
+        .iter()
+        .map(|s| RegistryConfig {
+            name: name.clone(),
+            sources: vec![s.name.clone()],
+            filter_spec: FilterSpec::default(),
+            filter: Filter::default(),
+        })
+        .collect();
+    (1, sources, registries, Some(name))
+}
+
+/// Layout 2: `registries` with an inline source each.
+fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], p: &mut Problems) -> Normalized {
+    top_level_single_only(raw, p);
+    if raw.default_registry.is_some() {
+        p.push(
+            "defaultRegistry",
+            "is only used with `sources:` + `registries:`; here `registryName` names the default",
+        );
+    }
+    let mut sources = Vec::new();
+    let mut registries = Vec::new();
+    for (i, reg) in regs.iter().enumerate() {
+        let key = format!("registries[{i}]");
+        if reg.sources.is_some() {
+            p.push(&format!("{key}.sources"), "names sources, but there is no top-level `sources:` list; add one, or give this registry an inline `file`/`git`/`api` source");
+            continue;
+        }
+        let Some(src) = source(&reg.inline_source(), &key, false, p) else { continue };
+        let Ok(name) = RegistryName::parse(src.name.as_str()) else { continue };
+        registries.push(RegistryConfig {
+            name,
+            sources: vec![src.name.clone()],
+            filter_spec: FilterSpec::default(),
+            filter: Filter::default(),
+        });
+        sources.push(src);
+    }
+    let Some(top) = registry_name(raw, p) else { return (2, sources, registries, None) };
+    if registries.len() > 1 && !registries.iter().any(|r| r.name == top) {
+        registries.push(RegistryConfig {
+            name: top.clone(),
+            sources: sources.iter().map(|s| s.name.clone()).collect(),
+            filter_spec: FilterSpec::default(),
+            filter: Filter::default(),
+        });
+    }
+    let default = if registries.len() == 1 { registries.first().map(|r| r.name.clone()) } else { Some(top) };
+    (2, sources, registries, default)
+}
+
+/// Layout 3: `sources` and `registries` naming them.
+fn layout_named(raw: &RawConfig, srcs: &[RawSource], regs: &[RawRegistry], p: &mut Problems) -> Normalized {
+    top_level_single_only(raw, p);
+    if raw.registry_name.is_some() {
+        p.push("registryName", "is not used with `sources:` + `registries:`; name the default with `defaultRegistry`");
+    }
+    let sources: Vec<SourceConfig> =
+        srcs.iter().enumerate().filter_map(|(i, s)| source(s, &format!("sources[{i}]"), false, p)).collect();
+    if regs.is_empty() {
+        p.push("registries", "list at least one registry: `registries: [{name: …, sources: [source names]}]`");
+    }
+    let mut registries = Vec::new();
+    for (i, reg) in regs.iter().enumerate() {
+        let key = format!("registries[{i}]");
+        if reg.has_inline_source() {
+            p.push(&key, "with a top-level `sources:` list, a registry names its sources (`sources: [names]`) instead of defining `format`/`file`/`git`/`api`/`syncPolicy`");
+            continue;
+        }
+        let Some(name) = required(reg.name.as_deref(), &format!("{key}.name"), p) else { continue };
+        let Ok(name) = RegistryName::parse(name).map_err(|e| p.push(&format!("{key}.name"), e)) else { continue };
+        let names = reg.sources.clone().unwrap_or_default();
+        if names.is_empty() {
+            p.push(
+                &format!("{key}.sources"),
+                "list the names of the sources this registry serves, in precedence order",
+            );
+        }
+        let mut list = Vec::new();
+        for (j, n) in names.iter().enumerate() {
+            match SourceName::parse(n) {
+                Ok(n) if list.contains(&n) => p.push(&format!("{key}.sources[{j}]"), format!("`{n}` is listed twice")),
+                Ok(n) => list.push(n),
+                Err(e) => p.push(&format!("{key}.sources[{j}]"), e),
+            }
+        }
+        let filter_spec = reg.filter.clone().unwrap_or_default();
+        let Some(filter) = compile_filter(&filter_spec, &format!("{key}.filter"), p) else { continue };
+        registries.push(RegistryConfig { name, sources: list, filter_spec, filter });
+    }
+    let default = match &raw.default_registry {
+        Some(d) => RegistryName::parse(d).map_err(|e| p.push("defaultRegistry", e)).ok(),
+        None if registries.len() == 1 => registries.first().map(|r| r.name.clone()),
+        None => None,
+    };
+    (3, sources, registries, default)
+}
+
+fn top_level_single_only(raw: &RawConfig, p: &mut Problems) {
+    if raw.sync_policy.is_some() {
+        p.push("syncPolicy", "at the top level is only used with a single `source:`; set it on each source");
+    }
+    if raw.filter.is_some() {
+        p.push("filter", "at the top level is only used with a single `source:`; set it on a source or registry");
+    }
+}
+
+fn required<'a>(value: Option<&'a str>, key: &str, p: &mut Problems) -> Option<&'a str> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Some(v),
+        _ => {
+            p.push(key, "is required");
+            None
+        }
+    }
+}
+
+fn compile_filter(spec: &FilterSpec, key: &str, p: &mut Problems) -> Option<Filter> {
+    Filter::new(spec).map_err(|e| p.push(&format!("{key}.names"), e)).ok()
+}
+
+fn parse_duration(raw: Option<&str>, default: Duration, key: &str, p: &mut Problems) -> Duration {
+    match raw.map(duration::parse) {
+        None => default,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            p.push(key, e);
+            default
+        }
+    }
+}
+
+/// Validates one source. `single` is layout 1, where `type` may be given.
+fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<SourceConfig> {
+    // In layout 1, `syncPolicy` and `filter` are written at the top level.
+    let outer = if single { String::new() } else { format!("{key}.") };
+    let before = p.0.len();
+    let name = required(raw.name.as_deref(), &format!("{key}.name"), p)
+        .and_then(|n| SourceName::parse(n).map_err(|e| p.push(&format!("{key}.name"), e)).ok());
+    let present: Vec<&str> = [("file", raw.file.is_some()), ("git", raw.git.is_some()), ("api", raw.api.is_some())]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+    match (&raw.kind, single) {
+        (Some(_), false) => {
+            p.push(&format!("{key}.type"), "is not used here; the `file`/`git`/`api` section says the kind")
+        }
+        (Some(t), true) if !["file", "git", "api"].contains(&t.as_str()) => {
+            p.push(&format!("{key}.type"), format!("`{t}` is not a source type; use `file`, `git` or `api`"));
+        }
+        (Some(t), true) if present.len() == 1 && present[0] != t => {
+            p.push(
+                &format!("{key}.type"),
+                format!("is `{t}` but the `{}` section is set; make them agree", present[0]),
+            );
+        }
+        _ => {}
+    }
+    let kind = match present.as_slice() {
+        [] => {
+            p.push(key, "has no data location; add one of `file`, `git` or `api`");
+            None
+        }
+        ["file"] => file_kind(raw, key, p),
+        [one] => {
+            p.push(
+                &format!("{key}.{one}"),
+                format!("{one} sources are not available in this version yet; use a `file` source"),
+            );
+            None
+        }
+        many => {
+            p.push(key, format!("sets {}; a source reads from exactly one location", many.join(" and ")));
+            None
+        }
+    };
+    let policy = raw.sync_policy.clone().unwrap_or_default();
+    let interval =
+        parse_duration(policy.interval.as_deref(), DEFAULT_INTERVAL, &format!("{outer}syncPolicy.interval"), p);
+    if interval < MIN_INTERVAL {
+        p.push(&format!("{outer}syncPolicy.interval"), "must be at least 100ms");
+    }
+    let tombstone_retention = parse_duration(
+        policy.tombstone_retention.as_deref(),
+        DEFAULT_TOMBSTONE_RETENTION,
+        &format!("{outer}syncPolicy.tombstoneRetention"),
+        p,
+    );
+    let filter_spec = raw.filter.clone().unwrap_or_default();
+    let filter = compile_filter(&filter_spec, &format!("{outer}filter"), p);
+    if p.0.len() > before {
+        return None;
+    }
+    Some(SourceConfig {
+        name: name?,
+        kind: kind?,
+        format: raw.format.unwrap_or_default(),
+        interval,
+        tombstone_retention,
+        filter_spec,
+        filter: filter?,
+    })
+}
+
+fn file_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> {
+    let path = raw.file.as_ref().and_then(|f| f.path.clone());
+    match path {
+        Some(path) if !path.as_os_str().is_empty() => Some(SourceKind::File { path }),
+        _ => {
+            p.push(&format!("{key}.file.path"), "is required: the path of the registry JSON file");
+            None
+        }
+    }
+}
+
+fn check_references(
+    sources: &[SourceConfig],
+    registries: &[RegistryConfig],
+    default: Option<&RegistryName>,
+    p: &mut Problems,
+) {
+    let mut seen = HashSet::new();
+    for (i, s) in sources.iter().enumerate() {
+        if !seen.insert(&s.name) {
+            p.push(&format!("sources[{i}].name"), format!("`{}` is used by more than one source", s.name));
+        }
+    }
+    let mut regs = HashSet::new();
+    for (i, r) in registries.iter().enumerate() {
+        if !regs.insert(&r.name) {
+            p.push(&format!("registries[{i}].name"), format!("`{}` is used by more than one registry", r.name));
+        }
+        for (j, s) in r.sources.iter().enumerate() {
+            if !seen.contains(s) {
+                p.push(&format!("registries[{i}].sources[{j}]"), format!("no source is named `{s}`"));
+            }
+        }
+    }
+    if let Some(d) = default
+        && !regs.contains(d)
+    {
+        p.push("defaultRegistry", format!("no registry is named `{d}`"));
+    }
+}

@@ -1,0 +1,134 @@
+//! The configuration file as written, in any of the three accepted layouts.
+//!
+//! Every struct denies unknown keys, so a typo is an error naming the key path instead of a
+//! silently ignored setting.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use thv_domain::FilterSpec;
+use thv_domain::format::DataFormat;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawConfig {
+    /// Name of the single registry (layout 1), or of the registry merging all inline registries
+    /// (layout 2). Default `default`.
+    pub registry_name: Option<String>,
+    /// Directory of the embedded store. Default `./data`.
+    pub data_dir: Option<PathBuf>,
+    /// Which registry is also served at the root paths (layout 3).
+    pub default_registry: Option<String>,
+    /// Layout 1: the single source.
+    pub source: Option<RawSource>,
+    /// Layout 1: the sync policy of the single source.
+    pub sync_policy: Option<RawSyncPolicy>,
+    /// Layout 1: the filter of the single source.
+    pub filter: Option<FilterSpec>,
+    /// Layout 3: named sources.
+    pub sources: Option<Vec<RawSource>>,
+    /// Layout 2 (inline source each) or layout 3 (`sources:` by name).
+    pub registries: Option<Vec<RawRegistry>>,
+    /// PostgreSQL storage.
+    pub database: Option<RawDatabase>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawSource {
+    pub name: Option<String>,
+    /// Layout 1 only: `file`, `git` or `api` (must agree with the section present).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub format: Option<DataFormat>,
+    pub file: Option<RawFile>,
+    pub git: Option<RawGit>,
+    pub api: Option<RawApi>,
+    pub sync_policy: Option<RawSyncPolicy>,
+    pub filter: Option<FilterSpec>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawRegistry {
+    pub name: Option<String>,
+    /// Layout 3: source names, in precedence order.
+    pub sources: Option<Vec<String>>,
+    /// Layout 3: registry-level filter; layout 2: the inline source's filter.
+    pub filter: Option<FilterSpec>,
+    // Layout 2: an inline source.
+    pub format: Option<DataFormat>,
+    pub file: Option<RawFile>,
+    pub git: Option<RawGit>,
+    pub api: Option<RawApi>,
+    pub sync_policy: Option<RawSyncPolicy>,
+}
+
+impl RawRegistry {
+    pub fn has_inline_source(&self) -> bool {
+        self.format.is_some()
+            || self.file.is_some()
+            || self.git.is_some()
+            || self.api.is_some()
+            || self.sync_policy.is_some()
+    }
+
+    pub fn inline_source(&self) -> RawSource {
+        RawSource {
+            name: self.name.clone(),
+            kind: None,
+            format: self.format,
+            file: self.file.clone(),
+            git: self.git.clone(),
+            api: self.api.clone(),
+            sync_policy: self.sync_policy.clone(),
+            filter: self.filter.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawFile {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawGit {
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub tag: Option<String>,
+    pub commit: Option<String>,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawApi {
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawSyncPolicy {
+    pub interval: Option<String>,
+    /// How long a removed version stays visible as a tombstone. Default `720h` (30 days).
+    pub tombstone_retention: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawDatabase {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub migration_user: Option<String>,
+    pub migration_password_file: Option<PathBuf>,
+    pub database: Option<String>,
+    pub ssl_mode: Option<String>,
+    pub max_open_conns: Option<u32>,
+    pub max_idle_conns: Option<u32>,
+    pub conn_max_lifetime: Option<String>,
+}

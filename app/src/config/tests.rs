@@ -1,0 +1,171 @@
+use std::io::Write;
+
+use super::*;
+
+fn load(yaml: &str) -> Result<Config, ConfigError> {
+    load_env(yaml, &[])
+}
+
+fn load_env(yaml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(yaml.as_bytes()).unwrap();
+    Config::load_with_env(f.path(), env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+}
+
+fn problems(yaml: &str) -> String {
+    load(yaml).unwrap_err().to_string()
+}
+
+#[test]
+fn layout_1_single_source() {
+    let c = load(
+        "registryName: toolhive\nsource:\n  type: file\n  format: toolhive\n  file:\n    path: ./data/registry.json\nsyncPolicy:\n  interval: \"5m\"\nfilter:\n  names:\n    include: [\"io.github.*\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.layout, 1);
+    assert_eq!(c.sources.len(), 1);
+    let s = &c.sources[0];
+    assert_eq!((s.name.as_str(), s.interval, s.format), ("toolhive", Duration::from_secs(300), DataFormat::Toolhive));
+    assert_eq!(s.kind, SourceKind::File { path: "./data/registry.json".into() });
+    assert_eq!(s.filter_spec.names.include, vec!["io.github.*"]);
+    assert_eq!(c.registries[0].name.as_str(), "toolhive");
+    assert_eq!(c.default_registry.unwrap().as_str(), "toolhive");
+}
+
+#[test]
+fn layout_2_inline_registries_also_get_a_merged_default() {
+    let c = load(
+        "registryName: mine\nregistries:\n  - name: one\n    format: upstream\n    file: {path: a.json}\n    filter: {tags: {include: [db]}}\n  - name: two\n    file: {path: b.json}\n    syncPolicy: {interval: 1h}\n",
+    )
+    .unwrap();
+    assert_eq!(c.layout, 2);
+    let names: Vec<_> = c.registries.iter().map(|r| (r.name.to_string(), r.sources.len())).collect();
+    assert_eq!(names, vec![("one".into(), 1), ("two".into(), 1), ("mine".into(), 2)]);
+    assert_eq!(c.default_registry.unwrap().as_str(), "mine");
+    assert_eq!(c.sources[0].filter_spec.tags.include, vec!["db"]);
+    assert_eq!(c.sources[1].interval, Duration::from_secs(3600));
+
+    let single = load("registryName: toolhive\nregistries:\n  - name: local-file\n    file: {path: a.json}\n").unwrap();
+    assert_eq!(single.registries.len(), 1);
+    assert_eq!(single.default_registry.unwrap().as_str(), "local-file");
+}
+
+#[test]
+fn layout_3_named_sources() {
+    let c = load(
+        "dataDir: /tmp/x\ndefaultRegistry: all\nsources:\n  - name: a\n    file: {path: a.json}\n  - name: b\n    format: toolhive\n    file: {path: b.json}\nregistries:\n  - name: all\n    sources: [b, a]\n    filter: {names: {exclude: [\"*/internal\"]}}\n  - name: only-a\n    sources: [a]\n",
+    )
+    .unwrap();
+    assert_eq!(c.layout, 3);
+    assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    assert_eq!(c.registries[0].sources.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["b", "a"]);
+    assert_eq!(c.default_registry.unwrap().as_str(), "all");
+}
+
+#[test]
+fn the_original_seed_era_file_configs_load() {
+    for name in ["config-file.yaml", "single-source-layout-35985af/config-file.yaml"] {
+        let yaml =
+            std::fs::read_to_string(format!("{}/tests/data/seed-era/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let c = load(&yaml).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.sources[0].format, DataFormat::Toolhive, "{name}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_path() {
+    let msg = problems("registries:\n  - name: a\n    file: {pth: a.json}\n");
+    assert!(msg.contains("`registries[0].file.pth`: unknown key; valid keys here are `path`"), "{msg}");
+    let msg = problems("sourcez: []\n");
+    assert!(msg.contains("`sourcez`: unknown key"), "{msg}");
+    let msg = problems("source:\n  file: {path: a}\nfilter:\n  names: {inclde: [x]}\n");
+    assert!(msg.contains("`filter.names.inclde`: unknown key"), "{msg}");
+}
+
+#[test]
+fn bad_values_name_the_key_and_the_fix() {
+    let cases = [
+        ("source:\n  file: {path: a}\nsyncPolicy: {interval: 5 minutes}\n", "`syncPolicy.interval`", "e.g. `30s`"),
+        ("source:\n  file: {path: a}\nsyncPolicy: {interval: 10ms}\n", "`syncPolicy.interval`", "at least 100ms"),
+        ("registryName: Bad_Name\nsource:\n  file: {path: a}\n", "`registryName`", "lowercase"),
+        ("source:\n  type: git\n  file: {path: a}\n", "`source.type`", "make them agree"),
+        ("source:\n  format: json\n  file: {path: a}\n", "`source.format`", "unknown variant"),
+        ("source: {}\n", "`source`", "add one of `file`, `git` or `api`"),
+        ("source:\n  file: {}\n", "`source.file.path`", "is required"),
+        ("source:\n  file: {path: a}\n  git: {repository: x}\n", "`source`", "exactly one location"),
+        ("source:\n  git: {repository: x, branch: main}\n", "`source.git`", "not available in this version yet"),
+        ("source:\n  file: {path: a}\nfilter: {names: {include: [\"a/[b\"]}}\n", "`filter.names`", "`a/[b`"),
+        ("source:\n  file: {path: a}\nregistries: []\n", "`source`", "use one layout"),
+        ("{}\n", "no source configured", "`sources:` plus `registries:`"),
+        ("source:\n  file: {path: a}\ndatabase: {host: x}\n", "`database`", "embedded store"),
+        (
+            "sources:\n  - name: a\n    file: {path: a}\nregistries:\n  - name: r\n    sources: [b]\n",
+            "`registries[0].sources[0]`",
+            "no source is named `b`",
+        ),
+        (
+            "sources:\n  - name: a\n    file: {path: a}\n  - name: a\n    file: {path: b}\nregistries:\n  - name: r\n    sources: [a]\n",
+            "`sources[1].name`",
+            "more than one source",
+        ),
+        (
+            "sources:\n  - name: a\n    file: {path: a}\nregistries:\n  - name: r\n    file: {path: a}\n",
+            "`registries[0]`",
+            "names its sources",
+        ),
+        (
+            "sources:\n  - name: a\n    file: {path: a}\ndefaultRegistry: zz\nregistries:\n  - name: r\n    sources: [a]\n",
+            "`defaultRegistry`",
+            "no registry is named `zz`",
+        ),
+        ("registries:\n  - name: r\n    sources: [a]\n", "`registries[0].sources`", "no top-level `sources:`"),
+        ("sources:\n  - file: {path: a}\nregistries: []\n", "`sources[0].name`", "is required"),
+    ];
+    for (yaml, key, fix) in cases {
+        let msg = problems(yaml);
+        assert!(msg.contains(key) && msg.contains(fix), "{yaml}\n=> {msg}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let msg = problems(
+        "sources:\n  - name: a\n    file: {}\n  - name: B\n    file: {path: x}\nregistries:\n  - name: r\n    sources: [a]\n",
+    );
+    assert!(msg.contains("`sources[0].file.path`") && msg.contains("`sources[1].name`"), "{msg}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let c = load_env(
+        "source:\n  file: {path: a}\nsyncPolicy: {interval: 5m}\n",
+        &[
+            ("THV_REGISTRY_DATA_DIR", "/var/lib/registry"),
+            ("THV_REGISTRY_SYNC_POLICY__INTERVAL", "30s"),
+            ("THV_REGISTRY_DATABASE_PASSWORD", "secret-not-a-key"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.data_dir, PathBuf::from("/var/lib/registry"));
+    assert_eq!(c.sources[0].interval, Duration::from_secs(30));
+    let msg = load_env("source:\n  file: {path: a}\n", &[("THV_REGISTRY_DATA_DRI", "x")]).unwrap_err().to_string();
+    assert!(msg.contains("`dataDri`: unknown key"), "{msg}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let msg = Config::load(Path::new("/nonexistent/config.yaml")).unwrap_err().to_string();
+    assert!(msg.contains("/nonexistent/config.yaml") && msg.contains("--config"), "{msg}");
+}
+
+#[test]
+fn digest_changes_with_filter_and_location() {
+    let a = load("source:\n  file: {path: a}\n").unwrap();
+    let b = load("source:\n  file: {path: a}\nfilter: {tags: {include: [x]}}\n").unwrap();
+    let c = load("source:\n  file: {path: b}\n").unwrap();
+    let d = load("source:\n  file: {path: a}\nsyncPolicy: {interval: 1h}\n").unwrap();
+    assert_ne!(a.sources[0].digest(), b.sources[0].digest());
+    assert_ne!(a.sources[0].digest(), c.sources[0].digest());
+    assert_eq!(a.sources[0].digest(), d.sources[0].digest());
+}

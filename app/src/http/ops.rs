@@ -1,0 +1,215 @@
+//! Operations endpoints: liveness, readiness, version.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use thv_domain::{SyncPhase, SyncStatus};
+
+use crate::catalog::Catalog;
+use crate::config::SourceConfig;
+
+#[derive(Tags)]
+enum ApiTags {
+    /// Liveness, readiness and build information.
+    Operations,
+}
+
+/// Build information.
+#[derive(Debug, Clone, Object)]
+pub struct VersionInfo {
+    pub version: String,
+    pub git_commit: String,
+    pub build_time: String,
+}
+
+impl VersionInfo {
+    /// This binary's build information.
+    pub fn current() -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit: option_env!("THV_GIT_COMMIT").unwrap_or("unknown").to_owned(),
+            build_time: option_env!("THV_BUILD_TIME").unwrap_or("unknown").to_owned(),
+        }
+    }
+}
+
+/// Liveness.
+#[derive(Debug, Object)]
+pub struct Health {
+    /// Always `ok` while the process serves requests.
+    pub status: String,
+}
+
+/// Ping.
+#[derive(Debug, Object)]
+pub struct Pong {
+    pub pong: bool,
+}
+
+/// Readiness of the whole server.
+#[derive(Debug, Object)]
+pub struct Readiness {
+    /// `ready` when every registry has data or a definite outcome, else `not_ready`.
+    pub status: String,
+    pub registries: Vec<RegistryReadiness>,
+}
+
+/// Readiness of one registry.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RegistryReadiness {
+    pub name: String,
+    /// Whether the registry is served at the root paths too.
+    pub default: bool,
+    /// Whether every source of the registry has data or a definite outcome.
+    pub ready: bool,
+    /// Number of servers (distinct names) the registry serves.
+    pub server_count: u64,
+    pub sources: Vec<SourceStatus>,
+}
+
+/// Sync phase of a source.
+#[derive(Debug, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Phase {
+    Pending,
+    Syncing,
+    Synced,
+    Failed,
+    Interrupted,
+}
+
+impl From<SyncPhase> for Phase {
+    fn from(p: SyncPhase) -> Self {
+        match p {
+            SyncPhase::Pending => Self::Pending,
+            SyncPhase::Syncing => Self::Syncing,
+            SyncPhase::Synced => Self::Synced,
+            SyncPhase::Failed => Self::Failed,
+            SyncPhase::Interrupted => Self::Interrupted,
+        }
+    }
+}
+
+/// Sync status of a source.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SourceStatus {
+    pub name: String,
+    /// `file`, `git`, `api` or `managed`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub phase: Phase,
+    /// Why the last sync failed, or notes about skipped items.
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_attempt: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_sync_time: Option<DateTime<Utc>>,
+    /// Consecutive failed attempts since the last success.
+    pub attempt_count: u32,
+    /// Number of servers (distinct names) the source provides.
+    pub server_count: u64,
+    /// Revision of the data served (content hash, commit, `ETag`).
+    #[oai(skip_serializing_if_is_none)]
+    pub revision: Option<String>,
+}
+
+impl SourceStatus {
+    pub fn new(config: &SourceConfig, status: SyncStatus) -> Self {
+        Self {
+            name: config.name.to_string(),
+            kind: config.kind.type_name().to_owned(),
+            phase: status.phase.into(),
+            message: status.message,
+            last_attempt: status.last_attempt,
+            last_sync_time: status.last_sync_time,
+            attempt_count: status.attempt_count,
+            server_count: status.server_count as u64,
+            revision: status.revision.map(|r| r.0),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum ReadinessResponse {
+    /// Every registry has data or a definite outcome.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// Some registry is still waiting for its first data.
+    #[oai(status = 503)]
+    NotReady(Json<Readiness>),
+}
+
+/// Operations API.
+#[derive(Debug)]
+pub struct OpsApi {
+    pub catalog: Arc<Catalog>,
+    pub version: VersionInfo,
+}
+
+#[OpenApi]
+impl OpsApi {
+    /// Liveness: the process is up.
+    #[oai(path = "/health", method = "get", operation_id = "health", tag = "ApiTags::Operations")]
+    async fn health(&self) -> Json<Health> {
+        Json(Health { status: "ok".to_owned() })
+    }
+
+    /// Ping.
+    #[oai(path = "/ping", method = "get", operation_id = "ping", tag = "ApiTags::Operations")]
+    async fn ping(&self) -> Json<Pong> {
+        Json(Pong { pong: true })
+    }
+
+    /// Readiness: 200 once every registry has data or a definite outcome (a failure counts, and
+    /// says why), 503 before. The body has every source's sync status.
+    #[oai(path = "/readiness", method = "get", operation_id = "readiness", tag = "ApiTags::Operations")]
+    async fn readiness(&self) -> ReadinessResponse {
+        let body = readiness(&self.catalog);
+        if body.status == "ready" {
+            ReadinessResponse::Ready(Json(body))
+        } else {
+            ReadinessResponse::NotReady(Json(body))
+        }
+    }
+
+    /// Build information.
+    #[oai(path = "/version", method = "get", operation_id = "version", tag = "ApiTags::Operations")]
+    async fn version(&self) -> Json<VersionInfo> {
+        Json(self.version.clone())
+    }
+}
+
+/// The readiness report of a catalogue.
+pub fn readiness(catalog: &Catalog) -> Readiness {
+    let default = catalog.default_registry();
+    let registries: Vec<RegistryReadiness> = catalog
+        .registries()
+        .map(|r| {
+            let sources = r
+                .config
+                .sources
+                .iter()
+                .filter_map(|s| {
+                    let slot = catalog.source(s)?;
+                    let (status, _) = catalog.source_status(s)?;
+                    Some(SourceStatus::new(&slot.config, status))
+                })
+                .collect();
+            let server_count = catalog.registry(r.config.name.as_str()).map_or(0, |s| s.snapshot.server_count());
+            RegistryReadiness {
+                name: r.config.name.to_string(),
+                default: default == Some(&r.config.name),
+                ready: catalog.registry_ready(&r.config),
+                server_count: server_count as u64,
+                sources,
+            }
+        })
+        .collect();
+    let ready = registries.iter().all(|r| r.ready);
+    Readiness { status: if ready { "ready" } else { "not_ready" }.to_owned(), registries }
+}

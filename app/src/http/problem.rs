@@ -1,0 +1,140 @@
+//! RFC 9457 problem details for every failure, including unknown routes and bad parameters.
+
+use poem::http::StatusCode;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::Object;
+use poem_openapi::error::ParseParamError;
+use poem_openapi::payload::Json;
+
+/// Content type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem: `{"title","status","detail","errors"?}`.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// Short, human-readable summary of the problem type (the HTTP reason phrase).
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this request.
+    pub detail: String,
+    /// Which inputs were invalid, for validation failures.
+    #[oai(skip_serializing_if_is_empty)]
+    pub errors: Vec<ProblemError>,
+}
+
+/// One invalid input.
+#[derive(Debug, Clone, Object)]
+pub struct ProblemError {
+    /// Where the input is: `query.limit`, `path.serverName`.
+    pub location: String,
+    /// What is wrong with it.
+    pub message: String,
+    /// The value that was given, when there was one.
+    #[oai(skip_serializing_if_is_none)]
+    pub value: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// A problem about one input.
+    pub fn invalid(status: StatusCode, location: &str, message: impl Into<String>, value: Option<&str>) -> Self {
+        let message = message.into();
+        Self {
+            errors: vec![ProblemError {
+                location: location.to_owned(),
+                message: message.clone(),
+                value: value.map(str::to_owned),
+            }],
+            ..Self::new(status, format!("invalid {location}: {message}"))
+        }
+    }
+
+    pub fn json(self) -> Json<Self> {
+        Json(self)
+    }
+
+    pub fn into_poem(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::json!({
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        });
+        let mut body = body;
+        if !self.errors.is_empty() {
+            body["errors"] = self
+                .errors
+                .iter()
+                .map(|e| {
+                    let mut v = serde_json::json!({"location": e.location, "message": e.message});
+                    if let Some(value) = &e.value {
+                        v["value"] = serde_json::Value::String(value.clone());
+                    }
+                    v
+                })
+                .collect();
+        }
+        Response::builder().status(status).content_type(PROBLEM_JSON).body(body.to_string())
+    }
+}
+
+/// Query parameters whose malformed values are a 400 (the official API's choice); every other
+/// malformed parameter is a 422.
+const BAD_REQUEST_PARAMS: &[&str] = &["updated_since", "cursor"];
+
+/// Turns every error, and every error status without a problem body, into problem+json.
+pub async fn problem_middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    match next.call(req).await {
+        Ok(resp) => Ok(ensure_problem(resp.into_response())),
+        Err(err) => Ok(error_to_problem(&err)),
+    }
+}
+
+fn ensure_problem(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_problem = resp.content_type().is_some_and(|c| c.starts_with(PROBLEM_JSON));
+    if is_problem { resp } else { Problem::new(status, default_detail(status)).into_poem() }
+}
+
+fn default_detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "no such resource; see /openapi.json for the routes this server has",
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this resource",
+        _ => "the request could not be processed",
+    }
+}
+
+fn error_to_problem(err: &poem::Error) -> Response {
+    if let Some(param) = err.downcast_ref::<ParseParamError>() {
+        let status = if BAD_REQUEST_PARAMS.contains(&param.name) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        let message = match param.name {
+            "limit" => "must be an integer from 1 to 100".to_owned(),
+            "include_deleted" => "must be `true` or `false`".to_owned(),
+            "updated_since" => "must be an RFC 3339 timestamp, e.g. 2025-01-01T00:00:00Z".to_owned(),
+            _ => param.reason.clone(),
+        };
+        return Problem::invalid(status, &format!("query.{}", param.name), message, None).into_poem();
+    }
+    let status = err.status();
+    if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+        return Problem::new(status, "internal error").into_poem();
+    }
+    Problem::new(status, default_detail(status)).into_poem()
+}

@@ -1,0 +1,80 @@
+//! `serve`: open the store, load the last good data, start syncing, serve HTTP until a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use thv_adapters::{EmbeddedStore, FileSource, SystemClock};
+use thv_ports::Source;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, SourceConfig, SourceKind};
+use crate::sync::Coordinator;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The source adapter for a source's configuration.
+pub fn adapter_for(config: &SourceConfig) -> Arc<dyn Source> {
+    match &config.kind {
+        SourceKind::File { path } => Arc::new(FileSource::new(path.clone())),
+    }
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+///
+/// # Errors
+/// Start-up failures: the data directory, the store, or the listen address.
+pub async fn serve(config: Config, address: &str) -> anyhow::Result<()> {
+    let store = EmbeddedStore::open(&config.data_dir)
+        .with_context(|| format!("cannot open the data directory {}", config.data_dir.display()))?;
+    let catalog = Arc::new(
+        Catalog::open(&config, Arc::new(store), Arc::new(SystemClock), adapter_for)
+            .await
+            .context("cannot load the stored data")?,
+    );
+    for r in catalog.registries() {
+        let servers = catalog.registry(r.config.name.as_str()).map_or(0, |s| s.snapshot.server_count());
+        tracing::info!(registry.name = %r.config.name, servers, "registry loaded from the data directory");
+    }
+    let coordinator = Coordinator::start(&catalog);
+
+    let acceptor = TcpListener::bind(address.to_owned())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = acceptor.local_addr().into_iter().next().and_then(|a| a.as_socket_addr().copied());
+    let shown = local.map_or_else(|| address.to_owned(), |a| a.to_string());
+    tracing::info!(address = %shown, "listening");
+
+    let result = poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(crate::http::app(catalog), shutdown_signal(), Some(DRAIN_TIMEOUT))
+        .await;
+    tracing::info!("stopping sync tasks");
+    coordinator.shutdown().await;
+    tracing::info!("stopped");
+    result.context("the HTTP server failed")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received; draining requests");
+}

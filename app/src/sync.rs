@@ -1,0 +1,111 @@
+//! The sync coordinator: one task per source, each on its own interval with jitter, retrying
+//! failures with capped exponential backoff. One slow or failing source never delays another.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng as _;
+use thv_domain::SourceName;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::catalog::{Catalog, SyncOutcome};
+
+/// First retry delay after a failure; doubles per consecutive failure.
+const BACKOFF_START: Duration = Duration::from_secs(1);
+/// Longest delay between retries, whatever the interval.
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+/// Handles to the running sync tasks.
+#[derive(Debug)]
+pub struct Coordinator {
+    tasks: JoinSet<()>,
+    stop: watch::Sender<bool>,
+    triggers: Vec<(SourceName, Arc<Notify>)>,
+}
+
+impl Coordinator {
+    /// Starts one task per source. Each syncs at once, then on its interval.
+    pub fn start(catalog: &Arc<Catalog>) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut triggers = Vec::new();
+        let sources: Vec<(SourceName, Duration)> =
+            catalog.sources().map(|s| (s.config.name.clone(), s.config.interval)).collect();
+        for (name, interval) in sources {
+            let trigger = Arc::new(Notify::new());
+            triggers.push((name.clone(), trigger.clone()));
+            tasks.spawn(run_source(catalog.clone(), name, interval, trigger, stopped.clone()));
+        }
+        Self { tasks, stop, triggers }
+    }
+
+    /// Asks a source's task to sync now (the task is woken; the sync runs in it).
+    pub fn trigger(&self, source: &SourceName) -> bool {
+        self.triggers.iter().find(|(n, _)| n == source).map(|(_, t)| t.notify_one()).is_some()
+    }
+
+    /// Stops every task at its next safe point (between syncs, or while waiting) and waits.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn run_source(
+    catalog: Arc<Catalog>,
+    name: SourceName,
+    interval: Duration,
+    trigger: Arc<Notify>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let outcome = tokio::select! {
+            outcome = catalog.sync(&name) => outcome,
+            _ = stopped.changed() => return,
+        };
+        let wait = if let SyncOutcome::Failed { .. } = outcome {
+            failures = failures.saturating_add(1);
+            backoff(failures, interval)
+        } else {
+            failures = 0;
+            jitter(interval)
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = trigger.notified() => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// The interval ± 10%.
+fn jitter(interval: Duration) -> Duration {
+    let factor = rand::rng().random_range(0.9..=1.1);
+    interval.mul_f64(factor)
+}
+
+/// 1s, 2s, 4s … after consecutive failures, never more than the interval or the cap.
+fn backoff(failures: u32, interval: Duration) -> Duration {
+    let exp = BACKOFF_START.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    jitter(exp.min(interval).min(BACKOFF_CAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped_by_the_interval() {
+        let hour = Duration::from_secs(3600);
+        let b = |n| backoff(n, hour).as_secs_f64();
+        assert!((0.9..=1.1).contains(&b(1)));
+        assert!((3.6..=4.4).contains(&b(3)));
+        assert!(b(40) <= 330.0);
+        assert!(backoff(5, Duration::from_millis(200)) <= Duration::from_millis(220));
+    }
+}
