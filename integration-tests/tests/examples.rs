@@ -1,5 +1,8 @@
 //! The bundled examples serve exactly the catalogues they point at.
 
+// Test helpers panic on failure, like the tests calling them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;

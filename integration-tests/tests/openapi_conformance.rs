@@ -1,6 +1,9 @@
 //! Every 200 response of the read endpoints matches the official OpenAPI spec: the envelope
 //! strictly, server.json loosely (real catalogues break newer content limits).
 
+// Test helpers panic on failure, like the tests calling them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use jsonschema::Validator;
 use serde_json::{Value, json};
 use thv_integration_tests::{OFFICIAL, TestServer, crate_file, enc, name_version, workspace_root};

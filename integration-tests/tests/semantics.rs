@@ -1,5 +1,8 @@
 //! Registry semantics over HTTP: latest-version selection, filters, ordering, deletions.
 
+// Test helpers panic on failure, like the tests calling them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset};
@@ -206,7 +209,10 @@ async fn latest_filters_ordering_and_deletions() {
                 }
             }
             None => {
-                assert!(published > first_published, "{k:?} added later but published {published} <= {first_published}")
+                assert!(
+                    published > first_published,
+                    "{k:?} added later but published {published} <= {first_published}"
+                );
             }
         }
     }

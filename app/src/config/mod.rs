@@ -172,10 +172,10 @@ pub fn describe(c: &Config) -> String {
         let missing = if path.is_file() { "" } else { " (warning: the file does not exist yet)" };
         let _ = writeln!(
             out,
-            "  - {} (file {}{missing}), format {:?}, every {}",
+            "  - {} (file {}{missing}), format {}, every {}",
             s.name,
             path.display(),
-            s.format,
+            format_name(s.format),
             duration::format(s.interval)
         );
     }
@@ -187,6 +187,14 @@ pub fn describe(c: &Config) -> String {
         let _ = writeln!(out, "  - {} <- {}{default}", r.name, names.join(", "));
     }
     out
+}
+
+fn format_name(f: DataFormat) -> &'static str {
+    match f {
+        DataFormat::Upstream => "upstream",
+        DataFormat::Toolhive => "toolhive",
+        DataFormat::Auto => "auto",
+    }
 }
 
 /// `camelCase` of a `SNAKE_CASE` env key segment: `DATA_DIR` → `dataDir`.

@@ -104,8 +104,9 @@ fn ensure_problem(resp: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_problem = resp.content_type().is_some_and(|c| c.starts_with(PROBLEM_JSON));
-    if is_problem { resp } else { Problem::new(status, default_detail(status)).into_poem() }
+    // A JSON body is the endpoint's own answer (problem+json, or e.g. the readiness report).
+    let is_json = resp.content_type().is_some_and(|c| c.starts_with(PROBLEM_JSON) || c.starts_with("application/json"));
+    if is_json { resp } else { Problem::new(status, default_detail(status)).into_poem() }
 }
 
 fn default_detail(status: StatusCode) -> &'static str {

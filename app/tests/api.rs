@@ -1,0 +1,182 @@
+//! The read API in-process, on the real route tree: paths, prefixes, caching headers, errors.
+
+mod support;
+
+use poem::http::StatusCode;
+use serde_json::json;
+use support::{Harness, names, official, server};
+
+const SINGLE: &str = "registryName: reg\ndataDir: {dir}/data\nsource:\n  file: {path: {dir}/servers.json}\n";
+
+async fn seeded() -> Harness {
+    let h = Harness::new(SINGLE).await;
+    h.write_json(
+        "servers.json",
+        &json!([
+            server("io.github.acme/weather", "1.0.0", "Weather"),
+            server("io.github.acme/weather", "1.1.0+build.7", "Weather"),
+            server("com.example/files", "0.1.0", "Files"),
+        ]),
+    );
+    h.sync("reg").await;
+    h
+}
+
+#[tokio::test]
+async fn every_prefix_serves_the_same_registry() {
+    let h = seeded().await;
+    let (_, _, root) = h.get("/v0.1/servers").await;
+    assert_eq!(names(&root), vec!["com.example/files@0.1.0", "io.github.acme/weather@1.0.0", "io.github.acme/weather@1.1.0+build.7"]);
+    for path in ["/v0/servers", "/registry/reg/v0.1/servers", "/registry/reg/v0/servers"] {
+        let (status, _, body) = h.get(path).await;
+        assert_eq!((status, &body), (StatusCode::OK, &root), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn server_names_arrive_encoded_or_not_and_versions_with_plus() {
+    let h = seeded().await;
+    for path in [
+        "/v0.1/servers/io.github.acme%2Fweather/versions",
+        "/v0.1/servers/io.github.acme%2fweather/versions",
+        "/v0.1/servers/io.github.acme/weather/versions",
+        "/v0/servers/io.github.acme/weather/versions",
+        "/registry/reg/v0/servers/io.github.acme/weather/versions",
+    ] {
+        let (status, _, body) = h.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(body["metadata"]["count"], json!(2), "{path}");
+    }
+    let (status, _, body) = h.get("/v0.1/servers/io.github.acme%2Fweather/versions/1.1.0%2Bbuild.7").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["server"]["version"], json!("1.1.0+build.7"));
+    let (_, _, latest) = h.get("/v0.1/servers/io.github.acme/weather/versions/latest").await;
+    assert_eq!(latest["server"]["version"], json!("1.1.0+build.7"));
+    assert_eq!(official(&latest)["isLatest"], json!(true));
+}
+
+#[tokio::test]
+async fn legacy_paths_serve_latest_versions() {
+    let h = seeded().await;
+    let (status, _, body) = h.get("/api/v0/servers").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names(&body), vec!["com.example/files@0.1.0", "io.github.acme/weather@1.1.0+build.7"]);
+    for path in ["/api/v0/servers/io.github.acme%2Fweather", "/api/v0/servers/io.github.acme/weather"] {
+        let (status, _, body) = h.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(body["server"]["version"], json!("1.1.0+build.7"));
+    }
+    let (status, _, body) = h.get("/api/v0/servers/io.github.acme%2Fnope").await;
+    assert_eq!((status, body["detail"].as_str()), (StatusCode::NOT_FOUND, Some("Server not found")));
+}
+
+#[tokio::test]
+async fn etags_revalidate_and_change_with_the_data() {
+    let h = seeded().await;
+    let (status, headers, _) = h.get("/v0.1/servers?limit=2").await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = headers.get("etag").unwrap().to_str().unwrap().to_owned();
+    let (status, headers, body) = h.get_with("/v0.1/servers?limit=2", &[("if-none-match", &etag)]).await;
+    assert_eq!((status, body), (StatusCode::NOT_MODIFIED, serde_json::Value::Null));
+    assert_eq!(headers.get("etag").unwrap().to_str().unwrap(), etag);
+    let (status, other, _) = h.get("/v0.1/servers?limit=3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(other.get("etag").unwrap().to_str().unwrap(), etag);
+    let (status, _, _) = h.get_with("/v0.1/servers?limit=2", &[("if-none-match", "\"other\", *")]).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+
+    h.write_json("servers.json", &json!([server("com.example/files", "0.1.0", "Files, changed")]));
+    h.clock.advance(chrono::Duration::minutes(1));
+    h.sync("reg").await;
+    let (status, headers, _) = h.get_with("/v0.1/servers?limit=2", &[("if-none-match", &etag)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(headers.get("etag").unwrap().to_str().unwrap(), etag);
+}
+
+#[tokio::test]
+async fn errors_are_problem_json_never_5xx() {
+    let h = seeded().await;
+    let cases = [
+        ("/v0.1/servers?limit=0", 422, Some("query.limit")),
+        ("/v0.1/servers?limit=101", 422, Some("query.limit")),
+        ("/v0.1/servers?limit=abc", 422, Some("query.limit")),
+        ("/v0.1/servers?limit=99999999999999999999", 422, Some("query.limit")),
+        ("/v0.1/servers?include_deleted=yes", 422, Some("query.include_deleted")),
+        ("/v0.1/servers?cursor=%00%ff", 400, Some("query.cursor")),
+        ("/v0.1/servers?updated_since=yesterday", 400, Some("query.updated_since")),
+        ("/v0.1/servers?updated_since=2025-01-01T00:00:00Z&include_deleted=false", 400, Some("query.include_deleted")),
+        ("/registry/nope/v0.1/servers", 404, None),
+        ("/registry/NOPE/v0.1/servers", 404, None),
+        ("/v0.1/servers/no-slash/versions", 400, Some("path.serverName")),
+        ("/v0.1/servers/a%2Fb%2Fc/versions/1.0.0", 400, Some("path.serverName")),
+        ("/v0.1/servers/io.github.acme%2Fnope/versions", 404, None),
+        ("/v0.1/servers/io.github.acme%2Fweather/versions/9.9.9", 404, None),
+        ("/v0.1/nope", 404, None),
+        ("/", 404, None),
+    ];
+    for (path, status, location) in cases {
+        let (got, headers, body) = h.get(path).await;
+        assert_eq!(got.as_u16(), status, "{path}: {body}");
+        assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("application/problem+json"), "{path}");
+        assert_eq!(body["status"], json!(status), "{path}");
+        assert!(body["title"].is_string() && body["detail"].is_string(), "{path}");
+        if let Some(loc) = location {
+            assert_eq!(body["errors"][0]["location"], json!(loc), "{path}: {body}");
+        }
+    }
+    let (_, _, body) = h.get("/v0.1/servers/io.github.acme%2Fweather/versions/9.9.9").await;
+    assert_eq!(body["detail"], json!("Server version not found"));
+}
+
+#[tokio::test]
+async fn without_a_default_registry_the_root_says_where_to_go() {
+    let h = Harness::new(
+        "dataDir: {dir}/data\nsources:\n  - name: a\n    file: {path: {dir}/a.json}\nregistries:\n  - name: one\n    sources: [a]\n  - name: two\n    sources: [a]\n",
+    )
+    .await;
+    h.write_json("a.json", &json!([server("x.y/z", "1", "d")]));
+    h.sync("a").await;
+    let (status, _, body) = h.get("/v0.1/servers").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["detail"].as_str().unwrap().contains("one, two"), "{body}");
+    let (status, _, body) = h.get("/registry/two/v0.1/servers").await;
+    assert_eq!((status, names(&body)), (StatusCode::OK, vec!["x.y/z@1".to_owned()]));
+}
+
+#[tokio::test]
+async fn registries_merge_sources_in_order_and_filter_on_top() {
+    let h = Harness::new(
+        "dataDir: {dir}/data\ndefaultRegistry: all\nsources:\n  - name: first\n    file: {path: {dir}/first.json}\n  - name: second\n    file: {path: {dir}/second.json}\n    filter: {names: {exclude: [\"*/secret\"]}}\nregistries:\n  - name: all\n    sources: [first, second]\n  - name: reversed\n    sources: [second, first]\n    filter: {names: {include: [\"io.*\"]}}\n",
+    )
+    .await;
+    h.write_json("first.json", &json!([server("io.a/shared", "1.0.0", "from first"), server("com.b/only-first", "1", "d")]));
+    h.write_json(
+        "second.json",
+        &json!([
+            server("io.a/shared", "2.0.0", "from second"),
+            server("io.a/only-second", "1", "d"),
+            server("io.a/secret", "1", "d")
+        ]),
+    );
+    h.sync("first").await;
+    h.sync("second").await;
+    let (_, _, all) = h.get("/v0.1/servers").await;
+    assert_eq!(names(&all), vec!["com.b/only-first@1", "io.a/only-second@1", "io.a/shared@1.0.0"]);
+    let (_, _, rev) = h.get("/registry/reversed/v0.1/servers").await;
+    assert_eq!(names(&rev), vec!["io.a/only-second@1", "io.a/shared@2.0.0"]);
+}
+
+#[tokio::test]
+async fn the_committed_openapi_document_matches_the_code() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml")).unwrap();
+    assert!(
+        committed == thv_app::http::spec_yaml(),
+        "docs/openapi.yaml is out of date: run `cargo run -p thv-app -- openapi > docs/openapi.yaml` and commit it"
+    );
+    let h = seeded().await;
+    let (status, _, spec) = h.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/v0.1/servers", "/registry/{registry}/v0.1/servers/{serverName}/versions/{version}", "/readiness"] {
+        assert!(spec["paths"][path].is_object(), "{path}");
+    }
+}

@@ -1,0 +1,176 @@
+//! Sync semantics end to end (in-process): bad data never replaces good data, timestamps and
+//! tombstones, restarts, config changes, interrupted syncs.
+
+mod support;
+
+use chrono::Duration;
+use serde_json::json;
+use support::{Harness, names, official, server, t0};
+use thv_app::catalog::SyncOutcome;
+use thv_domain::{SourceName, SyncPhase};
+
+const SINGLE: &str = "registryName: reg\ndataDir: {dir}/data\nsource:\n  file: {path: {dir}/servers.json}\n";
+
+fn status(h: &Harness) -> thv_domain::SyncStatus {
+    h.catalog.source_status(&SourceName::parse("reg").unwrap()).unwrap().0
+}
+
+#[tokio::test]
+async fn broken_data_never_replaces_the_last_good_data() {
+    let h = Harness::new(SINGLE).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), server("a.b/two", "1", "d")]));
+    assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 2 });
+    let (_, _, good) = h.get("/v0.1/servers").await;
+
+    let broken: [(&str, &[u8]); 5] = [
+        ("not JSON", b"{\"data\": [1, 2"),
+        ("unrecognised", b"{\"foo\": 1}"),
+        ("empty", b""),
+        ("no servers", b"[]"),
+        ("only invalid entries", b"[{\"name\": \"bad\", \"version\": \"1\", \"description\": \"d\"}]"),
+    ];
+    for (what, bytes) in broken {
+        std::fs::write(h.path("servers.json"), bytes).unwrap();
+        let outcome = h.sync("reg").await;
+        assert!(matches!(outcome, SyncOutcome::Failed { .. }), "{what}: {outcome:?}");
+        let st = status(&h);
+        assert_eq!(st.phase, SyncPhase::Failed, "{what}");
+        assert!(st.message.as_deref().unwrap().contains("previous 2"), "{what}: {:?}", st.message);
+        let (_, _, now) = h.get("/v0.1/servers").await;
+        assert_eq!(now, good, "{what}");
+        let (_, _, ready) = h.get("/readiness").await;
+        assert_eq!(ready["registries"][0]["sources"][0]["phase"], json!("failed"), "{what}");
+    }
+    std::fs::remove_file(h.path("servers.json")).unwrap();
+    let SyncOutcome::Failed { message } = h.sync("reg").await else { panic!("missing file must fail") };
+    assert!(message.contains("servers.json") && message.contains("does not exist"), "{message}");
+    assert_eq!(status(&h).attempt_count, 6);
+
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), server("a.b/two", "1", "d")]));
+    h.sync("reg").await;
+    let st = status(&h);
+    assert_eq!((st.phase, st.attempt_count, st.message), (SyncPhase::Synced, 0, None));
+}
+
+#[tokio::test]
+async fn invalid_entries_are_skipped_and_reported() {
+    let h = Harness::new(SINGLE).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), {"name": "bad name", "version": "1", "description": "d"}, server("a.b/one", "1", "dup")]));
+    assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 1 });
+    let msg = status(&h).message.unwrap();
+    assert!(msg.contains("1 item(s) skipped; first: [1]") && msg.contains("1 duplicate version(s) ignored, first: a.b/one@1"), "{msg}");
+}
+
+#[tokio::test]
+async fn timestamps_tombstones_and_incremental_reads() {
+    let h = Harness::new(SINGLE).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1.0.0", "d"), server("a.b/one", "2.0.0", "d"), server("a.b/two", "1", "d")]));
+    h.sync("reg").await;
+
+    h.clock.advance(Duration::hours(1));
+    let t1 = h.clock_now();
+    h.write_json("servers.json", &json!([server("a.b/one", "1.0.0", "d"), server("a.b/two", "1", "changed")]));
+    h.sync("reg").await;
+
+    let (_, _, all) = h.get("/v0.1/servers?include_deleted=true").await;
+    let rows = all["servers"].as_array().unwrap();
+    let by = |n: &str, v: &str| rows.iter().find(|r| r["server"]["name"] == json!(n) && r["server"]["version"] == json!(v)).unwrap();
+    let stamp = |r: &serde_json::Value, k: &str| r["_meta"]["io.modelcontextprotocol.registry/official"][k].as_str().unwrap().to_owned();
+    let t0s = "2025-06-01T12:00:00Z";
+    let t1s = "2025-06-01T13:00:00Z";
+    assert_eq!((stamp(by("a.b/one", "1.0.0"), "publishedAt"), stamp(by("a.b/one", "1.0.0"), "updatedAt")), (t0s.into(), t0s.into()));
+    let gone = by("a.b/one", "2.0.0");
+    assert_eq!((official(gone)["status"].as_str(), stamp(gone, "updatedAt")), (Some("deleted"), t1s.into()));
+    assert_eq!(official(gone)["isLatest"], json!(false));
+    assert_eq!(official(by("a.b/one", "1.0.0"))["isLatest"], json!(true), "latest moves off the deleted version");
+    assert_eq!(stamp(by("a.b/two", "1"), "updatedAt"), t1s);
+
+    let (_, _, visible) = h.get("/v0.1/servers").await;
+    assert_eq!(names(&visible), vec!["a.b/one@1.0.0", "a.b/two@1"]);
+    let (_, _, since) = h.get(&format!("/v0.1/servers?updated_since={}", (t1 - Duration::seconds(1)).format("%Y-%m-%dT%H:%M:%SZ"))).await;
+    assert_eq!(names(&since), vec!["a.b/one@2.0.0", "a.b/two@1"]);
+    let (status, _, _) = h.get("/v0.1/servers/a.b%2Fone/versions/2.0.0").await;
+    assert_eq!(status.as_u16(), 404);
+    let (status, _, _) = h.get("/v0.1/servers/a.b%2Fone/versions/2.0.0?include_deleted=true").await;
+    assert_eq!(status.as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_restart_serves_the_last_good_data_before_any_fetch() {
+    let mut h = Harness::new(SINGLE).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
+    h.sync("reg").await;
+    let (_, _, before) = h.get("/v0.1/servers").await;
+    std::fs::remove_file(h.path("servers.json")).unwrap();
+    h.restart(SINGLE).await;
+    let (status, _, after) = h.get("/v0.1/servers").await;
+    assert_eq!((status.as_u16(), &after), (200, &before));
+    let (status, _, ready) = h.get("/readiness").await;
+    assert_eq!((status.as_u16(), ready["status"].as_str()), (200, Some("ready")));
+    assert!(matches!(h.sync("reg").await, SyncOutcome::Failed { .. }));
+    let (_, _, still) = h.get("/v0.1/servers").await;
+    assert_eq!(still, before);
+}
+
+#[tokio::test]
+async fn readiness_waits_for_a_first_outcome() {
+    let h = Harness::new(SINGLE).await;
+    let (status, _, body) = h.get("/readiness").await;
+    assert_eq!((status.as_u16(), body["status"].as_str()), (503, Some("not_ready")));
+    assert_eq!(body["registries"][0]["sources"][0]["phase"], json!("pending"));
+    h.sync("reg").await;
+    let (status, _, body) = h.get("/readiness").await;
+    assert_eq!(status.as_u16(), 200, "a definite failure is an outcome");
+    let src = &body["registries"][0]["sources"][0];
+    assert_eq!(src["phase"], json!("failed"));
+    assert!(src["message"].as_str().unwrap().contains("servers.json"), "{src}");
+}
+
+#[tokio::test]
+async fn a_filter_change_applies_on_restart_even_when_the_data_did_not_change() {
+    let mut h = Harness::new(SINGLE).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), server("c.d/two", "1", "d")]));
+    h.sync("reg").await;
+    assert_eq!(h.sync("reg").await, SyncOutcome::Unchanged);
+    h.restart(&format!("{SINGLE}filter: {{names: {{include: [\"a.b/*\"]}}}}\n")).await;
+    assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 1 });
+    let (_, _, body) = h.get("/v0.1/servers").await;
+    assert_eq!(names(&body), vec!["a.b/one@1"]);
+    let (_, _, body) = h.get("/v0.1/servers?include_deleted=true").await;
+    assert_eq!(names(&body), vec!["a.b/one@1", "c.d/two@1"], "the newly excluded server is a tombstone");
+    assert_eq!(h.sync("reg").await, SyncOutcome::Unchanged);
+}
+
+#[tokio::test]
+async fn a_sync_cut_off_by_a_crash_is_reported_as_interrupted_and_retried() {
+    let mut h = Harness::new(SINGLE).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
+    h.sync("reg").await;
+    // What a crash mid-sync leaves behind: the status written at the start of the sync.
+    let store = thv_adapters::EmbeddedStore::open(h.path("data")).unwrap();
+    let mut st = status(&h);
+    st.phase = SyncPhase::Syncing;
+    thv_ports::EntryStore::write_status(&store, &SourceName::parse("reg").unwrap(), &st).await.unwrap();
+    h.restart(SINGLE).await;
+    let st = status(&h);
+    assert_eq!(st.phase, SyncPhase::Interrupted);
+    assert!(st.message.unwrap().contains("interrupted"));
+    let (_, _, body) = h.get("/v0.1/servers").await;
+    assert_eq!(names(&body), vec!["a.b/one@1"]);
+    assert_eq!(h.sync("reg").await, SyncOutcome::Unchanged);
+    assert_eq!(status(&h).phase, SyncPhase::Synced);
+}
+
+#[tokio::test]
+async fn publish_time_is_first_seen_and_survives_restarts() {
+    let mut h = Harness::new(SINGLE).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
+    h.sync("reg").await;
+    h.clock.advance(Duration::days(2));
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), server("a.b/one", "2", "d")]));
+    h.restart(SINGLE).await;
+    h.sync("reg").await;
+    let (_, _, body) = h.get("/v0.1/servers/a.b%2Fone/versions").await;
+    assert_eq!(names(&body), vec!["a.b/one@2", "a.b/one@1"], "newest publishedAt first");
+    assert_eq!(official(&body["servers"][1])["publishedAt"], json!(t0().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+}
