@@ -26,7 +26,10 @@ async fn seeded() -> Harness {
 async fn every_prefix_serves_the_same_registry() {
     let h = seeded().await;
     let (_, _, root) = h.get("/v0.1/servers").await;
-    assert_eq!(names(&root), vec!["com.example/files@0.1.0", "io.github.acme/weather@1.0.0", "io.github.acme/weather@1.1.0+build.7"]);
+    assert_eq!(
+        names(&root),
+        vec!["com.example/files@0.1.0", "io.github.acme/weather@1.0.0", "io.github.acme/weather@1.1.0+build.7"]
+    );
     for path in ["/v0/servers", "/registry/reg/v0.1/servers", "/registry/reg/v0/servers"] {
         let (status, _, body) = h.get(path).await;
         assert_eq!((status, &body), (StatusCode::OK, &root), "{path}");
@@ -117,7 +120,10 @@ async fn errors_are_problem_json_never_5xx() {
     for (path, status, location) in cases {
         let (got, headers, body) = h.get(path).await;
         assert_eq!(got.as_u16(), status, "{path}: {body}");
-        assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("application/problem+json"), "{path}");
+        assert!(
+            headers.get("content-type").unwrap().to_str().unwrap().starts_with("application/problem+json"),
+            "{path}"
+        );
         assert_eq!(body["status"], json!(status), "{path}");
         assert!(body["title"].is_string() && body["detail"].is_string(), "{path}");
         if let Some(loc) = location {
@@ -149,7 +155,10 @@ async fn registries_merge_sources_in_order_and_filter_on_top() {
         "dataDir: {dir}/data\ndefaultRegistry: all\nsources:\n  - name: first\n    file: {path: {dir}/first.json}\n  - name: second\n    file: {path: {dir}/second.json}\n    filter: {names: {exclude: [\"*/secret\"]}}\nregistries:\n  - name: all\n    sources: [first, second]\n  - name: reversed\n    sources: [second, first]\n    filter: {names: {include: [\"io.*\"]}}\n",
     )
     .await;
-    h.write_json("first.json", &json!([server("io.a/shared", "1.0.0", "from first"), server("com.b/only-first", "1", "d")]));
+    h.write_json(
+        "first.json",
+        &json!([server("io.a/shared", "1.0.0", "from first"), server("com.b/only-first", "1", "d")]),
+    );
     h.write_json(
         "second.json",
         &json!([

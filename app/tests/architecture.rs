@@ -48,7 +48,10 @@ fn the_dependency_rule_holds() {
     }
     for krate in ["thv-domain", "thv-ports"] {
         for dep in &deps[krate] {
-            assert!(!FRAMEWORKS.contains(&dep.as_str()), "{krate} must stay free of I/O frameworks, but depends on {dep}");
+            assert!(
+                !FRAMEWORKS.contains(&dep.as_str()),
+                "{krate} must stay free of I/O frameworks, but depends on {dep}"
+            );
         }
     }
 }

@@ -58,13 +58,20 @@ async fn invalid_entries_are_skipped_and_reported() {
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), {"name": "bad name", "version": "1", "description": "d"}, server("a.b/one", "1", "dup")]));
     assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 1 });
     let msg = status(&h).message.unwrap();
-    assert!(msg.contains("1 item(s) skipped; first: [1]") && msg.contains("1 duplicate version(s) ignored, first: a.b/one@1"), "{msg}");
+    assert!(
+        msg.contains("1 item(s) skipped; first: [1]")
+            && msg.contains("1 duplicate version(s) ignored, first: a.b/one@1"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
 async fn timestamps_tombstones_and_incremental_reads() {
     let h = Harness::new(SINGLE).await;
-    h.write_json("servers.json", &json!([server("a.b/one", "1.0.0", "d"), server("a.b/one", "2.0.0", "d"), server("a.b/two", "1", "d")]));
+    h.write_json(
+        "servers.json",
+        &json!([server("a.b/one", "1.0.0", "d"), server("a.b/one", "2.0.0", "d"), server("a.b/two", "1", "d")]),
+    );
     h.sync("reg").await;
 
     h.clock.advance(Duration::hours(1));
@@ -74,11 +81,18 @@ async fn timestamps_tombstones_and_incremental_reads() {
 
     let (_, _, all) = h.get("/v0.1/servers?include_deleted=true").await;
     let rows = all["servers"].as_array().unwrap();
-    let by = |n: &str, v: &str| rows.iter().find(|r| r["server"]["name"] == json!(n) && r["server"]["version"] == json!(v)).unwrap();
-    let stamp = |r: &serde_json::Value, k: &str| r["_meta"]["io.modelcontextprotocol.registry/official"][k].as_str().unwrap().to_owned();
+    let by = |n: &str, v: &str| {
+        rows.iter().find(|r| r["server"]["name"] == json!(n) && r["server"]["version"] == json!(v)).unwrap()
+    };
+    let stamp = |r: &serde_json::Value, k: &str| {
+        r["_meta"]["io.modelcontextprotocol.registry/official"][k].as_str().unwrap().to_owned()
+    };
     let t0s = "2025-06-01T12:00:00Z";
     let t1s = "2025-06-01T13:00:00Z";
-    assert_eq!((stamp(by("a.b/one", "1.0.0"), "publishedAt"), stamp(by("a.b/one", "1.0.0"), "updatedAt")), (t0s.into(), t0s.into()));
+    assert_eq!(
+        (stamp(by("a.b/one", "1.0.0"), "publishedAt"), stamp(by("a.b/one", "1.0.0"), "updatedAt")),
+        (t0s.into(), t0s.into())
+    );
     let gone = by("a.b/one", "2.0.0");
     assert_eq!((official(gone)["status"].as_str(), stamp(gone, "updatedAt")), (Some("deleted"), t1s.into()));
     assert_eq!(official(gone)["isLatest"], json!(false));
@@ -87,7 +101,9 @@ async fn timestamps_tombstones_and_incremental_reads() {
 
     let (_, _, visible) = h.get("/v0.1/servers").await;
     assert_eq!(names(&visible), vec!["a.b/one@1.0.0", "a.b/two@1"]);
-    let (_, _, since) = h.get(&format!("/v0.1/servers?updated_since={}", (t1 - Duration::seconds(1)).format("%Y-%m-%dT%H:%M:%SZ"))).await;
+    let (_, _, since) = h
+        .get(&format!("/v0.1/servers?updated_since={}", (t1 - Duration::seconds(1)).format("%Y-%m-%dT%H:%M:%SZ")))
+        .await;
     assert_eq!(names(&since), vec!["a.b/one@2.0.0", "a.b/two@1"]);
     let (status, _, _) = h.get("/v0.1/servers/a.b%2Fone/versions/2.0.0").await;
     assert_eq!(status.as_u16(), 404);
