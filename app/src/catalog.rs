@@ -350,13 +350,13 @@ impl Catalog {
         if let Err(e) = self.store.replace(name, &entries, &status).await {
             return self.fail(slot, &before, format!("cannot store the new data: {e}")).await;
         }
-        {
-            let mut st = lock(&slot.state);
-            st.entries = Arc::new(entries);
-            st.status = status;
-            st.settled = true;
-        }
+        // Serve the new data first, then report it: whoever sees the new status (readiness,
+        // management API) also sees the new snapshots.
+        lock(&slot.state).entries = Arc::new(entries);
         self.rebuild_for(name);
+        let mut st = lock(&slot.state);
+        st.status = status;
+        st.settled = true;
         SyncOutcome::Updated { servers: server_count }
     }
 

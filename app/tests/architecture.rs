@@ -1,6 +1,8 @@
 //! The crate graph is the architecture: `domain` ← `ports` ← `adapters` ← `app`, and the core
 //! crates never depend on I/O frameworks. Checked over `cargo metadata`.
 
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
+
 use std::collections::BTreeMap;
 use std::process::Command;
 

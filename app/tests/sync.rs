@@ -1,6 +1,8 @@
 //! Sync semantics end to end (in-process): bad data never replaces good data, timestamps and
 //! tombstones, restarts, config changes, interrupted syncs.
 
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
+
 mod support;
 
 use chrono::Duration;

@@ -105,3 +105,27 @@ async fn toolhive_example_serves_the_converted_catalogue() {
     let legacy_list = srv.get_json("/api/v0/servers?limit=100").await.unwrap();
     assert_eq!(legacy_list["servers"].as_array().unwrap().len(), 12, "legacy list: {legacy_list}");
 }
+
+/// `/readiness` says ready only once the catalogue is served: the first 200 is followed by the
+/// full catalogue, and its registry `serverCount` agrees with its source.
+#[tokio::test]
+async fn ready_means_the_catalogue_is_served() {
+    let root = workspace_root();
+    for attempt in 1..=3 {
+        let srv = TestServer::start(&root.join("examples/config-file.yaml"), &[]).await.unwrap();
+        let started = std::time::Instant::now();
+        let ready = loop {
+            let (status, body) = srv.readiness().await.unwrap();
+            if status == 200 {
+                break body;
+            }
+            assert!(started.elapsed() < thv_integration_tests::WAIT, "never ready: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        };
+        let page = srv.get_json("/v0.1/servers?limit=1").await.unwrap();
+        assert_eq!(page["metadata"]["count"], 1, "attempt {attempt}: ready ({ready}) but serving {page}");
+        let registry = &ready["registries"][0];
+        assert_eq!(registry["serverCount"], 358, "attempt {attempt}: registry serverCount when ready: {ready}");
+        assert_eq!(registry["sources"][0]["serverCount"], 358, "attempt {attempt}: {ready}");
+    }
+}

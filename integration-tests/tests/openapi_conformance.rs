@@ -215,3 +215,33 @@ fn schemas_reject_wrong_bodies() {
     assert!(!s.response.is_valid(&b), "the response schema accepts a row without _meta");
     assert!(!s.response.is_valid(&good), "the response schema accepts a list");
 }
+
+/// The service endpoints: health, version, the server's own spec and its UI.
+#[tokio::test]
+async fn service_endpoints() {
+    let srv = TestServer::start(&workspace_root().join("examples/config-toolhive.yaml"), &[]).await.unwrap();
+    srv.wait_ready().await.unwrap();
+
+    assert_eq!(srv.get_json("/health").await.unwrap(), json!({"status": "ok"}));
+    assert_eq!(srv.get_json("/ping").await.unwrap(), json!({"pong": true}));
+    let version = srv.get_json("/version").await.unwrap();
+    for key in ["version", "git_commit", "build_time"] {
+        assert!(version[key].is_string(), "/version has no {key}: {version}");
+    }
+
+    let spec = srv.get_json("/openapi.json").await.unwrap();
+    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{}", spec["openapi"]);
+    for path in
+        ["/v0.1/servers", "/v0.1/servers/{serverName}/versions", "/v0.1/servers/{serverName}/versions/{version}"]
+    {
+        assert!(spec["paths"][path].is_object(), "/openapi.json lacks {path}");
+    }
+    let yaml = srv.get("/openapi.yaml").await.unwrap();
+    assert_eq!(yaml.status, 200);
+    let yaml: Value = serde_norway::from_str(&yaml.body).unwrap();
+    assert_eq!(yaml, spec, "/openapi.yaml and /openapi.json differ");
+
+    let docs = srv.get("/docs").await.unwrap();
+    assert_eq!(docs.status, 200);
+    assert!(docs.content_type().starts_with("text/html"), "{}", docs.content_type());
+}

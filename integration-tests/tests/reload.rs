@@ -147,5 +147,13 @@ async fn readiness_names_the_problem_when_the_source_never_succeeded() {
     // Once the file appears, it is served.
     fixture.write_data(&catalogue()).unwrap();
     wait_synced(&srv, "creating the file").await;
-    assert_eq!(snapshot(&srv).await.len(), EXPECTED_ROWS);
+    wait_until("the new file to be served", WAIT, || async {
+        let rows = srv.list_all("/v0.1/servers", &[], 100).await?;
+        Ok((rows.len() == EXPECTED_ROWS).then_some(()))
+    })
+    .await
+    .unwrap();
+    let (status, body) = srv.readiness().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(first_source(&body).unwrap()["phase"], "synced", "{body}");
 }

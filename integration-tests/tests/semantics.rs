@@ -7,13 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
-use thv_integration_tests::{Fixture, SERVER_SCHEMA, TestServer, WAIT, enc, name_version, official, wait_until};
+use thv_integration_tests::{
+    Fixture, SERVER_SCHEMA, TestServer, WAIT, enc, name_version, official, server_json, wait_until,
+};
 
 const ALPHA: &str = "io.github.Acme/Alpha-Tool";
 const CALENDAR: &str = "com.example/calendar";
 const ZETA: &str = "io.github.acme/zeta";
 const NIGHTLY: &str = "org.example/nightly";
 const RC: &str = "org.example/rc-server";
+const BUILD: &str = "org.example/build";
 
 type Key = (String, String);
 
@@ -23,6 +26,7 @@ fn entry(name: &str, version: &str) -> Value {
         CALENDAR => ("Calendar", "Keeps dates for the Quokka colony"),
         ZETA => ("Zebra Crossing", "Counts stripes_and_more"),
         NIGHTLY => ("Nightly", "Built every night"),
+        BUILD => ("Build Metadata", "Versions with build metadata"),
         _ => ("Release Candidates", "Ships RCs"),
     };
     json!({"$schema": SERVER_SCHEMA, "name": name, "title": title, "description": description, "version": version})
@@ -45,11 +49,13 @@ const SYNC1: &[(&str, &str)] = &[
     (RC, "2.0.0"),
     (RC, "v1.9.9"),
     (RC, "1.0"),
+    (BUILD, "0.9.0"),
+    (BUILD, "1.0.0+build.5"),
 ];
 /// Added by the second sync (published later).
 const ADDED: &[(&str, &str)] = &[(ALPHA, "1.5.0"), (ALPHA, "nightly"), (CALENDAR, "2021.03.05")];
-/// Removed by the third sync.
-const REMOVED: &[(&str, &str)] = &[(ALPHA, "1.0.0"), (CALENDAR, "2021.03.05")];
+/// Removed by the third sync (the latest of `CALENDAR`, and every version of `NIGHTLY`).
+const REMOVED: &[(&str, &str)] = &[(ALPHA, "1.0.0"), (CALENDAR, "2021.03.05"), (NIGHTLY, "nightly-1")];
 
 fn key(name: &str, version: &str) -> Key {
     (name.to_owned(), version.to_owned())
@@ -138,7 +144,14 @@ async fn latest_filters_ordering_and_deletions() {
     assert_eq!(keys(&rows1).into_iter().collect::<BTreeSet<_>>(), key_set(SYNC1));
     assert_latest(
         &rows1,
-        &[(ALPHA, "2.0.0-beta.1"), (CALENDAR, "2021.04.01"), (ZETA, "1.10.0"), (NIGHTLY, "nightly-1"), (RC, "2.0.0")],
+        &[
+            (ALPHA, "2.0.0-beta.1"),
+            (CALENDAR, "2021.04.01"),
+            (ZETA, "1.10.0"),
+            (NIGHTLY, "nightly-1"),
+            (RC, "2.0.0"),
+            (BUILD, "1.0.0+build.5"),
+        ],
     );
     for row in &rows1 {
         assert_eq!(row["server"], entry(&name_version(row).0, &name_version(row).1), "served as written");
@@ -159,8 +172,14 @@ async fn latest_filters_ordering_and_deletions() {
     sorted.sort();
     assert_eq!(keys(&rows2), sorted, "rows are not ordered by (name, version) byte-wise");
     // Semver beats non-semver (even newer ones); semver precedence; non-semver: newest publishedAt.
-    let latest2 =
-        [(ALPHA, "2.0.0-beta.1"), (CALENDAR, "2021.03.05"), (ZETA, "1.10.0"), (NIGHTLY, "nightly-1"), (RC, "2.0.0")];
+    let latest2 = [
+        (ALPHA, "2.0.0-beta.1"),
+        (CALENDAR, "2021.03.05"),
+        (ZETA, "1.10.0"),
+        (NIGHTLY, "nightly-1"),
+        (RC, "2.0.0"),
+        (BUILD, "1.0.0+build.5"),
+    ];
     assert_latest(&rows2, &latest2);
     for (name, version) in latest2 {
         assert_eq!(latest_version(&srv, name).await, version, "{name} versions/latest");
@@ -175,8 +194,51 @@ async fn latest_filters_ordering_and_deletions() {
     assert_eq!(keys(&latest_rows).into_iter().collect::<BTreeSet<_>>(), key_set(&latest2));
     assert_eq!(keys(&all_rows(&srv, &[("version", "1.10.0")]).await), vec![key(ALPHA, "1.10.0"), key(ZETA, "1.10.0")]);
     assert_eq!(keys(&all_rows(&srv, &[("version", "2.0.0")]).await), vec![key(RC, "2.0.0")]);
+    assert_eq!(keys(&all_rows(&srv, &[("version", "1.0.0+build.5")]).await), vec![key(BUILD, "1.0.0+build.5")]);
+    assert_eq!(
+        keys(&all_rows(&srv, &[("version", "1.0.0")]).await),
+        vec![key(ALPHA, "1.0.0")],
+        "build metadata is part of the version string"
+    );
+    // `+` travels as `%2B` in a path.
+    let detail = srv.get_json(&format!("/v0.1/servers/{}/versions/1.0.0%2Bbuild.5", enc(BUILD))).await.unwrap();
+    assert_eq!(detail["server"], entry(BUILD, "1.0.0+build.5"));
+    assert_eq!(official(&detail)["isLatest"], true);
+    // Names are case-sensitive.
+    for tail in ["versions", "versions/latest"] {
+        let path = format!("/v0.1/servers/{}/{tail}", enc(&ALPHA.to_lowercase()));
+        let reply = srv.get(&path).await.unwrap();
+        assert_eq!(reply.status, 404, "GET {path}: {}", reply.body);
+    }
     assert_eq!(keys(&all_rows(&srv, &[("version", "v1.9.9")]).await), vec![key(RC, "v1.9.9")]);
     assert!(all_rows(&srv, &[("version", "1.9")]).await.is_empty(), "version= is not an exact match");
+
+    // The legacy API lists latest versions by default; its detail is the latest version.
+    let legacy = srv.get_json("/api/v0/servers?limit=100").await.unwrap();
+    assert_eq!(keys(legacy["servers"].as_array().unwrap()), keys(&latest_rows), "/api/v0/servers");
+    for (name, version) in latest2 {
+        let detail = srv.get_json(&format!("/api/v0/servers/{}", enc(name))).await.unwrap();
+        assert_eq!(detail["server"], entry(name, version), "/api/v0/servers/{name}");
+    }
+    // The per-registry routes serve the same.
+    for query in ["?limit=100", "?version=latest", "?search=acme&limit=2", "?version=1.10.0"] {
+        let root = srv.get_json(&format!("/v0.1/servers{query}")).await.unwrap();
+        for prefix in ["/v0", "/registry/test/v0.1", "/registry/test/v0"] {
+            assert_eq!(
+                srv.get_json(&format!("{prefix}/servers{query}")).await.unwrap(),
+                root,
+                "{prefix}/servers{query}"
+            );
+        }
+    }
+    let root = srv.get_json(&format!("/v0.1/servers/{}/versions", enc(ALPHA))).await.unwrap();
+    for path in [
+        format!("/registry/test/v0/servers/{}/versions", enc(ALPHA)),
+        format!("/registry/test/v0.1/servers/{ALPHA}/versions"),
+        format!("/v0/servers/{ALPHA}/versions"),
+    ] {
+        assert_eq!(srv.get_json(&path).await.unwrap(), root, "{path}");
+    }
 
     // search: case-insensitive substring of name (namespace included), title or description.
     assert_eq!(search(&srv, "alpha").await, names(&[ALPHA]));
@@ -218,7 +280,7 @@ async fn latest_filters_ordering_and_deletions() {
     }
     let cal = versions(&srv, CALENDAR).await;
     assert_eq!(keys(&cal), vec![key(CALENDAR, "2021.03.05"), key(CALENDAR, "2021.04.01")], "newest publishedAt first");
-    for name in [ALPHA, CALENDAR, ZETA, NIGHTLY, RC] {
+    for name in [ALPHA, CALENDAR, ZETA, NIGHTLY, RC, BUILD] {
         let list = versions(&srv, name).await;
         assert_newest_first(&list, name);
         let expected: BTreeSet<Key> = sync2.iter().filter(|(n, _)| *n == name).map(|(n, v)| key(n, v)).collect();
@@ -245,15 +307,36 @@ async fn latest_filters_ordering_and_deletions() {
     let rows3 = all_rows(&srv, &[]).await;
     assert_eq!(keys(&rows3).into_iter().collect::<BTreeSet<_>>(), key_set(&sync3), "deleted rows are hidden");
     let latest3 =
-        [(ALPHA, "2.0.0-beta.1"), (CALENDAR, "2021.04.01"), (ZETA, "1.10.0"), (NIGHTLY, "nightly-1"), (RC, "2.0.0")];
+        [(ALPHA, "2.0.0-beta.1"), (CALENDAR, "2021.04.01"), (ZETA, "1.10.0"), (RC, "2.0.0"), (BUILD, "1.0.0+build.5")];
     assert_latest(&rows3, &latest3);
+    let latest_rows = all_rows(&srv, &[("version", "latest")]).await;
+    assert_eq!(keys(&latest_rows).into_iter().collect::<BTreeSet<_>>(), key_set(&latest3), "version=latest");
     assert_eq!(latest_version(&srv, CALENDAR).await, "2021.04.01", "latest recomputed after deleting the latest");
     assert!(!keys(&versions(&srv, ALPHA).await).contains(&key(ALPHA, "1.0.0")));
     assert_eq!(keys(&versions(&srv, CALENDAR).await), vec![key(CALENDAR, "2021.04.01")]);
     for (name, version) in REMOVED {
-        let reply = srv.get(&format!("/v0.1/servers/{}/versions/{}", enc(name), enc(version))).await.unwrap();
-        assert_eq!(reply.status, 404, "deleted {name} {version}: {}", reply.body);
+        let path = format!("/v0.1/servers/{}/versions/{}", enc(name), enc(version));
+        let reply = srv.get(&path).await.unwrap();
+        assert_eq!(reply.status, 404, "GET {path} (deleted): {}", reply.body);
+        // ...but visible on request.
+        let shown = srv.get_json(&format!("{path}?include_deleted=true")).await.unwrap();
+        assert_eq!(shown["server"], entry(name, version), "{shown}");
+        assert_eq!(official(&shown)["status"], "deleted", "{shown}");
     }
+    let cal = srv.get_json(&format!("/v0.1/servers/{}/versions?include_deleted=true", enc(CALENDAR))).await.unwrap();
+    assert_eq!(
+        keys(cal["servers"].as_array().unwrap()),
+        vec![key(CALENDAR, "2021.03.05"), key(CALENDAR, "2021.04.01")],
+        "versions?include_deleted=true"
+    );
+    // A server whose every version is deleted is gone.
+    for tail in ["versions", "versions/latest"] {
+        let path = format!("/v0.1/servers/{}/{tail}", enc(NIGHTLY));
+        let reply = srv.get(&path).await.unwrap();
+        assert_eq!(reply.status, 404, "GET {path} (every version deleted): {}", reply.body);
+    }
+    let reply = srv.get(&format!("/api/v0/servers/{}", enc(NIGHTLY))).await.unwrap();
+    assert_eq!(reply.status, 404, "legacy detail of a deleted server: {}", reply.body);
     let with_deleted = all_rows(&srv, &[("include_deleted", "true")]).await;
     assert_eq!(keys(&with_deleted).into_iter().collect::<BTreeSet<_>>(), key_set(&sync2));
     let threshold_ts = ts(&json!(threshold));
@@ -262,7 +345,9 @@ async fn latest_filters_ordering_and_deletions() {
         let meta = official(row);
         if REMOVED.contains(&(k.0.as_str(), k.1.as_str())) {
             assert_eq!(meta["status"], "deleted", "{row}");
-            assert_eq!(meta["isLatest"], false, "a deleted version is not latest: {row}");
+            if k.0 != NIGHTLY {
+                assert_eq!(meta["isLatest"], false, "a deleted version is latest while others exist: {row}");
+            }
             assert!(ts(&meta["updatedAt"]) > threshold_ts, "{row}");
             assert!(ts(&meta["statusChangedAt"]) > threshold_ts, "{row}");
         } else {
@@ -292,4 +377,55 @@ async fn latest_filters_ordering_and_deletions() {
     }
     let since_all = all_rows(&srv, &[("updated_since", &threshold), ("include_deleted", "true")]).await;
     assert_eq!(since_all, since, "updated_since includes deleted rows by itself");
+}
+
+/// Keyset pagination: a cursor stays valid while the data changes; rows inserted behind it are
+/// skipped, rows ahead of it appear, rows deleted ahead of it do not.
+#[tokio::test]
+async fn pagination_is_keyset() {
+    let names: Vec<String> = (b'b'..=b'k').map(|c| format!("io.github.page/{}", char::from(c))).collect();
+    let data = |extra: &[&str], skip: &str| -> Value {
+        let mut all: Vec<&str> = names.iter().map(String::as_str).chain(extra.iter().copied()).collect();
+        all.retain(|n| *n != skip);
+        Value::Array(all.iter().map(|n| server_json(n, "1.0.0", "paged")).collect())
+    };
+    let fixture = Fixture::new("test", "200ms", &data(&[], "")).unwrap();
+    let srv = fixture.start().await.unwrap();
+    srv.wait_ready().await.unwrap();
+
+    let first = srv.get_json("/v0.1/servers?limit=3").await.unwrap();
+    let first_names: Vec<String> = first["servers"].as_array().unwrap().iter().map(|r| name_version(r).0).collect();
+    assert_eq!(first_names, names[..3].to_vec());
+    let cursor = first["metadata"]["nextCursor"].as_str().expect("a next cursor").to_owned();
+
+    // Insert one row behind the cursor (`a`), one ahead (`z`); delete one ahead (`h`).
+    fixture.write_data(&data(&["io.github.page/a", "io.github.page/z"], "io.github.page/h")).unwrap();
+    wait_until("the re-read", WAIT, || async {
+        let body = srv.get_json("/v0.1/servers?search=page%2Fz").await?;
+        Ok((body["metadata"]["count"] == 1).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\nserver output:\n{}", srv.stderr()));
+
+    let mut rest = Vec::new();
+    let mut cursor = Some(cursor);
+    while let Some(c) = cursor {
+        let body = srv.get_json_query("/v0.1/servers", &[("limit", "3"), ("cursor", &c)]).await.unwrap();
+        rest.extend(body["servers"].as_array().unwrap().iter().map(|r| name_version(r).0));
+        cursor = body["metadata"]["nextCursor"].as_str().map(str::to_owned);
+    }
+    let expected: Vec<String> = names[3..]
+        .iter()
+        .filter(|n| n.as_str() != "io.github.page/h")
+        .cloned()
+        .chain(["io.github.page/z".to_owned()])
+        .collect();
+    assert_eq!(rest, expected, "the pages after the cursor");
+
+    // An unescaped cursor (as some clients send it) works too.
+    let raw = srv.get_json("/v0.1/servers?limit=4").await.unwrap();
+    let c = raw["metadata"]["nextCursor"].as_str().unwrap();
+    let next = srv.get_json(&format!("/v0.1/servers?limit=4&cursor={c}")).await.unwrap();
+    let escaped = srv.get_json_query("/v0.1/servers", &[("limit", "4"), ("cursor", c)]).await.unwrap();
+    assert_eq!(next, escaped);
 }

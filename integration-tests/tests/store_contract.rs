@@ -1,6 +1,8 @@
 //! The `EntryStore` contract, run against every store adapter. A new adapter proves itself by
 //! adding one `#[tokio::test]` that calls [`contract`] with a factory for it.
 
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -228,7 +228,7 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
         .collect();
     match (&raw.kind, single) {
         (Some(_), false) => {
-            p.push(&format!("{key}.type"), "is not used here; the `file`/`git`/`api` section says the kind")
+            p.push(&format!("{key}.type"), "is not used here; the `file`/`git`/`api` section says the kind");
         }
         (Some(t), true) if !["file", "git", "api"].contains(&t.as_str()) => {
             p.push(&format!("{key}.type"), format!("`{t}` is not a source type; use `file`, `git` or `api`"));

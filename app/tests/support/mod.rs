@@ -2,6 +2,7 @@
 //! requests sent straight to the real route tree.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
