@@ -61,7 +61,7 @@ impl Source for FileSource {
         if since == Some(&revision) {
             return Ok(Fetched::Unchanged);
         }
-        Ok(Fetched::Documents { revision, documents: vec![Bytes::from(bytes)] })
+        Ok(Fetched::Documents { revision, documents: vec![Bytes::from(bytes)], complete: true })
     }
 
     fn describe(&self) -> String {
@@ -79,7 +79,7 @@ mod tests {
         let path = dir.path().join("registry.json");
         std::fs::write(&path, b"[]").unwrap();
         let src = FileSource::new(&path);
-        let Fetched::Documents { revision, documents } = src.fetch(None).await.unwrap() else {
+        let Fetched::Documents { revision, documents, .. } = src.fetch(None).await.unwrap() else {
             panic!("expected data")
         };
         assert_eq!(documents, vec![Bytes::from_static(b"[]")]);

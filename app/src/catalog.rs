@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use thv_domain::format::{ParsedServer, parse_document};
-use thv_domain::reconcile::reconcile;
+use thv_domain::reconcile::{Coverage, reconcile};
 use thv_domain::registry::merge;
 use thv_domain::snapshot::Snapshot;
 use thv_domain::{Entry, RegistryName, SourceName, SyncPhase, SyncStatus};
@@ -28,6 +28,10 @@ pub struct SourceSlot {
     state: std::sync::Mutex<SourceRuntime>,
     /// Held for the duration of a sync: one sync per source at a time.
     sync_lock: Mutex<()>,
+    /// Wakes the source's sync task for a sync now.
+    pub(crate) trigger: tokio::sync::Notify,
+    /// A requested sync has not started yet.
+    requested: AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +57,23 @@ pub struct RegistrySnapshot {
     pub digest: String,
 }
 
+/// Why the catalogue could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("source `{source_name}`: {message}")]
+    Source { source_name: String, message: String },
+}
+
+/// The answer to [`Catalog::request_sync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncRequest {
+    Started,
+    Busy,
+    Unknown,
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncOutcome {
@@ -75,6 +96,8 @@ pub struct Catalog {
     registries: BTreeMap<RegistryName, RegistrySlot>,
     default_registry: Option<RegistryName>,
     generation: AtomicU64,
+    /// Whether sync tasks run (a [`crate::sync::Coordinator`] was started).
+    scheduled: AtomicBool,
 }
 
 /// Counts distinct server names with at least one live version.
@@ -97,13 +120,13 @@ impl Catalog {
     /// right after this, before any fetch.
     ///
     /// # Errors
-    /// [`StoreError`] when the store cannot be read at all.
+    /// [`OpenError`] when the store cannot be read at all or a source adapter cannot be built.
     pub async fn open(
         config: &Config,
         store: Arc<dyn EntryStore>,
         clock: Arc<dyn Clock>,
-        adapter_for: impl Fn(&SourceConfig) -> Arc<dyn Source>,
-    ) -> Result<Self, StoreError> {
+        adapter_for: impl Fn(&SourceConfig) -> Result<Arc<dyn Source>, String>,
+    ) -> Result<Self, OpenError> {
         let mut stored: BTreeMap<SourceName, thv_ports::SourceState> =
             store.load_all().await?.into_iter().map(|s| (s.source.clone(), s)).collect();
         let mut sources = BTreeMap::new();
@@ -126,9 +149,12 @@ impl Catalog {
                 cfg.name.clone(),
                 SourceSlot {
                     config: cfg.clone(),
-                    adapter: adapter_for(cfg),
+                    adapter: adapter_for(cfg)
+                        .map_err(|message| OpenError::Source { source_name: cfg.name.to_string(), message })?,
                     state: std::sync::Mutex::new(runtime),
                     sync_lock: Mutex::new(()),
+                    trigger: tokio::sync::Notify::new(),
+                    requested: AtomicBool::new(false),
                 },
             );
         }
@@ -149,6 +175,7 @@ impl Catalog {
             registries,
             default_registry: config.default_registry.clone(),
             generation: AtomicU64::new(0),
+            scheduled: AtomicBool::new(false),
         };
         for name in catalog.registries.keys() {
             catalog.rebuild(name);
@@ -182,6 +209,7 @@ impl Catalog {
             registries: BTreeMap::new(),
             default_registry: None,
             generation: AtomicU64::new(0),
+            scheduled: AtomicBool::new(false),
         }
     }
 
@@ -216,6 +244,43 @@ impl Catalog {
             let st = lock(&s.state);
             (st.status.clone(), st.settled)
         })
+    }
+
+    /// Marks that sync tasks run: requested syncs wake them rather than running on their own.
+    pub(crate) fn set_scheduled(&self) {
+        self.scheduled.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks for a sync of a source now. With sync tasks running, the source's task is woken (so
+    /// retries keep their backoff); without, the sync runs in a task of its own.
+    pub fn request_sync(self: &Arc<Self>, name: &SourceName) -> SyncRequest {
+        let Some(slot) = self.sources.get(name) else { return SyncRequest::Unknown };
+        if self.is_syncing(name) || slot.requested.swap(true, Ordering::AcqRel) {
+            return SyncRequest::Busy;
+        }
+        if self.scheduled.load(Ordering::Relaxed) {
+            slot.trigger.notify_one();
+        } else {
+            let catalog = self.clone();
+            let name = name.clone();
+            tokio::spawn(async move { catalog.sync(&name).await });
+        }
+        SyncRequest::Started
+    }
+
+    /// Whether a sync of the source is running now, or was requested and is about to start.
+    pub fn is_syncing(&self, name: &SourceName) -> bool {
+        self.sources.get(name).is_some_and(|s| s.sync_lock.try_lock().is_err() || s.requested.load(Ordering::Acquire))
+    }
+
+    /// The number of entries (versions, tombstones included) a source holds.
+    pub fn source_entry_count(&self, name: &SourceName) -> usize {
+        self.sources.get(name).map_or(0, |s| lock(&s.state).entries.len())
+    }
+
+    /// A human description of where a source reads from (no secrets).
+    pub fn source_location(&self, name: &SourceName) -> Option<String> {
+        self.sources.get(name).map(|s| s.adapter.describe())
     }
 
     /// Whether every source of a registry has data or a definite outcome.
@@ -256,6 +321,7 @@ impl Catalog {
             return SyncOutcome::Failed { message: format!("no source is named `{name}`") };
         };
         let Ok(_guard) = slot.sync_lock.try_lock() else { return SyncOutcome::Busy };
+        slot.requested.store(false, Ordering::Release);
         let started = Instant::now();
         let outcome = self.sync_locked(slot).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -287,9 +353,9 @@ impl Catalog {
         let digest = slot.config.digest();
         let config_changed = before.status.config_digest.as_deref() != Some(digest.as_str());
         let since = if config_changed { None } else { before.status.revision.as_ref() };
-        let (revision, documents) = match slot.adapter.fetch(since).await {
+        let (revision, documents, complete) = match slot.adapter.fetch(since).await {
             Ok(Fetched::Unchanged) => return self.unchanged(slot, &before).await,
-            Ok(Fetched::Documents { revision, documents }) => (revision, documents),
+            Ok(Fetched::Documents { revision, documents, complete }) => (revision, documents, complete),
             Err(e) => {
                 return self.fail(slot, &before, format!("fetch from {} failed: {e}", slot.adapter.describe())).await;
             }
@@ -313,7 +379,7 @@ impl Catalog {
             }
         }
         let previous_live = live_servers(&before.entries);
-        if servers.is_empty() && previous_live > 0 {
+        if complete && servers.is_empty() && previous_live > 0 {
             let why = skipped.first().map_or(String::new(), |s| format!(" ({s})"));
             return self
                 .fail(
@@ -327,7 +393,8 @@ impl Catalog {
                 .await;
         }
         let retention = chrono::Duration::from_std(slot.config.tombstone_retention).unwrap_or(chrono::Duration::MAX);
-        let (entries, changes) = reconcile(name, &before.entries, servers, now, retention);
+        let coverage = if complete { Coverage::Complete } else { Coverage::Delta };
+        let (entries, changes) = reconcile(name, &before.entries, servers, now, retention, coverage);
         let server_count = live_servers(&entries);
         let mut notes = skipped;
         if !changes.duplicates.is_empty() {

@@ -5,21 +5,57 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use poem::listener::{Acceptor, Listener, TcpListener};
+use std::path::Path;
+use thv_adapters::api::{ApiSource, ApiSourceOptions};
+use thv_adapters::git::{GitAuth, GitRef, GitSource};
+use thv_adapters::http_file::HttpFileSource;
 use thv_adapters::{EmbeddedStore, FileSource, SystemClock};
-use thv_ports::Source;
+
+use thv_ports::{Clock, Source};
 
 use crate::catalog::Catalog;
-use crate::config::{Config, SourceConfig, SourceKind};
+use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
 use crate::sync::Coordinator;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The source adapter for a source's configuration.
-pub fn adapter_for(config: &SourceConfig) -> Arc<dyn Source> {
-    match &config.kind {
+/// The source adapter for a source's configuration. `data_dir` holds caches (git clones).
+///
+/// # Errors
+/// A message when the adapter cannot be built (e.g. no TLS backend for an HTTP client).
+pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Arc<dyn Source>, String> {
+    Ok(match &config.kind {
         SourceKind::File { path } => Arc::new(FileSource::new(path.clone())),
-    }
+        SourceKind::Url { url, timeout } => Arc::new(
+            HttpFileSource::new(url.clone(), *timeout, user_agent(), DEFAULT_MAX_BYTES).map_err(|e| e.to_string())?,
+        ),
+        SourceKind::Git { repository, pin, path, auth } => {
+            let reference = match pin {
+                GitPin::Branch(b) => GitRef::Branch(b.clone()),
+                GitPin::Tag(t) => GitRef::Tag(t.clone()),
+                GitPin::Commit(c) => GitRef::Commit(c.clone()),
+            };
+            let auth = auth.as_ref().map(|a| GitAuth { username: a.username.clone(), password: a.password.clone() });
+            let cache = data_dir.join("git").join(config.name.as_str());
+            Arc::new(GitSource::new(repository.clone(), reference, path.clone(), auth, cache))
+        }
+        SourceKind::Api(api) => {
+            let options = ApiSourceOptions {
+                timeout: api.timeout,
+                user_agent: api.user_agent.clone(),
+                max_pages: api.max_pages,
+                max_bytes: api.max_bytes,
+                full_sync_every: api.full_sync_interval,
+                ..ApiSourceOptions::new(api.endpoint.clone())
+            };
+            Arc::new(ApiSource::new(options, clock).map_err(|e| e.to_string())?)
+        }
+    })
+}
+
+fn user_agent() -> String {
+    format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Runs the server until SIGINT/SIGTERM.
@@ -27,10 +63,11 @@ pub fn adapter_for(config: &SourceConfig) -> Arc<dyn Source> {
 /// # Errors
 /// Start-up failures: the data directory, the store, or the listen address.
 pub async fn serve(config: Config, address: &str) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = EmbeddedStore::open(&config.data_dir)
         .with_context(|| format!("cannot open the data directory {}", config.data_dir.display()))?;
     let catalog = Arc::new(
-        Catalog::open(&config, Arc::new(store), Arc::new(SystemClock), adapter_for)
+        Catalog::open(&config, Arc::new(store), clock.clone(), |s| adapter_for(s, &config.data_dir, clock.clone()))
             .await
             .context("cannot load the stored data")?,
     );

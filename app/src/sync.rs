@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use thv_domain::SourceName;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, SyncOutcome};
@@ -21,7 +21,6 @@ const BACKOFF_CAP: Duration = Duration::from_secs(300);
 pub struct Coordinator {
     tasks: JoinSet<()>,
     stop: watch::Sender<bool>,
-    triggers: Vec<(SourceName, Arc<Notify>)>,
 }
 
 impl Coordinator {
@@ -29,20 +28,13 @@ impl Coordinator {
     pub fn start(catalog: &Arc<Catalog>) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut triggers = Vec::new();
+        catalog.set_scheduled();
         let sources: Vec<(SourceName, Duration)> =
             catalog.sources().map(|s| (s.config.name.clone(), s.config.interval)).collect();
         for (name, interval) in sources {
-            let trigger = Arc::new(Notify::new());
-            triggers.push((name.clone(), trigger.clone()));
-            tasks.spawn(run_source(catalog.clone(), name, interval, trigger, stopped.clone()));
+            tasks.spawn(run_source(catalog.clone(), name, interval, stopped.clone()));
         }
-        Self { tasks, stop, triggers }
-    }
-
-    /// Asks a source's task to sync now (the task is woken; the sync runs in it).
-    pub fn trigger(&self, source: &SourceName) -> bool {
-        self.triggers.iter().find(|(n, _)| n == source).map(|(_, t)| t.notify_one()).is_some()
+        Self { tasks, stop }
     }
 
     /// Stops every task at its next safe point (between syncs, or while waiting) and waits.
@@ -52,14 +44,8 @@ impl Coordinator {
     }
 }
 
-async fn run_source(
-    catalog: Arc<Catalog>,
-    name: SourceName,
-    interval: Duration,
-    trigger: Arc<Notify>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut failures: u32 = 0;
+async fn run_source(catalog: Arc<Catalog>, name: SourceName, interval: Duration, mut stopped: watch::Receiver<bool>) {
+    let Some(slot) = catalog.source(&name) else { return };
     loop {
         if *stopped.borrow() {
             return;
@@ -68,16 +54,16 @@ async fn run_source(
             outcome = catalog.sync(&name) => outcome,
             _ = stopped.changed() => return,
         };
-        let wait = if let SyncOutcome::Failed { .. } = outcome {
-            failures = failures.saturating_add(1);
-            backoff(failures, interval)
-        } else {
-            failures = 0;
-            jitter(interval)
+        // Consecutive failures come from the status, so failed syncs requested through the API
+        // count too.
+        let failures = catalog.source_status(&name).map_or(0, |(s, _)| s.attempt_count);
+        let wait = match outcome {
+            SyncOutcome::Failed { .. } if failures > 0 => backoff(failures, interval),
+            _ => jitter(interval),
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = trigger.notified() => {}
+            () = slot.trigger.notified() => {}
             _ = stopped.changed() => return,
         }
     }

@@ -38,6 +38,15 @@ impl Changes {
 
 type Key = (ServerName, Version);
 
+/// How a fetch relates to the previous data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// The fetch holds the whole catalogue: a previous version absent from it was removed.
+    Complete,
+    /// The fetch holds only what changed: previous versions absent from it are kept as they are.
+    Delta,
+}
+
 /// Computes the next entries of `source` from its previous entries and the fetched servers.
 /// The result is sorted by (name, version); `is_latest` is left for the registry to compute.
 pub fn reconcile(
@@ -46,6 +55,7 @@ pub fn reconcile(
     fetched: Vec<ParsedServer>,
     now: DateTime<Utc>,
     retention: Duration,
+    coverage: Coverage,
 ) -> (Vec<Entry>, Changes) {
     let prev: BTreeMap<Key, &Entry> =
         previous.iter().map(|e| ((e.server.name().clone(), e.server.version().clone()), e)).collect();
@@ -97,6 +107,10 @@ pub fn reconcile(
 
     for (key, old) in prev {
         if next.contains_key(&key) {
+            continue;
+        }
+        if coverage == Coverage::Delta && !old.is_deleted() {
+            next.insert(key, old.clone());
             continue;
         }
         if old.is_deleted() {
@@ -152,10 +166,24 @@ mod tests {
     #[test]
     fn timestamps_track_first_seen_and_last_change() {
         let ret = Duration::days(30);
-        let (e1, c1) = reconcile(&src(), &[], vec![parsed("a/b", "1", "x"), parsed("a/c", "1", "x")], at(0), ret);
+        let (e1, c1) = reconcile(
+            &src(),
+            &[],
+            vec![parsed("a/b", "1", "x"), parsed("a/c", "1", "x")],
+            at(0),
+            ret,
+            Coverage::Complete,
+        );
         assert_eq!((c1.added, c1.updated, c1.removed), (2, 0, 0));
 
-        let (e2, c2) = reconcile(&src(), &e1, vec![parsed("a/b", "1", "x"), parsed("a/c", "1", "changed")], at(1), ret);
+        let (e2, c2) = reconcile(
+            &src(),
+            &e1,
+            vec![parsed("a/b", "1", "x"), parsed("a/c", "1", "changed")],
+            at(1),
+            ret,
+            Coverage::Complete,
+        );
         assert_eq!((c2.added, c2.updated, c2.unchanged), (0, 1, 1));
         assert_eq!(find(&e2, "a/b", "1").official.updated_at, at(0));
         let c = find(&e2, "a/c", "1");
@@ -165,21 +193,35 @@ mod tests {
     #[test]
     fn removed_versions_become_tombstones_until_retention_ends_and_can_come_back() {
         let ret = Duration::hours(10);
-        let (e1, _) = reconcile(&src(), &[], vec![parsed("a/b", "1", "x"), parsed("a/b", "2", "x")], at(0), ret);
-        let (e2, c2) = reconcile(&src(), &e1, vec![parsed("a/b", "2", "x")], at(1), ret);
+        let (e1, _) = reconcile(
+            &src(),
+            &[],
+            vec![parsed("a/b", "1", "x"), parsed("a/b", "2", "x")],
+            at(0),
+            ret,
+            Coverage::Complete,
+        );
+        let (e2, c2) = reconcile(&src(), &e1, vec![parsed("a/b", "2", "x")], at(1), ret, Coverage::Complete);
         assert_eq!(c2.removed, 1);
         let tomb = find(&e2, "a/b", "1");
         assert_eq!(tomb.official.status, Status::Deleted);
         assert_eq!((tomb.official.updated_at, tomb.official.published_at), (at(1), at(0)));
 
-        let (e3, c3) = reconcile(&src(), &e2, vec![parsed("a/b", "2", "x")], at(5), ret);
+        let (e3, c3) = reconcile(&src(), &e2, vec![parsed("a/b", "2", "x")], at(5), ret, Coverage::Complete);
         assert!(c3.is_empty());
         assert_eq!(find(&e3, "a/b", "1").official.updated_at, at(1));
 
-        let (e4, _) = reconcile(&src(), &e3, vec![parsed("a/b", "2", "x")], at(12), ret);
+        let (e4, _) = reconcile(&src(), &e3, vec![parsed("a/b", "2", "x")], at(12), ret, Coverage::Complete);
         assert_eq!(e4.len(), 1);
 
-        let (e5, c5) = reconcile(&src(), &e3, vec![parsed("a/b", "1", "x"), parsed("a/b", "2", "x")], at(6), ret);
+        let (e5, c5) = reconcile(
+            &src(),
+            &e3,
+            vec![parsed("a/b", "1", "x"), parsed("a/b", "2", "x")],
+            at(6),
+            ret,
+            Coverage::Complete,
+        );
         assert_eq!(c5.updated, 1);
         let back = find(&e5, "a/b", "1");
         assert_eq!(
@@ -196,10 +238,28 @@ mod tests {
             vec![parsed("a/b", "1", "first"), parsed("a/b", "1", "second")],
             at(0),
             Duration::days(1),
+            Coverage::Complete,
         );
         assert_eq!(es.len(), 1);
         assert_eq!(es[0].server.description(), "first");
         assert_eq!(c.duplicates, vec!["a/b@1".to_owned()]);
+    }
+
+    #[test]
+    fn a_delta_keeps_versions_it_does_not_mention() {
+        let ret = Duration::days(1);
+        let (e1, _) = reconcile(
+            &src(),
+            &[],
+            vec![parsed("a/b", "1", "x"), parsed("a/c", "1", "x")],
+            at(0),
+            ret,
+            Coverage::Complete,
+        );
+        let (e2, c2) = reconcile(&src(), &e1, vec![parsed("a/c", "1", "y")], at(1), ret, Coverage::Delta);
+        assert_eq!((c2.updated, c2.removed), (1, 0));
+        assert_eq!(find(&e2, "a/b", "1").official.status, Status::Active);
+        assert_eq!(find(&e2, "a/c", "1").official.updated_at, at(1));
     }
 
     #[test]
@@ -209,7 +269,7 @@ mod tests {
         meta.status = Status::Deprecated;
         meta.updated_at = at(-50);
         p.official = Some(meta.clone());
-        let (es, _) = reconcile(&src(), &[], vec![p], at(0), Duration::days(1));
+        let (es, _) = reconcile(&src(), &[], vec![p], at(0), Duration::days(1), Coverage::Complete);
         assert_eq!(es[0].official, meta);
     }
 }

@@ -12,6 +12,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+pub mod upstream;
+
 use anyhow::{Context, anyhow, bail, ensure};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -192,6 +194,49 @@ impl TestServer {
     pub async fn get(&self, path_and_query: &str) -> anyhow::Result<Reply> {
         let url = format!("{}{path_and_query}", self.base_url());
         self.fetch(&url).await
+    }
+
+    /// `POST <base><path>` with an empty body.
+    pub async fn post(&self, path: &str) -> anyhow::Result<Reply> {
+        let url = format!("{}{path}", self.base_url());
+        let resp = self.client.post(&url).send().await.with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await?;
+        Ok(Reply { status, headers, body })
+    }
+
+    /// `GET /v1/sources/{name}`.
+    pub async fn source(&self, name: &str) -> anyhow::Result<Value> {
+        self.get_json(&format!("/v1/sources/{name}")).await
+    }
+
+    /// Waits until source `name` (from `/v1/sources/{name}`) satisfies `pred`; returns it.
+    pub async fn wait_named_source(
+        &self,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        wait_until(what, WAIT, || async {
+            let source = self.source(name).await?;
+            Ok(pred(&source).then_some(source))
+        })
+        .await
+        .with_context(|| format!("server output:\n{}", self.stderr()))
+    }
+
+    /// Triggers a sync of `name`, retrying while one is already running (409).
+    pub async fn trigger_sync(&self, name: &str) -> anyhow::Result<()> {
+        wait_until("sync accepted", WAIT, || async {
+            let reply = self.post(&format!("/v1/sources/{name}/sync")).await?;
+            match reply.status {
+                202 => Ok(Some(())),
+                409 => Ok(None),
+                other => Err(anyhow!("POST sync of {name}: {other} {}", reply.body)),
+            }
+        })
+        .await
     }
 
     /// `GET <base><path>?<params>`, the parameters form-encoded.
@@ -478,6 +523,13 @@ impl Fixture {
     pub async fn start(&self) -> anyhow::Result<TestServer> {
         TestServer::start_in(&self.config_file(), &self.data_dir()).await
     }
+}
+
+/// Writes `yaml` as `config.yaml` in `dir`; returns its path.
+pub fn write_config(dir: &Path, yaml: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 fn yaml_string(path: &Path) -> anyhow::Result<String> {

@@ -10,7 +10,14 @@ pub enum Fetched {
     /// The data did not change since the revision passed to [`Source::fetch`]: nothing to parse.
     Unchanged,
     /// New data: one or more documents (an API source returns one per page) and their revision.
-    Documents { revision: Revision, documents: Vec<Bytes> },
+    Documents {
+        revision: Revision,
+        documents: Vec<Bytes>,
+        /// `true` when the documents hold the whole catalogue (a version absent from them was
+        /// removed); `false` for an incremental fetch that holds only what changed since the
+        /// revision passed in (absent versions are untouched).
+        complete: bool,
+    },
 }
 
 /// Why a fetch failed. The message is shown in the sync status, so it must say what to fix and

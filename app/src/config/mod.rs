@@ -36,6 +36,16 @@ const ENV_NOT_KEYS: &[&str] = &["DATABASE_PASSWORD", "DATABASE_MIGRATION_PASSWOR
 
 /// Default sync interval when a source gives none.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// Default longest time of one fetch.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default per-request timeout of HTTP sources.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time between full reads of an API source.
+pub const DEFAULT_FULL_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
+/// Default bound on the bytes one fetch reads.
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Default bound on the pages one API fetch reads.
+pub const DEFAULT_MAX_PAGES: u32 = 1000;
 /// Default time a removed version stays as a tombstone.
 pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -53,13 +63,76 @@ pub struct Config {
 /// Where a source reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKind {
+    /// A local file.
     File { path: PathBuf },
+    /// A file over http(s).
+    Url { url: String, timeout: Duration },
+    /// A file in a git repository.
+    Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuthConfig> },
+    /// Another MCP-Registry-compatible API.
+    Api(ApiConfig),
+}
+
+/// Which commit of a git repository a source reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitPin {
+    Branch(String),
+    Tag(String),
+    Commit(String),
+}
+
+/// Basic credentials of a git source; the password was read from `passwordFile`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitAuthConfig {
+    pub username: String,
+    pub password: String,
+    pub password_file: PathBuf,
+}
+
+impl std::fmt::Debug for GitAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password file is named (so changing it changes the config digest), never its content.
+        f.debug_struct("GitAuthConfig")
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    pub endpoint: String,
+    pub timeout: Duration,
+    pub user_agent: String,
+    pub max_pages: u32,
+    pub max_bytes: u64,
+    pub full_sync_interval: Duration,
 }
 
 impl SourceKind {
     pub fn type_name(&self) -> &'static str {
         match self {
-            Self::File { .. } => "file",
+            Self::File { .. } | Self::Url { .. } => "file",
+            Self::Git { .. } => "git",
+            Self::Api(_) => "api",
+        }
+    }
+
+    /// Where the data comes from, for humans (no secrets).
+    pub fn location(&self) -> String {
+        match self {
+            Self::File { path } => path.display().to_string(),
+            Self::Url { url, .. } => url.clone(),
+            Self::Git { repository, pin, path, .. } => {
+                let pin = match pin {
+                    GitPin::Branch(b) => format!("branch {b}"),
+                    GitPin::Tag(t) => format!("tag {t}"),
+                    GitPin::Commit(c) => format!("commit {c}"),
+                };
+                format!("{repository} ({pin}) {path}")
+            }
+            Self::Api(api) => api.endpoint.clone(),
         }
     }
 }
@@ -72,6 +145,8 @@ pub struct SourceConfig {
     pub format: DataFormat,
     pub interval: Duration,
     pub tombstone_retention: Duration,
+    /// Longest time one fetch may take.
+    pub timeout: Duration,
     pub filter_spec: FilterSpec,
     pub filter: Filter,
 }
@@ -168,13 +243,16 @@ pub fn describe(c: &Config) -> String {
     let mut out = format!("configuration is valid (layout {})\ndata directory: {}\n", c.layout, c.data_dir.display());
     let _ = writeln!(out, "sources:");
     for s in &c.sources {
-        let SourceKind::File { path } = &s.kind;
-        let missing = if path.is_file() { "" } else { " (warning: the file does not exist yet)" };
+        let missing = match &s.kind {
+            SourceKind::File { path } if !path.is_file() => " (warning: the file does not exist yet)",
+            _ => "",
+        };
         let _ = writeln!(
             out,
-            "  - {} (file {}{missing}), format {}, every {}",
+            "  - {} ({} {}{missing}), format {}, every {}",
             s.name,
-            path.display(),
+            s.kind.type_name(),
+            s.kind.location(),
             format_name(s.format),
             duration::format(s.interval)
         );
@@ -189,7 +267,7 @@ pub fn describe(c: &Config) -> String {
     out
 }
 
-fn format_name(f: DataFormat) -> &'static str {
+pub fn format_name(f: DataFormat) -> &'static str {
     match f {
         DataFormat::Upstream => "upstream",
         DataFormat::Toolhive => "toolhive",

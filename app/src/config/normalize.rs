@@ -8,7 +8,9 @@ use thv_domain::{Filter, FilterSpec, RegistryName, SourceName};
 
 use super::raw::{RawConfig, RawRegistry, RawSource};
 use super::{
-    Config, DEFAULT_INTERVAL, DEFAULT_TOMBSTONE_RETENTION, RegistryConfig, SourceConfig, SourceKind, duration,
+    ApiConfig, Config, DEFAULT_FETCH_TIMEOUT, DEFAULT_FULL_SYNC_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_INTERVAL,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, DEFAULT_TOMBSTONE_RETENTION, GitAuthConfig, GitPin, RegistryConfig,
+    SourceConfig, SourceKind, duration,
 };
 
 /// Shortest accepted sync interval.
@@ -247,13 +249,8 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
             None
         }
         ["file"] => file_kind(raw, key, p),
-        [one] => {
-            p.push(
-                &format!("{key}.{one}"),
-                format!("{one} sources are not available in this version yet; use a `file` source"),
-            );
-            None
-        }
+        ["git"] => git_kind(raw, key, p),
+        ["api"] => api_kind(raw, key, p),
         many => {
             p.push(key, format!("sets {}; a source reads from exactly one location", many.join(" and ")));
             None
@@ -271,6 +268,8 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
         &format!("{outer}syncPolicy.tombstoneRetention"),
         p,
     );
+    let timeout =
+        parse_duration(policy.timeout.as_deref(), DEFAULT_FETCH_TIMEOUT, &format!("{outer}syncPolicy.timeout"), p);
     let filter_spec = raw.filter.clone().unwrap_or_default();
     let filter = compile_filter(&filter_spec, &format!("{outer}filter"), p);
     if p.0.len() > before {
@@ -282,20 +281,127 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
         format: raw.format.unwrap_or_default(),
         interval,
         tombstone_retention,
+        timeout,
         filter_spec,
         filter: filter?,
     })
 }
 
 fn file_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> {
-    let path = raw.file.as_ref().and_then(|f| f.path.clone());
-    match path {
-        Some(path) if !path.as_os_str().is_empty() => Some(SourceKind::File { path }),
+    let file = raw.file.clone().unwrap_or_default();
+    let timeout = parse_duration(file.timeout.as_deref(), DEFAULT_HTTP_TIMEOUT, &format!("{key}.file.timeout"), p);
+    match (file.path, file.url) {
+        (Some(path), None) if !path.as_os_str().is_empty() => {
+            if file.timeout.is_some() {
+                p.push(&format!("{key}.file.timeout"), "only applies to `url`; remove it");
+            }
+            Some(SourceKind::File { path })
+        }
+        (None, Some(url)) => http_url(&url, &format!("{key}.file.url"), p).map(|url| SourceKind::Url { url, timeout }),
+        (Some(_), Some(_)) => {
+            p.push(&format!("{key}.file"), "sets both `path` and `url`; a file source reads one of them");
+            None
+        }
         _ => {
-            p.push(&format!("{key}.file.path"), "is required: the path of the registry JSON file");
+            p.push(&format!("{key}.file.path"), "is required: the path of the registry JSON file (or set `url`)");
             None
         }
     }
+}
+
+/// An absolute http(s) URL.
+fn http_url(raw: &str, key: &str, p: &mut Problems) -> Option<String> {
+    match url::Url::parse(raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Some(raw.trim_end_matches('/').to_owned())
+        }
+        Ok(u) => {
+            p.push(key, format!("`{raw}` has scheme `{}`; use an http:// or https:// URL", u.scheme()));
+            None
+        }
+        Err(e) => {
+            p.push(key, format!("`{raw}` is not a URL ({e}); use e.g. https://registry.example.com"));
+            None
+        }
+    }
+}
+
+fn git_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> {
+    let git = raw.git.clone().unwrap_or_default();
+    let key = format!("{key}.git");
+    let repository = required(git.repository.as_deref(), &format!("{key}.repository"), p)?.to_owned();
+    let pins: Vec<GitPin> = [
+        git.branch.clone().map(GitPin::Branch),
+        git.tag.clone().map(GitPin::Tag),
+        git.commit.clone().map(GitPin::Commit),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let pin = match <[GitPin; 1]>::try_from(pins) {
+        Ok([pin]) => pin,
+        Err(pins) if pins.is_empty() => {
+            p.push(&key, "set one of `branch`, `tag` or `commit`");
+            return None;
+        }
+        Err(_) => {
+            p.push(&key, "sets more than one of `branch`, `tag` and `commit`; they are mutually exclusive");
+            return None;
+        }
+    };
+    match &pin {
+        GitPin::Branch(v) | GitPin::Tag(v) if v.trim().is_empty() => {
+            p.push(&key, "the branch or tag name is empty");
+        }
+        GitPin::Commit(c) if c.len() < 7 || c.len() > 40 || !c.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            p.push(&format!("{key}.commit"), format!("`{c}` is not a commit id; use 7 to 40 hex digits"));
+        }
+        _ => {}
+    }
+    let path = git.path.unwrap_or_else(|| "registry.json".to_owned());
+    if path.starts_with('/') || path.split('/').any(|seg| seg == "..") {
+        p.push(&format!("{key}.path"), "must be a relative path inside the repository, without `..`");
+    }
+    let auth = git.auth.and_then(|a| {
+        let username = required(a.username.as_deref(), &format!("{key}.auth.username"), p)?.to_owned();
+        let Some(password_file) = a.password_file else {
+            p.push(&format!("{key}.auth.passwordFile"), "is required: a file holding the password or token");
+            return None;
+        };
+        match std::fs::read_to_string(&password_file) {
+            Ok(pw) => Some(GitAuthConfig { username, password: pw.trim().to_owned(), password_file }),
+            Err(e) => {
+                p.push(&format!("{key}.auth.passwordFile"), format!("cannot read {}: {e}", password_file.display()));
+                None
+            }
+        }
+    });
+    Some(SourceKind::Git { repository, pin, path, auth })
+}
+
+fn api_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> {
+    let api = raw.api.clone().unwrap_or_default();
+    let key = format!("{key}.api");
+    let endpoint = required(api.endpoint.as_deref(), &format!("{key}.endpoint"), p)?;
+    let endpoint = http_url(endpoint, &format!("{key}.endpoint"), p)?;
+    let timeout = parse_duration(api.timeout.as_deref(), DEFAULT_HTTP_TIMEOUT, &format!("{key}.timeout"), p);
+    let full_sync_interval = parse_duration(
+        api.full_sync_interval.as_deref(),
+        DEFAULT_FULL_SYNC_INTERVAL,
+        &format!("{key}.fullSyncInterval"),
+        p,
+    );
+    if api.max_pages == Some(0) {
+        p.push(&format!("{key}.maxPages"), "must be at least 1");
+    }
+    Some(SourceKind::Api(ApiConfig {
+        endpoint,
+        timeout,
+        user_agent: api.user_agent.unwrap_or_else(|| format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))),
+        max_pages: api.max_pages.unwrap_or(DEFAULT_MAX_PAGES),
+        max_bytes: api.max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+        full_sync_interval,
+    }))
 }
 
 fn check_references(

@@ -90,7 +90,12 @@ impl RawRegistry {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawFile {
+    /// A local file.
     pub path: Option<PathBuf>,
+    /// A file over http(s), revalidated with `ETag`.
+    pub url: Option<String>,
+    /// Per-request timeout for `url`. Default `30s`.
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -100,13 +105,34 @@ pub struct RawGit {
     pub branch: Option<String>,
     pub tag: Option<String>,
     pub commit: Option<String>,
+    /// Path of the registry file in the repository. Default `registry.json`.
     pub path: Option<String>,
+    pub auth: Option<RawGitAuth>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawGitAuth {
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawApi {
+    /// Base URL of an MCP-Registry-compatible API (`/v0.1/servers` is appended).
     pub endpoint: Option<String>,
+    /// Per-request timeout. Default `30s`.
+    pub timeout: Option<String>,
+    /// `User-Agent` header. Default `thv-registry-api/<version>`.
+    pub user_agent: Option<String>,
+    /// Most pages one sync may read. Default 1000.
+    pub max_pages: Option<u32>,
+    /// Most bytes one sync may read. Default 268435456 (256 MiB).
+    pub max_bytes: Option<u64>,
+    /// How often a full read replaces incremental (`updated_since`) reads, to catch removals.
+    /// Default `1h`.
+    pub full_sync_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -115,6 +141,8 @@ pub struct RawSyncPolicy {
     pub interval: Option<String>,
     /// How long a removed version stays visible as a tombstone. Default `720h` (30 days).
     pub tombstone_retention: Option<String>,
+    /// Longest time one fetch may take before it counts as failed. Default `10m`.
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

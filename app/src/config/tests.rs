@@ -93,7 +93,32 @@ fn bad_values_name_the_key_and_the_fix() {
         ("source: {}\n", "`source`", "add one of `file`, `git` or `api`"),
         ("source:\n  file: {}\n", "`source.file.path`", "is required"),
         ("source:\n  file: {path: a}\n  git: {repository: x}\n", "`source`", "exactly one location"),
-        ("source:\n  git: {repository: x, branch: main}\n", "`source.git`", "not available in this version yet"),
+        ("source:\n  git: {repository: x}\n", "`source.git`", "set one of `branch`, `tag` or `commit`"),
+        ("source:\n  git: {repository: x, branch: a, tag: b}\n", "`source.git`", "mutually exclusive"),
+        ("source:\n  git: {branch: main}\n", "`source.git.repository`", "is required"),
+        ("source:\n  git: {repository: x, commit: xyz}\n", "`source.git.commit`", "7 to 40 hex digits"),
+        ("source:\n  git: {repository: x, tag: v1, path: ../etc/passwd}\n", "`source.git.path`", "without `..`"),
+        (
+            "source:\n  git: {repository: x, tag: v1, auth: {username: u}}\n",
+            "`source.git.auth.passwordFile`",
+            "is required",
+        ),
+        (
+            "source:\n  git: {repository: x, tag: v1, auth: {username: u, passwordFile: /nonexistent/pw}}\n",
+            "`source.git.auth.passwordFile`",
+            "cannot read /nonexistent/pw",
+        ),
+        ("source:\n  api: {}\n", "`source.api.endpoint`", "is required"),
+        ("source:\n  api: {endpoint: ftp://x}\n", "`source.api.endpoint`", "use an http:// or https:// URL"),
+        ("source:\n  api: {endpoint: not a url}\n", "`source.api.endpoint`", "is not a URL"),
+        (
+            "source:\n  api: {endpoint: http://x, fullSyncInterval: soon}\n",
+            "`source.api.fullSyncInterval`",
+            "e.g. `30s`",
+        ),
+        ("source:\n  file: {path: a, url: http://x}\n", "`source.file`", "sets both"),
+        ("source:\n  file: {url: file:///x}\n", "`source.file.url`", "http://"),
+        ("source:\n  file: {path: a}\nsyncPolicy: {timeout: forever}\n", "`syncPolicy.timeout`", "e.g. `30s`"),
         ("source:\n  file: {path: a}\nfilter: {names: {include: [\"a/[b\"]}}\n", "`filter.names`", "`a/[b`"),
         ("source:\n  file: {path: a}\nregistries: []\n", "`source`", "use one layout"),
         ("{}\n", "no source configured", "`sources:` plus `registries:`"),
@@ -124,6 +149,62 @@ fn bad_values_name_the_key_and_the_fix() {
     for (yaml, key, fix) in cases {
         let msg = problems(yaml);
         assert!(msg.contains(key) && msg.contains(fix), "{yaml}\n=> {msg}");
+    }
+}
+
+#[test]
+fn git_api_and_url_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let c = load(&format!(
+        "sources:
+  - name: g
+    git: {{repository: https://example.com/r.git, tag: v1.2.0, auth: {{username: bot, passwordFile: {}}}}}
+  - name: a
+    api: {{endpoint: https://registry.example.com/, timeout: 5s, fullSyncInterval: 2h, maxPages: 7}}
+  - name: u
+    file: {{url: https://example.com/registry.json, timeout: 3s}}
+registries:
+  - name: r
+    sources: [g, a, u]
+",
+        pw.display()
+    ))
+    .unwrap();
+    let SourceKind::Git { repository, pin, path, auth } = &c.sources[0].kind else { panic!("git") };
+    assert_eq!(
+        (repository.as_str(), pin, path.as_str()),
+        ("https://example.com/r.git", &GitPin::Tag("v1.2.0".into()), "registry.json")
+    );
+    let auth = auth.as_ref().unwrap();
+    assert_eq!((auth.username.as_str(), auth.password.as_str()), ("bot", "s3cret"));
+    assert!(!format!("{:?}", c.sources[0]).contains("s3cret"), "secrets never show in Debug");
+    let SourceKind::Api(api) = &c.sources[1].kind else { panic!("api") };
+    assert_eq!(api.endpoint, "https://registry.example.com");
+    assert_eq!(
+        (api.timeout, api.full_sync_interval, api.max_pages),
+        (Duration::from_secs(5), Duration::from_secs(7200), 7)
+    );
+    assert!(api.user_agent.starts_with("thv-registry-api/"));
+    assert_eq!(
+        c.sources[2].kind,
+        SourceKind::Url { url: "https://example.com/registry.json".into(), timeout: Duration::from_secs(3) }
+    );
+    assert_eq!(c.sources[0].timeout, DEFAULT_FETCH_TIMEOUT);
+}
+
+#[test]
+fn the_original_seed_era_git_and_api_configs_load_without_database() {
+    for name in [
+        "config-git.yaml",
+        "config-api.yaml",
+        "single-source-layout-35985af/config-git.yaml",
+        "single-source-layout-35985af/config-api.yaml",
+    ] {
+        let yaml =
+            std::fs::read_to_string(format!("{}/tests/data/seed-era/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        load(&yaml).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 

@@ -5,6 +5,7 @@
 //! (documented variants, problem+json errors), give it an explicit `operation_id`, then run
 //! `thv-registry-api openapi > docs/openapi.yaml` and commit the spec diff.
 
+pub mod manage;
 pub mod ops;
 pub mod payload;
 pub mod problem;
@@ -18,19 +19,24 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 use crate::catalog::Catalog;
+use manage::ManageApi;
 use ops::{OpsApi, VersionInfo};
 use servers::ServersApi;
 
 /// Title of the OpenAPI document.
 pub const API_TITLE: &str = "thv-registry-api";
 
-type Apis = (ServersApi, OpsApi);
+type Apis = (ServersApi, ManageApi, OpsApi);
 
 /// The OpenAPI service over a catalogue.
 pub fn api_service(catalog: Arc<Catalog>) -> OpenApiService<Apis, ()> {
     let version = VersionInfo::current();
     OpenApiService::new(
-        (ServersApi { catalog: catalog.clone() }, OpsApi { catalog, version: version.clone() }),
+        (
+            ServersApi { catalog: catalog.clone() },
+            ManageApi { catalog: catalog.clone() },
+            OpsApi { catalog, version: version.clone() },
+        ),
         API_TITLE,
         version.version,
     )

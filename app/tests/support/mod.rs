@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use poem::http::{HeaderMap, StatusCode};
+use poem::http::{HeaderMap, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request};
 use serde_json::Value;
 use thv_adapters::{EmbeddedStore, ManualClock};
@@ -64,8 +64,16 @@ impl Harness {
     }
 
     pub async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Value) {
+        self.request(Method::GET, uri, headers).await
+    }
+
+    pub async fn post(&self, uri: &str) -> (StatusCode, HeaderMap, Value) {
+        self.request(Method::POST, uri, &[]).await
+    }
+
+    pub async fn request(&self, method: Method, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Value) {
         let app = thv_app::http::app(self.catalog.clone());
-        let mut req = Request::builder().uri_str(uri);
+        let mut req = Request::builder().method(method).uri_str(uri);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -87,7 +95,13 @@ async fn open(dir: &Path, yaml: &str, clock: Arc<ManualClock>) -> (Arc<Catalog>,
     std::fs::write(&config_path, yaml).unwrap();
     let config = Config::load_with_env(&config_path, Vec::new()).unwrap();
     let store = EmbeddedStore::open(dir.join("data")).unwrap();
-    let catalog = Catalog::open(&config, Arc::new(store), clock, thv_app::serve::adapter_for).await.unwrap();
+    let data_dir = config.data_dir.clone();
+    let source_clock: Arc<dyn thv_ports::Clock> = clock.clone();
+    let catalog = Catalog::open(&config, Arc::new(store), clock, |s| {
+        thv_app::serve::adapter_for(s, &data_dir, source_clock.clone())
+    })
+    .await
+    .unwrap();
     (Arc::new(catalog), config)
 }
 

@@ -1,0 +1,247 @@
+//! A source that reads a registry file over HTTP(S), revalidated with `ETag`.
+//!
+//! Also home of the HTTP plumbing shared with the [`crate::api`] source: client construction,
+//! URL checks, credential-free URLs for messages, bounded streaming reads and error wording.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{ACCEPT, ETAG, IF_NONE_MATCH};
+use reqwest::{Client, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use thv_domain::Revision;
+use thv_ports::{Fetched, Source, SourceError};
+use url::Url;
+
+/// Prefix of a revision taken from the server's `ETag` header: `etag:"abc"`.
+pub const ETAG_PREFIX: &str = "etag:";
+/// Prefix of a revision computed from the body: `sha256:<hex>`.
+pub const SHA256_PREFIX: &str = "sha256:";
+
+/// Reads one file over HTTP(S). Its revision is `etag:<ETag header value>` when the server sends
+/// an `ETag` (revalidated with `If-None-Match`, so an unchanged file costs a 304), otherwise
+/// `sha256:<hex of the body>`.
+#[derive(Debug)]
+pub struct HttpFileSource {
+    url: Url,
+    /// `url` without credentials, for messages.
+    shown: String,
+    timeout: Duration,
+    max_bytes: u64,
+    client: Client,
+}
+
+impl HttpFileSource {
+    /// # Errors
+    /// - [`SourceError::NotFound`] when `url` is not an absolute http(s) URL;
+    /// - [`SourceError::Internal`] when the HTTP client cannot be built (e.g. the user agent is
+    ///   not a valid header value).
+    #[expect(clippy::needless_pass_by_value, reason = "the constructor's signature takes owned settings")]
+    pub fn new(url: String, timeout: Duration, user_agent: String, max_bytes: u64) -> Result<Self, SourceError> {
+        let parsed = parse_http_url(&url, "file URL")?;
+        let client = build_client(timeout, &user_agent)?;
+        let shown = shown(&url, &parsed);
+        let url = parsed;
+        Ok(Self { url, shown, timeout, max_bytes, client })
+    }
+}
+
+#[async_trait]
+impl Source for HttpFileSource {
+    async fn fetch(&self, since: Option<&Revision>) -> Result<Fetched, SourceError> {
+        let url = &self.shown;
+        let etag_since = since.and_then(|r| r.0.strip_prefix(ETAG_PREFIX));
+        let mut request = self.client.get(self.url.clone()).header(ACCEPT, "application/json, */*;q=0.5");
+        if let Some(etag) = etag_since {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let mut response = request.send().await.map_err(|e| transport_error(url, self.timeout, e))?;
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED && etag_since.is_some() {
+            return Ok(Fetched::Unchanged);
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Err(SourceError::NotFound(format!("{url} does not exist (HTTP {status}); check the URL")));
+        }
+        if !status.is_success() {
+            return Err(status_error(url, response).await);
+        }
+        let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = read_limited(&mut response, self.max_bytes).await.map_err(|e| match e {
+            BodyError::TooLarge => {
+                SourceError::TooLarge(format!("{url} is larger than the limit of {} bytes", self.max_bytes))
+            }
+            BodyError::Read(e) => transport_error(url, self.timeout, e),
+        })?;
+        let revision = Revision(match etag {
+            Some(etag) if !etag.is_empty() => format!("{ETAG_PREFIX}{etag}"),
+            _ => format!("{SHA256_PREFIX}{}", hex::encode(Sha256::digest(&body))),
+        });
+        if since == Some(&revision) {
+            return Ok(Fetched::Unchanged);
+        }
+        Ok(Fetched::Documents { revision, documents: vec![body], complete: true })
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.shown)
+    }
+}
+
+/// Parses a configured URL and checks it is absolute http(s) with a host. `what` names the
+/// setting in the message ("endpoint", "file URL").
+pub(crate) fn parse_http_url(raw: &str, what: &str) -> Result<Url, SourceError> {
+    let invalid = |detail: &str| {
+        // The raw text may hold credentials; show it only when it does not look like it does.
+        let shown = if raw.contains('@') { "(a URL with credentials)".to_owned() } else { format!("`{raw}`") };
+        SourceError::NotFound(format!("{what} {shown} is not a valid http(s) URL: {detail}"))
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(&format!("the scheme is `{}`; use http:// or https://", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it has no host"));
+    }
+    Ok(url)
+}
+
+/// The configured URL for `describe()`: as written, unless it holds credentials.
+pub(crate) fn shown(raw: &str, url: &Url) -> String {
+    if url.username().is_empty() && url.password().is_none() { raw.trim().to_owned() } else { redact(url) }
+}
+
+/// `url` without user name and password, for messages.
+pub(crate) fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Both only fail for URLs that cannot have credentials, which then have none to hide.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// An HTTP client with a total per-request timeout (connect + headers + body) and a User-Agent.
+pub(crate) fn build_client(timeout: Duration, user_agent: &str) -> Result<Client, SourceError> {
+    Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(user_agent)
+        .build()
+        .map_err(|e| SourceError::Internal(format!("cannot build the HTTP client: {}", error_chain(&e.without_url()))))
+}
+
+/// Why a bounded body read stopped.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The body is larger than the limit (known from `Content-Length` or seen while streaming).
+    TooLarge,
+    /// The transfer failed (timeout, connection reset…).
+    Read(reqwest::Error),
+}
+
+/// Reads the body chunk by chunk and stops as soon as it exceeds `limit` bytes; a
+/// `Content-Length` above the limit is refused before reading anything.
+pub(crate) async fn read_limited(response: &mut Response, limit: u64) -> Result<Bytes, BodyError> {
+    let declared = response.content_length();
+    if declared.is_some_and(|len| len > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let initial = declared.unwrap_or(0).min(limit).min(8 * 1024 * 1024);
+    let mut body = BytesMut::with_capacity(usize::try_from(initial).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        let total = (body.len() as u64).saturating_add(chunk.len() as u64);
+        if total > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A failed request, in words: timeouts say how long we waited, refused connections say so.
+pub(crate) fn transport_error(url: &str, timeout: Duration, error: reqwest::Error) -> SourceError {
+    if error.is_timeout() {
+        return SourceError::Unavailable(format!("GET {url} timed out after {}", human_duration(timeout)));
+    }
+    let connect = error.is_connect();
+    let detail = error_chain(&error.without_url());
+    if connect {
+        SourceError::Unavailable(format!("cannot connect to {url}: {detail}"))
+    } else {
+        SourceError::Unavailable(format!("GET {url} failed: {detail}"))
+    }
+}
+
+/// A non-2xx answer: the status, and the server's `detail`/`title` when it sent a JSON problem.
+pub(crate) async fn status_error(url: &str, mut response: Response) -> SourceError {
+    let status = response.status();
+    let mut message = format!("GET {url} returned HTTP {status}");
+    if let Ok(body) = read_limited(&mut response, 4096).await
+        && let Ok(problem) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(detail) = ["detail", "title", "message", "error"]
+            .iter()
+            .find_map(|k| problem.get(k).and_then(serde_json::Value::as_str))
+    {
+        message.push_str(": ");
+        message.push_str(&truncate(detail, 200));
+    }
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        message.push_str("; the server refuses access without valid credentials");
+    }
+    SourceError::Unavailable(message)
+}
+
+/// `d` as `30s` or `300ms`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+/// An error and its causes, `: `-joined, skipping causes already spelled out by their parent.
+fn error_chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_shown_without_credentials() {
+        let url = parse_http_url("https://user:secret@example.com/r.json", "file URL").unwrap();
+        assert_eq!(redact(&url), "https://example.com/r.json");
+        let err = parse_http_url("ftp://example.com/r.json", "file URL").unwrap_err();
+        assert!(matches!(&err, SourceError::NotFound(m) if m.contains("not a valid http(s) URL")), "{err}");
+        let err = parse_http_url("https://u:secret@", "endpoint").unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        let err = parse_http_url("registry.example.com", "endpoint").unwrap_err();
+        assert!(err.to_string().contains("`registry.example.com`"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_truncation_read_well() {
+        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(human_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+        assert_eq!(truncate("abc", 3), "abc");
+    }
+}

@@ -1,0 +1,603 @@
+//! `ApiSource` against a real HTTP server on 127.0.0.1 that serves `ServerListResponse` pages and
+//! whose behaviour each test changes between fetches.
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use poem::http::{HeaderMap, StatusCode};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Body, Request, Response};
+use serde_json::{Value, json};
+use thv_adapters::ManualClock;
+use thv_adapters::api::{ApiSource, ApiSourceOptions};
+use thv_domain::Revision;
+use thv_domain::format::{DataFormat, parse_document};
+use thv_ports::{Clock, Fetched, Source, SourceError};
+use tokio::io::{AsyncRead, ReadBuf};
+
+// ---------------------------------------------------------------------------------------------
+// The test server.
+
+/// What the server does wrong, if anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Fault {
+    #[default]
+    None,
+    /// Answer every list request with this status and a problem document.
+    Status(u16),
+    /// Wait this long before answering.
+    Sleep(Duration),
+    /// Cut the page body in half.
+    Truncated,
+    /// Answer with a web page.
+    Html,
+    /// Every page has the same `nextCursor`.
+    RepeatCursor,
+    /// Every page has a new `nextCursor`.
+    EndlessCursor,
+    /// A body that never ends (streamed) or declares 2 MB in `Content-Length` and then stalls.
+    Huge { content_length: bool },
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Recorded {
+    path: String,
+    /// The raw query string, as sent.
+    query: String,
+    /// The decoded query parameters.
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+}
+
+#[derive(Debug, Default)]
+struct Scenario {
+    /// `ServerResponse` rows, sorted by (name, version).
+    rows: Vec<Value>,
+    /// List paths that answer 404.
+    missing: Vec<&'static str>,
+    /// Prepended to every cursor (to exercise encoding).
+    cursor_prefix: String,
+    fault: Fault,
+    /// Answer as if `updated_since` was not sent.
+    ignore_since: bool,
+    requests: Vec<Recorded>,
+    /// Bodies of the pages served, in order.
+    served: Vec<Bytes>,
+}
+
+struct TestServer {
+    base: String,
+    state: Arc<Mutex<Scenario>>,
+}
+
+impl TestServer {
+    async fn start(scenario: Scenario) -> Self {
+        let state = Arc::new(Mutex::new(scenario));
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let shared = state.clone();
+        let endpoint = poem::endpoint::make(move |req: Request| handle(shared.clone(), req));
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
+        Self { base: format!("http://{addr}"), state }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Scenario) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// The requests recorded since the last call, and the pages served.
+    fn take(&self) -> (Vec<Recorded>, Vec<Bytes>) {
+        self.with(|s| (std::mem::take(&mut s.requests), std::mem::take(&mut s.served)))
+    }
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let body = json!({"title": status.canonical_reason(), "status": status.as_u16(), "detail": detail});
+    Response::builder().status(status).content_type("application/problem+json").body(body.to_string())
+}
+
+fn key(row: &Value) -> String {
+    format!("{}:{}", row["server"]["name"].as_str().unwrap(), row["server"]["version"].as_str().unwrap())
+}
+
+async fn handle(state: Arc<Mutex<Scenario>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let params: HashMap<String, String> = req.params().unwrap_or_default();
+    let fault = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(Recorded {
+            path: path.clone(),
+            query: req.uri().query().unwrap_or_default().to_owned(),
+            params: params.clone(),
+            headers: req.headers().clone(),
+        });
+        if !["/v0.1/servers", "/v0/servers"].contains(&path.as_str()) || s.missing.contains(&path.as_str()) {
+            return problem(StatusCode::NOT_FOUND, "no such route");
+        }
+        s.fault
+    };
+    match fault {
+        Fault::Status(code) => return problem(StatusCode::from_u16(code).unwrap(), "the database is down"),
+        Fault::Sleep(d) => tokio::time::sleep(d).await,
+        Fault::Html => {
+            return Response::builder()
+                .content_type("text/html; charset=utf-8")
+                .body("<!doctype html><html><body>Welcome to our website</body></html>");
+        }
+        Fault::Huge { content_length: false } => {
+            return Response::builder()
+                .content_type("application/json")
+                .body(Body::from_async_read(tokio::io::repeat(b' ')));
+        }
+        Fault::Huge { content_length: true } => {
+            return Response::builder()
+                .content_type("application/json")
+                .header("content-length", "2000000")
+                .body(Body::from_async_read(Stalled));
+        }
+        Fault::None | Fault::Truncated | Fault::RepeatCursor | Fault::EndlessCursor => {}
+    }
+    let mut s = state.lock().unwrap();
+    let mut body = match list(&s, &params, fault) {
+        Ok(page) => page.to_string().into_bytes(),
+        Err(response) => return response,
+    };
+    if fault == Fault::Truncated {
+        body.truncate(body.len() / 2);
+    }
+    s.served.push(Bytes::from(body.clone()));
+    Response::builder().content_type("application/json").body(body)
+}
+
+/// The page a registry would answer for these parameters.
+#[expect(clippy::result_large_err, reason = "test server; the error is the response to send")]
+fn list(s: &Scenario, params: &HashMap<String, String>, fault: Fault) -> Result<Value, Response> {
+    let limit: usize = match params.get("limit").map(|l| l.parse()) {
+        None => 30,
+        Some(Ok(l @ 1..=100)) => l,
+        Some(_) => return Err(problem(StatusCode::UNPROCESSABLE_ENTITY, "limit must be 1..100")),
+    };
+    let since = match params.get("updated_since") {
+        None => None,
+        Some(_) if s.ignore_since => None,
+        Some(t) => match DateTime::parse_from_rfc3339(t) {
+            Ok(t) => Some(t),
+            Err(_) => return Err(problem(StatusCode::BAD_REQUEST, "updated_since is not RFC 3339")),
+        },
+    };
+    let rows: Vec<&Value> = s
+        .rows
+        .iter()
+        .filter(|r| {
+            since.is_none_or(|since| {
+                let at = r["_meta"]["io.modelcontextprotocol.registry/official"]["updatedAt"].as_str().unwrap();
+                DateTime::parse_from_rfc3339(at).unwrap() > since
+            })
+        })
+        .collect();
+    let cursor = params.get("cursor");
+    match fault {
+        Fault::RepeatCursor => {
+            return Ok(json!({"servers": [rows[0]], "metadata": {"nextCursor": "same", "count": 1}}));
+        }
+        Fault::EndlessCursor => {
+            let n: u64 = cursor.map_or(0, |c| c.trim_start_matches('c').parse().unwrap());
+            return Ok(json!({"servers": [rows[0]], "metadata": {"nextCursor": format!("c{}", n + 1), "count": 1}}));
+        }
+        _ => {}
+    }
+    let start = match cursor {
+        None => 0,
+        Some(c) => match c.strip_prefix(s.cursor_prefix.as_str()) {
+            Some(after) => rows.iter().position(|r| key(r).as_str() > after).unwrap_or(rows.len()),
+            None => return Err(problem(StatusCode::BAD_REQUEST, "invalid cursor")),
+        },
+    };
+    let page: Vec<&Value> = rows.iter().skip(start).take(limit).copied().collect();
+    let mut metadata = json!({"count": page.len()});
+    if start + limit < rows.len() {
+        metadata["nextCursor"] = json!(format!("{}{}", s.cursor_prefix, key(page.last().unwrap())));
+    }
+    Ok(json!({"servers": page, "metadata": metadata}))
+}
+
+/// A body that never yields a byte.
+struct Stalled;
+
+impl AsyncRead for Stalled {
+    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data and helpers.
+
+/// `updatedAt` of a row: nanosecond precision, like the official registry writes.
+fn at(second: u32) -> String {
+    format!("2026-03-01T10:{:02}:{:02}.123456789Z", second / 60, second % 60)
+}
+
+fn row(i: usize, updated_at: &str) -> Value {
+    json!({
+        "server": {"name": format!("io.example/s{i:03}"), "description": "d", "version": "1.0.0"},
+        "_meta": {"io.modelcontextprotocol.registry/official": {
+            "status": "active",
+            "statusChangedAt": "2026-01-01T00:00:00Z",
+            "publishedAt": "2026-01-01T00:00:00Z",
+            "updatedAt": updated_at,
+            "isLatest": true,
+        }},
+    })
+}
+
+/// `n` rows whose `updatedAt` order differs from their name order, and the newest `updatedAt`.
+fn rows(n: usize) -> (Vec<Value>, String) {
+    let rows: Vec<Value> = (0..n).map(|i| row(i, &at(u32::try_from((i * 7) % n).unwrap()))).collect();
+    let newest = at(u32::try_from(n - 1).unwrap());
+    (rows, newest)
+}
+
+fn set_updated_at(s: &mut Scenario, i: usize, updated_at: &str) {
+    s.rows[i]["_meta"]["io.modelcontextprotocol.registry/official"]["updatedAt"] = json!(updated_at);
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap()))
+}
+
+fn options(server: &TestServer) -> ApiSourceOptions {
+    let mut options = ApiSourceOptions::new(server.base.clone());
+    options.timeout = Duration::from_secs(20);
+    options
+}
+
+fn source(options: ApiSourceOptions, clock: &Arc<ManualClock>) -> ApiSource {
+    let clock: Arc<dyn Clock> = clock.clone();
+    ApiSource::new(options, clock).unwrap()
+}
+
+async fn server_with(n: usize) -> (TestServer, String) {
+    let (rows, newest) = rows(n);
+    (TestServer::start(Scenario { rows, ..Scenario::default() }).await, newest)
+}
+
+fn documents(fetched: Fetched) -> (Revision, Vec<Bytes>, bool) {
+    match fetched {
+        Fetched::Documents { revision, documents, complete } => (revision, documents, complete),
+        Fetched::Unchanged => panic!("expected documents, got Unchanged"),
+    }
+}
+
+/// Every server name in the documents, parsed the way the sync engine parses them.
+fn names(documents: &[Bytes]) -> Vec<String> {
+    documents
+        .iter()
+        .flat_map(|d| parse_document(d, DataFormat::Auto).unwrap().servers)
+        .map(|s| {
+            assert!(s.official.is_some(), "official metadata kept");
+            s.server.name().to_string()
+        })
+        .collect()
+}
+
+async fn fetch_err(src: &ApiSource) -> SourceError {
+    src.fetch(None).await.unwrap_err()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+#[tokio::test]
+async fn a_full_run_reads_every_page_and_passes_the_bodies_on() {
+    let (server, newest) = server_with(250).await;
+    let clock = clock();
+    let src = source(options(&server), &clock);
+    assert_eq!(src.describe(), format!("api {}", server.base));
+
+    let (revision, docs, complete) = documents(src.fetch(None).await.unwrap());
+    let (requests, pages) = server.take();
+    assert!(complete);
+    assert_eq!(revision, Revision(newest));
+    assert_eq!(docs, pages, "each page body is one document, unchanged");
+    assert_eq!(docs.len(), 3);
+    assert_eq!(names(&docs).len(), 250);
+
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.path == "/v0.1/servers" && r.params["limit"] == "100"));
+    assert!(requests.iter().all(|r| !r.params.contains_key("updated_since")));
+    assert_eq!(requests[0].params.get("cursor"), None);
+    let cursors: Vec<String> = pages
+        .iter()
+        .map(|b| serde_json::from_slice::<Value>(b).unwrap()["metadata"]["nextCursor"].as_str().map(str::to_owned))
+        .take(2)
+        .map(Option::unwrap)
+        .collect();
+    assert_eq!(requests[1].params["cursor"], cursors[0]);
+    assert_eq!(requests[2].params["cursor"], cursors[1]);
+    assert_eq!(cursors[0], "io.example/s099:1.0.0");
+}
+
+#[tokio::test]
+async fn falls_back_to_v0_when_v0_1_is_missing_and_remembers_it() {
+    let (server, newest) = server_with(3).await;
+    server.with(|s| s.missing = vec!["/v0.1/servers"]);
+    let src = source(options(&server), &clock());
+
+    let (revision, docs, _) = documents(src.fetch(None).await.unwrap());
+    assert_eq!(revision, Revision(newest));
+    assert_eq!(names(&docs).len(), 3);
+    let paths: Vec<String> = server.take().0.into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v0.1/servers", "/v0/servers"]);
+
+    src.fetch(None).await.unwrap();
+    let paths: Vec<String> = server.take().0.into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/v0/servers"], "the working path is remembered");
+
+    // When neither exists, the endpoint is wrong.
+    server.with(|s| s.missing = vec!["/v0.1/servers", "/v0/servers"]);
+    let err = fetch_err(&src).await;
+    assert!(
+        matches!(&err, SourceError::NotFound(m) if m.contains("/v0.1/servers") && m.contains("/v0/servers") && m.contains("404")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_path_is_kept() {
+    let (server, _) = server_with(2).await;
+    let mut opts = options(&server);
+    opts.endpoint = format!("{}/registry/name/", server.base);
+    let src = source(opts, &clock());
+    // The test server only serves /v0.1/servers and /v0/servers, so both 404 here.
+    let err = fetch_err(&src).await;
+    assert!(matches!(&err, SourceError::NotFound(_)), "{err}");
+    let paths: Vec<String> = server.take().0.into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/registry/name/v0.1/servers", "/registry/name/v0/servers"]);
+}
+
+#[tokio::test]
+async fn incremental_runs_ask_for_changes_until_a_full_run_is_due() {
+    let (server, newest) = server_with(5).await;
+    let clock = clock();
+    let src = source(options(&server), &clock);
+
+    // A first fetch with a revision from an earlier process is still a full run.
+    let stale = Revision(at(1));
+    let (r1, _, complete) = documents(src.fetch(Some(&stale)).await.unwrap());
+    assert!(complete, "no full run yet in this process");
+    assert_eq!(r1, Revision(newest));
+    assert!(server.take().0.iter().all(|r| !r.params.contains_key("updated_since")));
+
+    // One server changes: only it comes back.
+    let changed = "2026-03-02T08:00:00.5+01:00";
+    server.with(|s| set_updated_at(s, 3, changed));
+    clock.advance(chrono::Duration::minutes(10));
+    let (r2, docs, complete) = documents(src.fetch(Some(&r1)).await.unwrap());
+    let (requests, _) = server.take();
+    assert!(!complete);
+    assert_eq!(r2, Revision(changed.to_owned()), "the newest updatedAt, as received");
+    assert_eq!(names(&docs), ["io.example/s003"]);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].params["updated_since"], r1.0);
+    assert!(requests[0].query.contains("updated_since=2026-03-01T10%3A00%3A04.123456789Z"), "{}", requests[0].query);
+
+    // Nothing changed since: Unchanged, and the `+` of the offset travels encoded.
+    assert_eq!(src.fetch(Some(&r2)).await.unwrap(), Fetched::Unchanged);
+    let (requests, _) = server.take();
+    assert!(requests[0].query.contains("updated_since=2026-03-02T08%3A00%3A00.5%2B01%3A00"), "{}", requests[0].query);
+
+    // An upstream that ignores `updated_since` sends older rows: the revision never goes back.
+    server.with(|s| s.ignore_since = true);
+    let ahead = Revision("2026-03-03T00:00:00Z".to_owned());
+    let (r3, docs, complete) = documents(src.fetch(Some(&ahead)).await.unwrap());
+    assert!(!complete);
+    assert_eq!(r3, ahead);
+    assert_eq!(docs.len(), 1);
+    server.with(|s| s.ignore_since = false);
+    server.take();
+
+    // A full run comes due.
+    clock.advance(chrono::Duration::minutes(51));
+    let (r4, docs, complete) = documents(src.fetch(Some(&r2)).await.unwrap());
+    assert!(complete, "full_sync_every passed");
+    assert_eq!(r4, r2);
+    assert_eq!(names(&docs).len(), 5);
+    assert!(server.take().0.iter().all(|r| !r.params.contains_key("updated_since")));
+
+    // Right after it, incremental again; a revision that is not a timestamp forces a full run.
+    assert_eq!(src.fetch(Some(&r4)).await.unwrap(), Fetched::Unchanged);
+    let (_, _, complete) = documents(src.fetch(Some(&Revision("sha256:00".into()))).await.unwrap());
+    assert!(complete);
+}
+
+#[tokio::test]
+async fn server_errors_name_the_status_and_the_url() {
+    let (server, _) = server_with(3).await;
+    server.with(|s| s.fault = Fault::Status(500));
+    let err = fetch_err(&source(options(&server), &clock())).await;
+    assert!(
+        matches!(&err, SourceError::Unavailable(m)
+            if m.contains("500") && m.contains(&format!("{}/v0.1/servers", server.base)) && m.contains("the database is down")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out() {
+    let (server, _) = server_with(3).await;
+    server.with(|s| s.fault = Fault::Sleep(Duration::from_secs(30)));
+    let mut opts = options(&server);
+    opts.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let err = fetch_err(&source(opts, &clock())).await;
+    assert!(matches!(&err, SourceError::Unavailable(m) if m.contains("timed out after 300ms")), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn truncated_json_and_html_are_not_server_lists() {
+    let (server, _) = server_with(3).await;
+    let src = source(options(&server), &clock());
+
+    server.with(|s| s.fault = Fault::Truncated);
+    let err = fetch_err(&src).await;
+    assert!(
+        matches!(&err, SourceError::Unavailable(m)
+            if m.contains(&format!("page 1 of {}/v0.1/servers is not a server list", server.base)) && m.contains("EOF")),
+        "{err}"
+    );
+
+    server.with(|s| s.fault = Fault::Html);
+    let err = fetch_err(&src).await;
+    assert!(
+        matches!(&err, SourceError::Unavailable(m) if m.contains("is not a server list") && m.contains("HTML")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_not_a_server_list() {
+    // A registry file served where the API should be: JSON, but no `servers` array.
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    let endpoint = poem::endpoint::make(|_: Request| async {
+        Response::builder().content_type("application/json").body(r#"{"data":{"servers":[]}}"#)
+    });
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
+    let src = source(ApiSourceOptions::new(format!("http://{addr}")), &clock());
+    let err = fetch_err(&src).await;
+    assert!(
+        matches!(&err, SourceError::Unavailable(m) if m.contains("is not a server list") && m.contains("servers")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_repeating_cursor_is_a_loop() {
+    let (server, _) = server_with(3).await;
+    server.with(|s| s.fault = Fault::RepeatCursor);
+    let err = fetch_err(&source(options(&server), &clock())).await;
+    assert!(
+        matches!(&err, SourceError::Unavailable(m) if m.contains(r#"cursor "same" repeats"#) && m.contains("loops")),
+        "{err}"
+    );
+    assert_eq!(server.take().0.len(), 2);
+}
+
+#[tokio::test]
+async fn an_endless_cursor_chain_is_too_large() {
+    let (server, _) = server_with(3).await;
+    server.with(|s| s.fault = Fault::EndlessCursor);
+    let mut opts = options(&server);
+    opts.max_pages = 5;
+    let err = fetch_err(&source(opts, &clock())).await;
+    assert!(
+        matches!(&err, SourceError::TooLarge(m) if m.contains("more than 5 pages") && m.contains("does not end")),
+        "{err}"
+    );
+    assert_eq!(server.take().0.len(), 5, "stops at max_pages");
+}
+
+#[tokio::test]
+async fn huge_bodies_are_refused_while_streaming() {
+    let (server, _) = server_with(3).await;
+    let mut opts = options(&server);
+    opts.max_bytes = 1024 * 1024;
+    let src = source(opts, &clock());
+    // An endless body, and a 2 MB Content-Length whose body never comes: both end promptly
+    // (the 20 s request timeout would otherwise make them Unavailable).
+    for content_length in [false, true] {
+        server.with(|s| s.fault = Fault::Huge { content_length });
+        let started = Instant::now();
+        let err = fetch_err(&src).await;
+        assert!(
+            matches!(&err, SourceError::TooLarge(m) if m.contains("limit of 1048576 bytes") && m.contains("page 1")),
+            "content_length {content_length}: {err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn the_byte_limit_spans_all_pages() {
+    let (server, _) = server_with(30).await;
+    let mut opts = options(&server);
+    opts.page_size = 10;
+    let src = source(opts.clone(), &clock());
+    src.fetch(None).await.unwrap();
+    let (_, pages) = server.take();
+    let sizes: Vec<u64> = pages.iter().map(|b| b.len() as u64).collect();
+    // Room for two pages and a half: the third page crosses the line.
+    opts.max_bytes = sizes[0] + sizes[1] + sizes[2] / 2;
+    let err = fetch_err(&source(opts, &clock())).await;
+    assert!(matches!(&err, SourceError::TooLarge(m) if m.contains("at page 3")), "{err}");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let src = source(ApiSourceOptions::new(format!("http://127.0.0.1:{port}")), &clock());
+    let err = fetch_err(&src).await;
+    assert!(
+        matches!(&err, SourceError::Unavailable(m) if m.contains(&format!("127.0.0.1:{port}")) && m.contains("connect")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sends_user_agent_and_accept() {
+    let (server, _) = server_with(1).await;
+    let mut opts = options(&server);
+    opts.user_agent = "thv-registry-api/9.9.9-test".to_owned();
+    source(opts, &clock()).fetch(None).await.unwrap();
+    let (requests, _) = server.take();
+    assert_eq!(requests[0].headers["user-agent"], "thv-registry-api/9.9.9-test");
+    assert_eq!(requests[0].headers["accept"], "application/json");
+
+    let default = ApiSourceOptions::new("http://example.com");
+    assert!(default.user_agent.starts_with("thv-registry-api/"), "{}", default.user_agent);
+    assert_eq!(default.page_size, 100);
+    assert_eq!(default.max_pages, 1000);
+    assert_eq!(default.max_bytes, 256 * 1024 * 1024);
+    assert_eq!(default.timeout, Duration::from_secs(30));
+    assert_eq!(default.full_sync_every, Duration::from_secs(3600));
+}
+
+#[tokio::test]
+async fn cursors_with_special_characters_round_trip() {
+    let (server, _) = server_with(5).await;
+    server.with(|s| s.cursor_prefix = "a+b/c= d&e%f?".to_owned());
+    let mut opts = options(&server);
+    opts.page_size = 2;
+    let (_, docs, _) = documents(source(opts, &clock()).fetch(None).await.unwrap());
+    assert_eq!(names(&docs).len(), 5, "every page was found with the echoed cursors");
+    let (requests, _) = server.take();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[1].params["cursor"], "a+b/c= d&e%f?io.example/s001:1.0.0");
+    assert!(
+        requests[1].query.contains("cursor=a%2Bb%2Fc%3D%20d%26e%25f%3Fio.example%2Fs001%3A1.0.0"),
+        "{}",
+        requests[1].query
+    );
+}
+
+#[tokio::test]
+async fn invalid_endpoints_are_refused_up_front() {
+    let clock: Arc<dyn Clock> = clock();
+    for endpoint in ["registry.example.com", "ftp://example.com", "http://"] {
+        let err = ApiSource::new(ApiSourceOptions::new(endpoint), clock.clone()).unwrap_err();
+        assert!(matches!(&err, SourceError::NotFound(m) if m.contains("not a valid http(s) URL")), "{endpoint}: {err}");
+    }
+    let mut opts = ApiSourceOptions::new("https://example.com");
+    opts.user_agent = "bad\nagent".to_owned();
+    let err = ApiSource::new(opts, clock).unwrap_err();
+    assert!(matches!(&err, SourceError::Internal(m) if m.contains("HTTP client")), "{err}");
+}

@@ -1,0 +1,144 @@
+//! The management API (`/v1`) and multi-tenant registries over shared sources, in-process.
+
+mod support;
+
+use poem::http::StatusCode;
+use serde_json::{Value, json};
+use support::{Harness, names, server};
+
+const MULTI: &str = "dataDir: {dir}/data
+defaultRegistry: everything
+sources:
+  - name: vendor
+    file: {path: {dir}/vendor.json}
+  - name: team
+    format: upstream
+    file: {path: {dir}/team.json}
+    syncPolicy: {interval: 10m}
+    filter: {names: {exclude: [\"*/draft-*\"]}}
+registries:
+  - name: everything
+    sources: [team, vendor]
+  - name: databases
+    sources: [vendor, team]
+    filter: {tags: {include: [database]}}
+  - name: acme-only
+    sources: [team]
+    filter: {names: {include: [\"com.acme/*\"]}, tags: {exclude: [deprecated]}}
+";
+
+fn tagged(name: &str, version: &str, tags: &[&str]) -> Value {
+    let mut s = server(name, version, "d");
+    s["_meta"] = json!({"io.modelcontextprotocol.registry/publisher-provided": {"x": {"y": {"tags": tags}}}});
+    s
+}
+
+async fn multi() -> Harness {
+    let h = Harness::new(MULTI).await;
+    h.write_json(
+        "vendor.json",
+        &json!([
+            tagged("io.vendor/pg", "1.0.0", &["database"]),
+            tagged("com.acme/shared", "9.0.0", &["database"]),
+            tagged("io.vendor/files", "1.0.0", &["files"]),
+        ]),
+    );
+    h.write_json(
+        "team.json",
+        &json!([
+            tagged("com.acme/shared", "1.0.0", &["files"]),
+            tagged("com.acme/tool", "2.0.0", &["database"]),
+            tagged("com.acme/old", "1.0.0", &["deprecated"]),
+            tagged("com.acme/draft-x", "0.1.0", &["database"]),
+        ]),
+    );
+    h.sync("vendor").await;
+    h.sync("team").await;
+    h
+}
+
+#[tokio::test]
+async fn registries_over_shared_sources_serve_their_own_sets() {
+    let h = multi().await;
+    let (_, _, everything) = h.get("/v0.1/servers").await;
+    assert_eq!(
+        names(&everything),
+        vec![
+            "com.acme/old@1.0.0",
+            "com.acme/shared@1.0.0",
+            "com.acme/tool@2.0.0",
+            "io.vendor/files@1.0.0",
+            "io.vendor/pg@1.0.0"
+        ],
+        "team wins com.acme/shared; the team source filter drops drafts"
+    );
+    let (_, _, dbs) = h.get("/registry/databases/v0.1/servers").await;
+    assert_eq!(
+        names(&dbs),
+        vec!["com.acme/shared@9.0.0", "com.acme/tool@2.0.0", "io.vendor/pg@1.0.0"],
+        "vendor wins com.acme/shared here, and only database-tagged servers pass"
+    );
+    let (_, _, acme) = h.get("/registry/acme-only/v0.1/servers").await;
+    assert_eq!(names(&acme), vec!["com.acme/shared@1.0.0", "com.acme/tool@2.0.0"]);
+    let (status, _, _) = h.get("/registry/acme-only/v0.1/servers/io.vendor%2Fpg/versions").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a registry never leaks servers its filter excludes");
+}
+
+#[tokio::test]
+async fn registries_and_sources_are_listed_with_their_status() {
+    let h = multi().await;
+    let (status, _, body) = h.get("/v1/registries").await;
+    assert_eq!(status, StatusCode::OK);
+    let regs = body["registries"].as_array().unwrap();
+    let names: Vec<&str> = regs.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["acme-only", "databases", "everything"]);
+    let everything = &regs[2];
+    assert_eq!(everything["default"], json!(true));
+    assert_eq!(everything["sources"], json!(["team", "vendor"]));
+    assert_eq!((everything["serverCount"].as_u64(), everything["ready"].as_bool()), (Some(5), Some(true)));
+    assert_eq!(everything["apiPath"], json!("/registry/everything/v0.1"));
+    assert_eq!(regs[1]["filter"]["tags"]["include"], json!(["database"]));
+
+    let (status, _, one) = h.get("/v1/registries/databases").await;
+    assert_eq!((status, &one), (StatusCode::OK, &regs[1]));
+    let (status, _, missing) = h.get("/v1/registries/nope").await;
+    assert_eq!((status, missing["status"].as_u64()), (StatusCode::NOT_FOUND, Some(404)));
+
+    let (status, _, body) = h.get("/v1/sources").await;
+    assert_eq!(status, StatusCode::OK);
+    let team = body["sources"].as_array().unwrap().iter().find(|s| s["name"] == json!("team")).unwrap().clone();
+    assert_eq!(team["type"], json!("file"));
+    assert_eq!(team["format"], json!("upstream"));
+    assert_eq!(team["interval"], json!("10m0s"));
+    assert_eq!(team["registries"], json!(["acme-only", "databases", "everything"]));
+    assert_eq!(team["entryCount"], json!(3));
+    assert_eq!(team["sync"]["phase"], json!("synced"));
+    assert_eq!(team["sync"]["serverCount"], json!(3));
+    assert!(team["sync"]["revision"].as_str().unwrap().starts_with("sha256:"));
+    assert!(team["sync"]["lastSyncTime"].is_string());
+    let (status, _, one) = h.get("/v1/sources/team").await;
+    assert_eq!((status, one), (StatusCode::OK, team));
+    let (status, _, _) = h.get("/v1/sources/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_sync_can_be_triggered() {
+    let h = multi().await;
+    h.write_json("vendor.json", &json!([tagged("io.vendor/new", "1.0.0", &["database"])]));
+    let (status, _, body) = h.post("/v1/sources/vendor/sync").await;
+    assert_eq!((status, body), (StatusCode::ACCEPTED, json!({"source": "vendor", "message": "sync started"})));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, _, body) = h.get("/registry/databases/v0.1/servers").await;
+        if names(&body).contains(&"io.vendor/new@1.0.0".to_owned()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the triggered sync never landed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, _, _) = h.post("/v1/sources/nope/sync").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = h.get("/v1/sources/vendor/sync").await;
+    assert_eq!((status, body["status"].as_u64()), (StatusCode::METHOD_NOT_ALLOWED, Some(405)));
+}

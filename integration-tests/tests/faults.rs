@@ -1,0 +1,139 @@
+//! An upstream that misbehaves in every way we know: each fault leaves the previous data served,
+//! a status that says what went wrong, retries backing off, and the other sources syncing on time.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use thv_integration_tests::upstream::{Mode, Upstream, row};
+use thv_integration_tests::{TestServer, server_json, write_config};
+
+fn upstream_rows() -> Vec<Value> {
+    (0..150).map(|i| row(&format!("io.up/s{i:03}"), "1.0.0", "2025-01-01T00:00:00Z", "active")).collect()
+}
+
+async fn start() -> (Upstream, TestServer, tempfile::TempDir) {
+    let upstream = Upstream::start(upstream_rows()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.json");
+    std::fs::write(&local, serde_json::to_vec(&json!([server_json("io.local/one", "1.0.0", "local")])).unwrap())
+        .unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "dataDir: {store}
+defaultRegistry: all
+sources:
+  - name: flaky
+    format: upstream
+    api: {{endpoint: {endpoint}, timeout: 1s, maxPages: 5, maxBytes: 1000000, fullSyncInterval: 1s}}
+    syncPolicy: {{interval: 1h}}
+  - name: local
+    file: {{path: {local}}}
+    syncPolicy: {{interval: 300ms}}
+registries:
+  - name: all
+    sources: [flaky, local]
+",
+            store = dir.path().join("store").display(),
+            endpoint = upstream.base_url(),
+            local = local.display()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_in(&config, &dir.path().join("store")).await.unwrap();
+    server.wait_ready().await.unwrap();
+    (upstream, server, dir)
+}
+
+fn ts(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn every_upstream_fault_keeps_the_previous_data_and_says_why() {
+    let (upstream, server, _dir) = start().await;
+    let good = server.list_all("/v0.1/servers", &[], 100).await.unwrap();
+    assert_eq!(good.len(), 151);
+
+    let faults = [
+        (Mode::Status(500), "500"),
+        (Mode::Slow(Duration::from_secs(3)), "timed out"),
+        (Mode::Truncated, "not a server list"),
+        (Mode::RepeatCursor, "repeats"),
+        (Mode::EndlessCursor, "more than 5 pages"),
+        (Mode::Huge(3_000_000), "1000000"),
+    ];
+    for (mode, says) in faults {
+        upstream.set_mode(mode.clone());
+        let attempts_before = server.source("flaky").await.unwrap()["sync"]["attemptCount"].as_u64().unwrap_or(0);
+        server.trigger_sync("flaky").await.unwrap();
+        let status = server
+            .wait_named_source("flaky", "the fault is reported", |s| {
+                s["sync"]["phase"] == "failed" && s["sync"]["attemptCount"].as_u64().unwrap_or(0) > attempts_before
+            })
+            .await
+            .unwrap();
+        let message = status["sync"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{mode:?}: {message}");
+        assert!(message.contains("serving the previous 150"), "{mode:?}: {message}");
+        let now = server.list_all("/v0.1/servers", &[], 100).await.unwrap();
+        assert_eq!(now, good, "{mode:?}: the previous data is still served");
+    }
+
+    // Recovery.
+    upstream.set_mode(Mode::Normal);
+    upstream.set_rows(
+        (0..140).map(|i| row(&format!("io.up/s{i:03}"), "1.0.0", "2025-01-01T00:00:00Z", "active")).collect(),
+    );
+    server.trigger_sync("flaky").await.unwrap();
+    server.wait_named_source("flaky", "recovered", |s| s["sync"]["phase"] == "synced").await.unwrap();
+    let visible = server.list_all("/v0.1/servers", &[], 100).await.unwrap();
+    assert_eq!(visible.len(), 141, "a full read after recovery sees the removals");
+}
+
+#[tokio::test]
+async fn retries_back_off_while_other_sources_keep_syncing() {
+    let (upstream, server, _dir) = start().await;
+    upstream.set_mode(Mode::Status(503));
+    server.trigger_sync("flaky").await.unwrap();
+    let mut attempts: Vec<DateTime<Utc>> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while attempts.len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "retries stopped: {attempts:?}");
+        let s = server.source("flaky").await.unwrap();
+        let t = ts(&s["sync"]["lastAttempt"]);
+        if attempts.last() != Some(&t) {
+            attempts.push(t);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gaps: Vec<i64> = attempts.windows(2).map(|w| (w[1] - w[0]).num_milliseconds()).collect();
+    assert!(gaps[1] > gaps[0] && gaps[2] > gaps[1], "backoff must grow: {gaps:?}");
+
+    // Meanwhile the local source kept syncing on its own interval.
+    let local = server.source("local").await.unwrap();
+    let last = ts(&local["sync"]["lastAttempt"]);
+    let now = thv_ports::Clock::now(&thv_adapters::SystemClock);
+    assert!(now - last < chrono::Duration::seconds(5), "local source stalled: {local}");
+    assert_eq!(local["sync"]["phase"], json!("synced"));
+
+    let message = server.source("flaky").await.unwrap()["sync"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("503"), "{message}");
+    assert_eq!(server.list_all("/v0.1/servers", &[], 100).await.unwrap().len(), 151);
+}
+
+#[tokio::test]
+async fn a_sync_already_running_is_a_conflict() {
+    let (upstream, server, _dir) = start().await;
+    upstream.set_mode(Mode::Slow(Duration::from_millis(800)));
+    let first = server.post("/v1/sources/flaky/sync").await.unwrap();
+    assert_eq!(first.status, 202);
+    let second = server.post("/v1/sources/flaky/sync").await.unwrap();
+    assert_eq!(second.status, 409, "{}", second.body);
+    assert!(second.content_type().starts_with("application/problem+json"));
+    let third = server.post("/v1/sources/nope/sync").await.unwrap();
+    assert_eq!(third.status, 404);
+}
