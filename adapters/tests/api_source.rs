@@ -313,6 +313,10 @@ async fn a_full_run_reads_every_page_and_passes_the_bodies_on() {
     assert_eq!(requests.len(), 3);
     assert!(requests.iter().all(|r| r.path == "/v0.1/servers" && r.params["limit"] == "100"));
     assert!(requests.iter().all(|r| !r.params.contains_key("updated_since")));
+    assert!(
+        requests.iter().all(|r| r.params.get("include_deleted").map(String::as_str) == Some("true")),
+        "a full run asks for deleted versions, so tombstones keep their upstream metadata"
+    );
     assert_eq!(requests[0].params.get("cursor"), None);
     let cursors: Vec<String> = pages
         .iter()
@@ -387,6 +391,7 @@ async fn incremental_runs_ask_for_changes_until_a_full_run_is_due() {
     assert_eq!(names(&docs), ["io.example/s003"]);
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].params["updated_since"], r1.0);
+    assert!(!requests[0].params.contains_key("include_deleted"), "updated_since implies deleted versions");
     assert!(requests[0].query.contains("updated_since=2026-03-01T10%3A00%3A04.123456789Z"), "{}", requests[0].query);
 
     // Nothing changed since: Unchanged, and the `+` of the offset travels encoded.
