@@ -201,6 +201,12 @@ impl Catalog {
             async fn write_status(&self, _: &SourceName, _: &SyncStatus) -> Result<(), StoreError> {
                 Err(StoreError::Internal("the empty catalogue stores nothing".to_owned()))
             }
+            async fn try_lease(&self, _: &SourceName) -> Result<Option<Box<dyn thv_ports::SourceLease>>, StoreError> {
+                Ok(None)
+            }
+            async fn subscribe(&self) -> Result<Box<dyn thv_ports::ChangeFeed>, StoreError> {
+                Err(StoreError::Internal("the empty catalogue has no changes".to_owned()))
+            }
         }
         Self {
             clock: Arc::new(thv_adapters::SystemClock),

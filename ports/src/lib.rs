@@ -14,4 +14,4 @@ pub mod store;
 
 pub use clock::Clock;
 pub use source::{Fetched, Source, SourceError};
-pub use store::{EntryStore, SourceState, StoreError};
+pub use store::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};

@@ -56,4 +56,42 @@ pub trait EntryStore: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`StoreError::Unavailable`]; [`StoreError::Internal`].
     async fn write_status(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError>;
+
+    /// Takes the right to sync `source`, exclusive among every process sharing this store;
+    /// `None` when another holder has it. The right ends when the lease is released or dropped
+    /// (or its process dies).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached; [`StoreError::Internal`].
+    async fn try_lease(&self, source: &SourceName) -> Result<Option<Box<dyn SourceLease>>, StoreError>;
+
+    /// A feed of the sources whose entries or status another process sharing this store changed
+    /// (a store used by one process only may return a feed that never yields).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached; [`StoreError::Internal`].
+    async fn subscribe(&self) -> Result<Box<dyn ChangeFeed>, StoreError>;
+}
+
+/// The right to sync one source; see [`EntryStore::try_lease`].
+#[async_trait]
+pub trait SourceLease: Send + Sync + std::fmt::Debug {
+    /// Gives the right back.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be reached (the right ends anyway when the
+    /// connection holding it closes).
+    async fn release(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Changes committed by other processes; see [`EntryStore::subscribe`].
+#[async_trait]
+pub trait ChangeFeed: Send + std::fmt::Debug {
+    /// Waits for the next change and returns the source it concerns. Changes may be coalesced or
+    /// repeated; a receiver reloads the source from the store.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the feed broke; the caller subscribes again (and reloads
+    /// everything, since changes may have been missed).
+    async fn next(&mut self) -> Result<SourceName, StoreError>;
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thv_domain::{Entry, SourceName, SyncPhase, SyncStatus};
-use thv_ports::{EntryStore, SourceState, StoreError};
+use thv_ports::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
 
 const STATUS_FILE: &str = "status.json";
 
@@ -218,6 +218,39 @@ impl EntryStore for EmbeddedStore {
     async fn write_status(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
         let (source, status) = (source.clone(), status.clone());
         self.blocking(move |this| this.write_status_sync(&source, &status)).await
+    }
+
+    /// One process owns a data directory, and it serialises syncs of a source itself: the lease
+    /// is always granted.
+    async fn try_lease(&self, _source: &SourceName) -> Result<Option<Box<dyn SourceLease>>, StoreError> {
+        Ok(Some(Box::new(LocalLease)))
+    }
+
+    /// Nobody else writes this data directory: the feed never yields.
+    async fn subscribe(&self) -> Result<Box<dyn ChangeFeed>, StoreError> {
+        Ok(Box::new(NoChanges))
+    }
+}
+
+/// The lease of a single-process store.
+#[derive(Debug)]
+struct LocalLease;
+
+#[async_trait]
+impl SourceLease for LocalLease {
+    async fn release(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The change feed of a single-process store: nothing ever arrives.
+#[derive(Debug)]
+struct NoChanges;
+
+#[async_trait]
+impl ChangeFeed for NoChanges {
+    async fn next(&mut self) -> Result<SourceName, StoreError> {
+        std::future::pending().await
     }
 }
 
