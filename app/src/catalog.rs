@@ -83,8 +83,10 @@ pub enum SyncOutcome {
     Unchanged,
     /// The sync failed; the previous data is still served.
     Failed { message: String },
-    /// Another sync of this source is running.
+    /// Another sync of this source is running in this process.
     Busy,
+    /// Another process sharing the store is syncing this source; its result arrives as a change.
+    Elsewhere,
 }
 
 /// The live catalogue shared by the HTTP API and the sync tasks.
@@ -98,6 +100,8 @@ pub struct Catalog {
     generation: AtomicU64,
     /// Whether sync tasks run (a [`crate::sync::Coordinator`] was started).
     scheduled: AtomicBool,
+    /// Why the store cannot be reached, while it cannot.
+    store_problem: std::sync::Mutex<Option<String>>,
 }
 
 /// Counts distinct server names with at least one live version.
@@ -176,6 +180,7 @@ impl Catalog {
             default_registry: config.default_registry.clone(),
             generation: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
+            store_problem: std::sync::Mutex::new(None),
         };
         for name in catalog.registries.keys() {
             catalog.rebuild(name);
@@ -216,6 +221,7 @@ impl Catalog {
             default_registry: None,
             generation: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
+            store_problem: std::sync::Mutex::new(None),
         }
     }
 
@@ -329,7 +335,22 @@ impl Catalog {
         let Ok(_guard) = slot.sync_lock.try_lock() else { return SyncOutcome::Busy };
         slot.requested.store(false, Ordering::Release);
         let started = Instant::now();
-        let outcome = self.sync_locked(slot).await;
+        let outcome = match self.store.try_lease(name).await {
+            Ok(Some(lease)) => {
+                self.store_ok();
+                let outcome = self.sync_leased(slot).await;
+                if let Err(e) = lease.release().await {
+                    tracing::warn!(source.name = %name, error = %e, "cannot release the sync lease");
+                }
+                outcome
+            }
+            Ok(None) => SyncOutcome::Elsewhere,
+            Err(e) => {
+                self.store_failed(&e);
+                let before = lock(&slot.state).clone();
+                self.fail(slot, &before, format!("cannot take the sync lease: {e}")).await
+            }
+        };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &outcome {
             SyncOutcome::Updated { servers } => {
@@ -339,9 +360,103 @@ impl Catalog {
             SyncOutcome::Failed { message } => {
                 tracing::warn!(source.name = %name, duration_ms, error = %message, "source sync failed");
             }
+            SyncOutcome::Elsewhere => {
+                tracing::debug!(source.name = %name, "another process is syncing this source");
+            }
             SyncOutcome::Busy => {}
         }
         outcome
+    }
+
+    /// With the lease held: catch up with what other processes stored, then sync.
+    async fn sync_leased(&self, slot: &SourceSlot) -> SyncOutcome {
+        if let Err(e) = self.refresh_slot(slot).await {
+            let before = lock(&slot.state).clone();
+            return self.fail(slot, &before, format!("cannot read the stored state: {e}")).await;
+        }
+        self.sync_locked(slot).await
+    }
+
+    /// Reloads a source from the store when another process changed it: the status only when
+    /// just the status changed, the entries too when the data did (its revision or config digest).
+    async fn refresh_slot(&self, slot: &SourceSlot) -> Result<bool, StoreError> {
+        let name = &slot.config.name;
+        let stored = match self.store.load_status(name).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.store_failed(&e);
+                return Err(e);
+            }
+        };
+        self.store_ok();
+        let Some(stored) = stored else { return Ok(false) };
+        let current = lock(&slot.state).status.clone();
+        if stored == current {
+            return Ok(false);
+        }
+        let data_changed = (&stored.revision, &stored.config_digest) != (&current.revision, &current.config_digest);
+        if !data_changed {
+            let mut st = lock(&slot.state);
+            st.status = stored;
+            st.settled = true;
+            return Ok(true);
+        }
+        let Some(state) = self.store.load(name).await.inspect_err(|e| self.store_failed(e))? else { return Ok(false) };
+        lock(&slot.state).entries = Arc::new(state.entries);
+        self.rebuild_for(name);
+        let mut st = lock(&slot.state);
+        st.status = state.status;
+        st.settled = true;
+        Ok(true)
+    }
+
+    /// Catches up with a change another process made to a source (unless this process is
+    /// syncing it right now). Returns whether anything changed.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    pub async fn refresh(&self, name: &SourceName) -> Result<bool, StoreError> {
+        let Some(slot) = self.sources.get(name) else { return Ok(false) };
+        let Ok(_guard) = slot.sync_lock.try_lock() else { return Ok(false) };
+        let changed = self.refresh_slot(slot).await?;
+        if changed {
+            tracing::info!(source.name = %name, "reloaded a source changed by another process");
+        }
+        Ok(changed)
+    }
+
+    /// [`Catalog::refresh`] for every source.
+    ///
+    /// # Errors
+    /// The first [`StoreError`] met (every source is still tried).
+    pub async fn refresh_all(&self) -> Result<(), StoreError> {
+        let mut first = None;
+        for name in self.sources.keys() {
+            if let Err(e) = self.refresh(name).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    pub async fn subscribe(&self) -> Result<Box<dyn thv_ports::ChangeFeed>, StoreError> {
+        self.store.subscribe().await.inspect_err(|e| self.store_failed(e))
+    }
+
+    fn store_ok(&self) {
+        *lock(&self.store_problem) = None;
+    }
+
+    /// Records that the store could not be reached (for readiness: serving from memory).
+    pub fn store_failed(&self, e: &StoreError) {
+        if matches!(e, StoreError::Unavailable(_)) {
+            *lock(&self.store_problem) = Some(e.to_string());
+        }
+    }
+
+    /// Why the store cannot be reached right now, if it cannot.
+    pub fn store_problem(&self) -> Option<String> {
+        lock(&self.store_problem).clone()
     }
 
     async fn sync_locked(&self, slot: &SourceSlot) -> SyncOutcome {
@@ -352,6 +467,7 @@ impl Catalog {
         attempt.phase = SyncPhase::Syncing;
         attempt.last_attempt = Some(now);
         if let Err(e) = self.store.write_status(name, &attempt).await {
+            self.store_failed(&e);
             return self.fail(slot, &before, format!("cannot record the sync start: {e}")).await;
         }
         lock(&slot.state).status = attempt;
@@ -359,11 +475,18 @@ impl Catalog {
         let digest = slot.config.digest();
         let config_changed = before.status.config_digest.as_deref() != Some(digest.as_str());
         let since = if config_changed { None } else { before.status.revision.as_ref() };
-        let (revision, documents, complete) = match slot.adapter.fetch(since).await {
-            Ok(Fetched::Unchanged) => return self.unchanged(slot, &before).await,
-            Ok(Fetched::Documents { revision, documents, complete }) => (revision, documents, complete),
-            Err(e) => {
+        let fetched = tokio::time::timeout(slot.config.timeout, slot.adapter.fetch(since)).await;
+        let (revision, documents, complete) = match fetched {
+            Ok(Ok(Fetched::Unchanged)) => return self.unchanged(slot, &before).await,
+            Ok(Ok(Fetched::Documents { revision, documents, complete })) => (revision, documents, complete),
+            Ok(Err(e)) => {
                 return self.fail(slot, &before, format!("fetch from {} failed: {e}", slot.adapter.describe())).await;
+            }
+            Err(_) => {
+                let limit = crate::config::duration::format(slot.config.timeout);
+                let message =
+                    format!("fetch from {} timed out after {limit} (syncPolicy.timeout)", slot.adapter.describe());
+                return self.fail(slot, &before, message).await;
             }
         };
 
@@ -421,8 +544,10 @@ impl Catalog {
             config_digest: Some(digest),
         };
         if let Err(e) = self.store.replace(name, &entries, &status).await {
+            self.store_failed(&e);
             return self.fail(slot, &before, format!("cannot store the new data: {e}")).await;
         }
+        self.store_ok();
         // Serve the new data first, then report it: whoever sees the new status (readiness,
         // management API) also sees the new snapshots.
         lock(&slot.state).entries = Arc::new(entries);
@@ -433,17 +558,28 @@ impl Catalog {
         SyncOutcome::Updated { servers: server_count }
     }
 
+    /// When the current attempt started: the time it recorded when it began (phase `syncing`), so
+    /// one attempt has one `lastAttempt`; `now` when it failed before recording anything.
+    fn attempt_start(slot: &SourceSlot, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        let st = lock(&slot.state);
+        match (st.status.phase, st.status.last_attempt) {
+            (SyncPhase::Syncing, Some(started)) => started,
+            _ => now,
+        }
+    }
+
     async fn unchanged(&self, slot: &SourceSlot, before: &SourceRuntime) -> SyncOutcome {
         let now = self.clock.now();
         let mut status = before.status.clone();
         status.phase = SyncPhase::Synced;
-        status.last_attempt = Some(now);
+        status.last_attempt = Some(Self::attempt_start(slot, now));
         status.last_sync_time = Some(now);
         status.attempt_count = 0;
         if before.status.phase != SyncPhase::Synced {
             status.message = None;
         }
         if let Err(e) = self.store.write_status(&slot.config.name, &status).await {
+            self.store_failed(&e);
             return self.fail(slot, before, format!("cannot record the sync result: {e}")).await;
         }
         let mut st = lock(&slot.state);
@@ -462,10 +598,11 @@ impl Catalog {
         };
         let mut status = before.status.clone();
         status.phase = SyncPhase::Failed;
-        status.last_attempt = Some(now);
+        status.last_attempt = Some(Self::attempt_start(slot, now));
         status.attempt_count = status.attempt_count.saturating_add(1);
         status.message = Some(message.clone());
         if let Err(e) = self.store.write_status(&slot.config.name, &status).await {
+            self.store_failed(&e);
             tracing::error!(source.name = %slot.config.name, error = %e, "cannot record a failed sync");
         }
         let mut st = lock(&slot.state);

@@ -40,6 +40,21 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Database migrations (PostgreSQL; run with the migration user).
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
+    /// Create the application role `toolhive_registry_server` and the configured database user
+    /// (its password read from stdin), and grant the role to the user.
+    PrimeDb {
+        /// Path to the YAML configuration file.
+        #[arg(long, env = "THV_REGISTRY_CONFIG")]
+        config: PathBuf,
+        /// Print the SQL that would run (password masked) without connecting.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the OpenAPI document of the HTTP API (what `docs/openapi.yaml` holds).
     Openapi {
         /// Output format.
@@ -55,6 +70,31 @@ pub enum ConfigCommand {
         /// Path to the YAML configuration file.
         #[arg(long, env = "THV_REGISTRY_CONFIG")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply every pending migration.
+    Up {
+        /// Path to the YAML configuration file.
+        #[arg(long, env = "THV_REGISTRY_CONFIG")]
+        config: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Undo the latest migrations. Destructive: the tables they created are dropped.
+    Down {
+        /// Path to the YAML configuration file.
+        #[arg(long, env = "THV_REGISTRY_CONFIG")]
+        config: PathBuf,
+        /// How many of the latest migrations to undo (required).
+        #[arg(long)]
+        num_steps: Option<u32>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -4,9 +4,11 @@
 //! `domain`, its outside-world needs in `ports`, their implementations in `adapters`, and connect
 //! them here.
 
+pub mod admin;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod http;
 pub mod serve;
 pub mod sync;

@@ -3,9 +3,27 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use thv_app::cli::{Cli, Command, ConfigCommand, OutputFormat, SpecFormat, listen_address};
+use thv_app::cli::{Cli, Command, ConfigCommand, MigrateCommand, OutputFormat, SpecFormat, listen_address};
 use thv_app::config::Config;
 use thv_app::http::ops::VersionInfo;
+
+/// Runs an administration command on a small runtime; errors go to stderr with exit code 1.
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -58,6 +76,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Migrate { command } => run_async(async move {
+            match command {
+                MigrateCommand::Up { config, yes } => thv_app::admin::migrate_up(&config, yes).await,
+                MigrateCommand::Down { config, num_steps, yes } => {
+                    thv_app::admin::migrate_down(&config, num_steps, yes).await
+                }
+            }
+        }),
+        Command::PrimeDb { config, dry_run } => run_async(thv_app::admin::prime_db(&config, dry_run)),
         Command::Openapi { format } => {
             match format {
                 SpecFormat::Yaml => print!("{}", thv_app::http::spec_yaml()),

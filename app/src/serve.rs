@@ -11,11 +11,17 @@ use thv_adapters::git::{GitAuth, GitRef, GitSource};
 use thv_adapters::http_file::HttpFileSource;
 use thv_adapters::{EmbeddedStore, FileSource, SystemClock};
 
-use thv_ports::{Clock, Source};
+use thv_adapters::store::postgres::{self, PostgresStore};
+use thv_ports::{Clock, EntryStore, Source};
+
+use crate::db::{self, Role};
 
 use crate::catalog::Catalog;
 use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
 use crate::sync::Coordinator;
+
+/// How long start-up waits for the database.
+const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,6 +60,31 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
     })
 }
 
+/// The embedded store, or PostgreSQL (after applying pending migrations with the migration
+/// user) when `database` is configured.
+async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn EntryStore>, Option<sqlx::PgPool>)> {
+    let Some(db) = &config.database else {
+        let store = EmbeddedStore::open(&config.data_dir)
+            .with_context(|| format!("cannot open the data directory {}", config.data_dir.display()))?;
+        tracing::info!(data_dir = %config.data_dir.display(), "using the embedded store");
+        return Ok((Arc::new(store), None));
+    };
+    let migrations = db::pool(db, Role::Migration, DB_CONNECT_TIMEOUT).await?;
+    let applied = postgres::applied_migrations(&migrations).await.context("cannot read the applied migrations")?;
+    let pending =
+        postgres::MIGRATOR.iter().any(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version));
+    // Only touch the schema when something is pending: the configured user may lack the rights
+    // to, and need not have them once a migration job has run.
+    if pending {
+        let applied = postgres::migrate_up(&migrations).await.context("cannot apply the database migrations")?;
+        tracing::info!(versions = ?applied, "applied database migrations");
+    }
+    migrations.close().await;
+    let pool = db::pool(db, Role::App, DB_CONNECT_TIMEOUT).await?;
+    tracing::info!(host = %db.host, database = %db.database, user = %db.user, "using PostgreSQL");
+    Ok((Arc::new(PostgresStore::new(pool.clone())), Some(pool)))
+}
+
 fn user_agent() -> String {
     format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))
 }
@@ -64,10 +95,9 @@ fn user_agent() -> String {
 /// Start-up failures: the data directory, the store, or the listen address.
 pub async fn serve(config: Config, address: &str) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = EmbeddedStore::open(&config.data_dir)
-        .with_context(|| format!("cannot open the data directory {}", config.data_dir.display()))?;
+    let (store, pool) = open_store(&config).await?;
     let catalog = Arc::new(
-        Catalog::open(&config, Arc::new(store), clock.clone(), |s| adapter_for(s, &config.data_dir, clock.clone()))
+        Catalog::open(&config, store, clock.clone(), |s| adapter_for(s, &config.data_dir, clock.clone()))
             .await
             .context("cannot load the stored data")?,
     );
@@ -90,6 +120,9 @@ pub async fn serve(config: Config, address: &str) -> anyhow::Result<()> {
         .await;
     tracing::info!("stopping sync tasks");
     coordinator.shutdown().await;
+    if let Some(pool) = pool {
+        pool.close().await;
+    }
     tracing::info!("stopped");
     result.context("the HTTP server failed")
 }

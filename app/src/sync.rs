@@ -34,6 +34,7 @@ impl Coordinator {
         for (name, interval) in sources {
             tasks.spawn(run_source(catalog.clone(), name, interval, stopped.clone()));
         }
+        tasks.spawn(watch_changes(catalog.clone(), stopped));
         Self { tasks, stop }
     }
 
@@ -66,6 +67,66 @@ async fn run_source(catalog: Arc<Catalog>, name: SourceName, interval: Duration,
             () = slot.trigger.notified() => {}
             _ = stopped.changed() => return,
         }
+    }
+}
+
+/// How often every source is compared with the store, in case a change notification was lost.
+const RECHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Follows changes other processes commit to the shared store (notifications, with a periodic
+/// re-check as a fallback), so every process serves the same data.
+async fn watch_changes(catalog: Arc<Catalog>, mut stopped: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    loop {
+        let mut feed = match catalog.subscribe().await {
+            Ok(feed) => {
+                if failures > 0 {
+                    // Changes may have been missed while the feed was down.
+                    let _ = catalog.refresh_all().await;
+                }
+                failures = 0;
+                Some(feed)
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, "cannot follow store changes; retrying");
+                None
+            }
+        };
+        loop {
+            let wait = if feed.is_some() { RECHECK_EVERY } else { backoff(failures, RECHECK_EVERY) };
+            tokio::select! {
+                _ = stopped.changed() => return,
+                () = tokio::time::sleep(wait) => {
+                    if let Err(e) = catalog.refresh_all().await {
+                        tracing::warn!(error = %e, "cannot re-check the store");
+                    }
+                    if feed.is_none() {
+                        break;
+                    }
+                }
+                change = next_change(&mut feed) => match change {
+                    Ok(name) => {
+                        if let Err(e) = catalog.refresh(&name).await {
+                            tracing::warn!(source.name = %name, error = %e, "cannot reload a changed source");
+                        }
+                    }
+                    Err(e) => {
+                        catalog.store_failed(&e);
+                        tracing::warn!(error = %e, "lost the store's change feed; resubscribing");
+                        failures = failures.saturating_add(1);
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
+async fn next_change(feed: &mut Option<Box<dyn thv_ports::ChangeFeed>>) -> Result<SourceName, thv_ports::StoreError> {
+    match feed {
+        Some(f) => f.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+pub mod pg;
 pub mod upstream;
 
 use anyhow::{Context, anyhow, bail, ensure};

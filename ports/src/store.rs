@@ -43,6 +43,15 @@ pub trait EntryStore: Send + Sync + std::fmt::Debug {
     /// [`StoreError::Internal`].
     async fn load(&self, source: &SourceName) -> Result<Option<SourceState>, StoreError>;
 
+    /// Loads one source's status only (cheap), `None` when nothing is stored for it. Stores
+    /// shared by several processes should override the default, which loads everything.
+    ///
+    /// # Errors
+    /// As [`EntryStore::load`].
+    async fn load_status(&self, source: &SourceName) -> Result<Option<SyncStatus>, StoreError> {
+        Ok(self.load(source).await?.map(|s| s.status))
+    }
+
     /// Replaces a source's entries and status atomically: after a crash, either the old or the
     /// new entries and status are stored, never a mix.
     ///

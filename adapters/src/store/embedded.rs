@@ -210,6 +210,11 @@ impl EntryStore for EmbeddedStore {
         self.blocking(move |this| this.load_sync(&source)).await
     }
 
+    async fn load_status(&self, source: &SourceName) -> Result<Option<SyncStatus>, StoreError> {
+        let dir = self.dir(source);
+        self.blocking(move |_| Ok(Self::read_status_file(&dir)?.map(|f| f.status))).await
+    }
+
     async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
         let (source, entries, status) = (source.clone(), entries.to_vec(), status.clone());
         self.blocking(move |this| this.replace_sync(&source, &entries, &status)).await

@@ -1,3 +1,5 @@
 //! Entry stores.
 
 pub mod embedded;
+pub mod postgres;
+pub mod postgres_admin;

@@ -12,6 +12,7 @@
 //!    `defaultRegistry` naming the registry also served at the root paths (default: the only
 //!    registry, if there is one).
 
+pub mod database;
 pub mod duration;
 mod normalize;
 pub mod raw;
@@ -32,7 +33,7 @@ pub use normalize::normalize;
 pub const ENV_PREFIX: &str = "THV_REGISTRY_";
 
 /// Environment variables with the prefix that are not config keys (secrets read elsewhere).
-const ENV_NOT_KEYS: &[&str] = &["DATABASE_PASSWORD", "DATABASE_MIGRATION_PASSWORD"];
+const ENV_NOT_KEYS: &[&str] = &["DATABASE_PASSWORD", "DATABASE_MIGRATION_PASSWORD", "CONFIG"];
 
 /// Default sync interval when a source gives none.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
@@ -56,6 +57,8 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub registries: Vec<RegistryConfig>,
     pub default_registry: Option<RegistryName>,
+    /// PostgreSQL, when configured; otherwise the embedded store in `data_dir`.
+    pub database: Option<database::DatabaseConfig>,
     /// Which of the three layouts the file used (1, 2 or 3), for `config check`.
     pub layout: u8,
 }
@@ -200,9 +203,10 @@ impl Config {
                 "the file does not exist or is not a regular file; pass an existing YAML file with --config".to_owned(),
             ]));
         }
-        let figment = Figment::new().merge(Yaml::file_exact(path)).merge(env_provider(env));
+        let env: std::collections::BTreeMap<String, String> = env.into_iter().collect();
+        let figment = Figment::new().merge(Yaml::file_exact(path)).merge(env_provider(env.clone()));
         let raw: raw::RawConfig = figment.extract().map_err(|e| fail(figment_problems(e)))?;
-        normalize(&raw).map_err(fail)
+        normalize(&raw, &env).map_err(fail)
     }
 }
 
@@ -212,7 +216,7 @@ fn env_provider(env: impl IntoIterator<Item = (String, String)>) -> Serialized<D
     let mut root = Dict::new();
     for (k, v) in env {
         let Some(key) = k.strip_prefix(ENV_PREFIX) else { continue };
-        if ENV_NOT_KEYS.contains(&key) || key.is_empty() {
+        if ENV_NOT_KEYS.contains(&key) || key.is_empty() || is_service_link(key) {
             continue;
         }
         let path: Vec<String> = key.split("__").map(camel).collect();
@@ -220,6 +224,20 @@ fn env_provider(env: impl IntoIterator<Item = (String, String)>) -> Serialized<D
         insert(&mut root, &path, value);
     }
     Serialized::defaults(root)
+}
+
+/// Whether a variable is one Kubernetes injects for a Service whose name starts with
+/// `thv-registry-` (`THV_REGISTRY_API_SERVICE_HOST`, `…_PORT_8080_TCP_ADDR`), not a setting.
+fn is_service_link(key: &str) -> bool {
+    if key.ends_with("_SERVICE_HOST") || key.contains("_SERVICE_PORT") || key.ends_with("_PORT") {
+        return true;
+    }
+    // `…_PORT_<number>_<protocol>[_…]`
+    key.split("_PORT_").skip(1).any(|rest| {
+        let mut parts = rest.split('_');
+        parts.next().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            && parts.next().is_some_and(|p| matches!(p, "TCP" | "UDP" | "SCTP"))
+    })
 }
 
 fn insert(dict: &mut Dict, path: &[String], value: Value) {
@@ -240,7 +258,7 @@ fn insert(dict: &mut Dict, path: &[String], value: Value) {
 /// A human summary of a valid configuration, for `config check`.
 pub fn describe(c: &Config) -> String {
     use std::fmt::Write as _;
-    let mut out = format!("configuration is valid (layout {})\ndata directory: {}\n", c.layout, c.data_dir.display());
+    let mut out = format!("configuration is valid (layout {})\n", c.layout);
     let _ = writeln!(out, "sources:");
     for s in &c.sources {
         let missing = match &s.kind {
@@ -256,6 +274,18 @@ pub fn describe(c: &Config) -> String {
             format_name(s.format),
             duration::format(s.interval)
         );
+    }
+    match &c.database {
+        Some(db) => {
+            let _ = writeln!(
+                out,
+                "storage: PostgreSQL {}@{}:{}/{} (sslMode {:?}, migrations as {})",
+                db.user, db.host, db.port, db.database, db.ssl_mode, db.migration_user
+            );
+        }
+        None => {
+            let _ = writeln!(out, "storage: embedded, in {}", c.data_dir.display());
+        }
     }
     let _ = writeln!(out, "registries:");
     for r in &c.registries {

@@ -1,6 +1,6 @@
 //! From the raw file (any layout) to a validated [`Config`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,14 +29,9 @@ impl Problems {
 ///
 /// # Errors
 /// Every problem found, each naming its key and the fix.
-pub fn normalize(raw: &RawConfig) -> Result<Config, Vec<String>> {
+pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Config, Vec<String>> {
     let mut p = Problems::default();
-    if raw.database.is_some() {
-        p.push(
-            "database",
-            "PostgreSQL storage is not available in this version yet; remove the `database` section to use the embedded store (`dataDir`)",
-        );
-    }
+    let database = raw.database.as_ref().and_then(|db| super::database::normalize(db, env, &mut p.0));
     let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
     let (layout, sources, registries, default_registry) = match (&raw.source, &raw.sources, &raw.registries) {
         (Some(_), None, None) => layout_single(raw, &mut p),
@@ -57,7 +52,11 @@ pub fn normalize(raw: &RawConfig) -> Result<Config, Vec<String>> {
     if p.0.is_empty() {
         check_references(&sources, &registries, default_registry.as_ref(), &mut p);
     }
-    if p.0.is_empty() { Ok(Config { data_dir, sources, registries, default_registry, layout }) } else { Err(p.0) }
+    if p.0.is_empty() {
+        Ok(Config { data_dir, sources, registries, default_registry, database, layout })
+    } else {
+        Err(p.0)
+    }
 }
 
 type Normalized = (u8, Vec<SourceConfig>, Vec<RegistryConfig>, Option<RegistryName>);

@@ -122,7 +122,27 @@ fn bad_values_name_the_key_and_the_fix() {
         ("source:\n  file: {path: a}\nfilter: {names: {include: [\"a/[b\"]}}\n", "`filter.names`", "`a/[b`"),
         ("source:\n  file: {path: a}\nregistries: []\n", "`source`", "use one layout"),
         ("{}\n", "no source configured", "`sources:` plus `registries:`"),
-        ("source:\n  file: {path: a}\ndatabase: {host: x}\n", "`database`", "embedded store"),
+        ("source:\n  file: {path: a}\ndatabase: {host: x}\n", "`database.user`", "is required"),
+        (
+            "source:\n  file: {path: a}\ndatabase: {host: x, user: u, database: d, sslMode: maybe}\n",
+            "`database.sslMode`",
+            "verify-full",
+        ),
+        (
+            "source:\n  file: {path: a}\ndatabase: {host: x, user: u, database: d, passwordFile: /nonexistent/pw}\n",
+            "`database.passwordFile`",
+            "cannot read /nonexistent/pw",
+        ),
+        (
+            "source:\n  file: {path: a}\ndatabase: {host: x, user: u, database: d, maxOpenConns: 2, maxIdleConns: 5}\n",
+            "`database.maxIdleConns`",
+            "more than maxOpenConns",
+        ),
+        (
+            "source:\n  file: {path: a}\ndatabase: {host: x, user: u, database: d, connMaxLifetime: long}\n",
+            "`database.connMaxLifetime`",
+            "e.g. `30s`",
+        ),
         (
             "sources:\n  - name: a\n    file: {path: a}\nregistries:\n  - name: r\n    sources: [b]\n",
             "`registries[0].sources[0]`",
@@ -209,6 +229,43 @@ fn the_original_seed_era_git_and_api_configs_load_without_database() {
 }
 
 #[test]
+fn database_settings_and_passwords() {
+    let yaml = "source:\n  file: {path: a}\ndatabase: {host: db, user: app, database: registry}\n";
+    let c = load_env(yaml, &[("THV_DATABASE_PASSWORD", "pw")]).unwrap();
+    let db = c.database.unwrap();
+    assert_eq!((db.port, db.ssl_mode, db.max_open_conns, db.max_idle_conns), (5432, database::SslMode::Require, 25, 5));
+    assert_eq!(db.conn_max_lifetime, Duration::from_secs(300));
+    assert_eq!(db.migration_user, "app");
+    assert_eq!(db.password.as_ref().map(database::Secret::expose), Some("pw"));
+    assert_eq!(
+        db.migration_password.as_ref().map(database::Secret::expose),
+        Some("pw"),
+        "falls back to the app password"
+    );
+    assert!(!format!("{:?}", db.password).contains("pw"));
+
+    let alt = load_env(yaml, &[("THV_REGISTRY_DATABASE_PASSWORD", "alt"), ("THV_DATABASE_MIGRATION_PASSWORD", "mig")])
+        .unwrap();
+    let db = alt.database.unwrap();
+    assert_eq!(db.password.as_ref().map(database::Secret::expose), Some("alt"));
+    assert_eq!(db.migration_password.as_ref().map(database::Secret::expose), Some("mig"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app"), "from-file\n").unwrap();
+    std::fs::write(dir.path().join("mig"), "mig-file  \n").unwrap();
+    let files = format!(
+        "source:\n  file: {{path: a}}\ndatabase:\n  host: db\n  port: 6543\n  user: app\n  migrationUser: owner\n  database: registry\n  sslMode: verify-full\n  passwordFile: {}\n  migrationPasswordFile: {}\n  maxOpenConns: 10\n  maxIdleConns: 2\n  connMaxLifetime: 30m\n",
+        dir.path().join("app").display(),
+        dir.path().join("mig").display()
+    );
+    let db = load_env(&files, &[("THV_DATABASE_PASSWORD", "env-loses")]).unwrap().database.unwrap();
+    assert_eq!(db.password.as_ref().map(database::Secret::expose), Some("from-file"));
+    assert_eq!(db.migration_password.as_ref().map(database::Secret::expose), Some("mig-file"));
+    assert_eq!((db.port, db.migration_user.as_str(), db.ssl_mode), (6543, "owner", database::SslMode::VerifyFull));
+    assert_eq!((db.max_open_conns, db.max_idle_conns, db.conn_max_lifetime), (10, 2, Duration::from_secs(1800)));
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     let msg = problems(
         "sources:\n  - name: a\n    file: {}\n  - name: B\n    file: {path: x}\nregistries:\n  - name: r\n    sources: [a]\n",
@@ -230,6 +287,15 @@ fn environment_overrides_the_file() {
     .unwrap();
     assert_eq!(c.data_dir, PathBuf::from("/var/lib/registry"));
     assert_eq!(c.sources[0].interval, Duration::from_secs(30));
+    let k8s = [
+        ("THV_REGISTRY_API_SERVICE_HOST", "10.0.0.1"),
+        ("THV_REGISTRY_API_SERVICE_PORT", "8080"),
+        ("THV_REGISTRY_API_SERVICE_PORT_HTTP", "8080"),
+        ("THV_REGISTRY_API_PORT", "tcp://10.0.0.1:8080"),
+        ("THV_REGISTRY_API_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+        ("THV_REGISTRY_API_PORT_8080_TCP_ADDR", "10.0.0.1"),
+    ];
+    assert!(load_env("source:\n  file: {path: a}\n", &k8s).is_ok(), "Kubernetes service links are not settings");
     let msg = load_env("source:\n  file: {path: a}\n", &[("THV_REGISTRY_DATA_DRI", "x")]).unwrap_err().to_string();
     assert!(msg.contains("`dataDri`: unknown key"), "{msg}");
 }

@@ -33,7 +33,7 @@ pub fn api_service(catalog: Arc<Catalog>) -> OpenApiService<Apis, ()> {
     let version = VersionInfo::current();
     OpenApiService::new(
         (
-            ServersApi { catalog: catalog.clone() },
+            ServersApi::new(catalog.clone()),
             ManageApi { catalog: catalog.clone() },
             OpsApi { catalog, version: version.clone() },
         ),

@@ -51,8 +51,13 @@ pub struct Pong {
 /// Readiness of the whole server.
 #[derive(Debug, Object)]
 pub struct Readiness {
-    /// `ready` when every registry has data or a definite outcome, else `not_ready`.
+    /// `ready` when every registry has data or a definite outcome; `degraded` when, in addition,
+    /// the database cannot be reached (reads are served from memory, syncs retry); `not_ready`
+    /// before.
     pub status: String,
+    /// Why the status is `degraded`.
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
     pub registries: Vec<RegistryReadiness>,
 }
 
@@ -170,10 +175,10 @@ impl OpsApi {
     #[oai(path = "/readiness", method = "get", operation_id = "readiness", tag = "ApiTags::Operations")]
     async fn readiness(&self) -> ReadinessResponse {
         let body = readiness(&self.catalog);
-        if body.status == "ready" {
-            ReadinessResponse::Ready(Json(body))
-        } else {
+        if body.status == "not_ready" {
             ReadinessResponse::NotReady(Json(body))
+        } else {
+            ReadinessResponse::Ready(Json(body))
         }
     }
 
@@ -211,5 +216,15 @@ pub fn readiness(catalog: &Catalog) -> Readiness {
         })
         .collect();
     let ready = registries.iter().all(|r| r.ready);
-    Readiness { status: if ready { "ready" } else { "not_ready" }.to_owned(), registries }
+    let problem = catalog.store_problem();
+    let status = match (ready, &problem) {
+        (false, _) => "not_ready",
+        (true, Some(_)) => "degraded",
+        (true, None) => "ready",
+    };
+    Readiness {
+        status: status.to_owned(),
+        message: problem.map(|p| format!("the database cannot be reached ({p}); serving the data in memory")),
+        registries,
+    }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use moka::sync::Cache;
 use poem::Request;
 use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
@@ -29,7 +31,26 @@ enum ApiTags {
 /// The read API.
 #[derive(Debug)]
 pub struct ServersApi {
-    pub catalog: Arc<Catalog>,
+    catalog: Arc<Catalog>,
+    /// Rendered list pages, keyed by the registry snapshot's content digest and the request's
+    /// path and query: a new snapshot simply stops hitting the old keys, which age out.
+    pages: Cache<(String, String), Bytes>,
+}
+
+/// Most bytes of rendered pages kept in memory.
+const PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl ServersApi {
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        let pages = Cache::builder()
+            .max_capacity(PAGE_CACHE_BYTES)
+            .weigher(|k: &(String, String), v: &Bytes| {
+                u32::try_from(k.0.len() + k.1.len() + v.len()).unwrap_or(u32::MAX)
+            })
+            .time_to_idle(std::time::Duration::from_secs(600))
+            .build();
+        Self { catalog, pages }
+    }
 }
 
 /// Response of the list endpoints.
@@ -76,7 +97,7 @@ pub enum VersionResponse {
 
 /// What a handler produced, before it is shaped into one operation's response enum.
 enum Outcome {
-    Body(Vec<u8>, String),
+    Body(Bytes, String),
     NotModified(String),
     Problem(Problem),
 }
@@ -365,8 +386,12 @@ impl ServersApi {
         if not_modified(req, &etag) {
             return Outcome::NotModified(etag);
         }
-        let page = reg.snapshot.list(&query);
-        Outcome::Body(render_list(&page.rows, page.next_cursor.as_deref()), etag)
+        let key = (reg.digest.clone(), req.uri().path_and_query().map_or_else(String::new, ToString::to_string));
+        let body = self.pages.get_with(key, || {
+            let page = reg.snapshot.list(&query);
+            Bytes::from(render_list(&page.rows, page.next_cursor.as_deref()))
+        });
+        Outcome::Body(body, etag)
     }
 
     fn versions(&self, req: &Request, registry: Option<&str>, name: &str, include_deleted: bool) -> Outcome {
@@ -382,7 +407,7 @@ impl ServersApi {
             return Outcome::NotModified(etag);
         }
         match reg.snapshot.versions(name, include_deleted) {
-            Some(rows) => Outcome::Body(render_list(&rows, None), etag),
+            Some(rows) => Outcome::Body(Bytes::from(render_list(&rows, None)), etag),
             None => Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server not found")),
         }
     }
@@ -409,7 +434,7 @@ impl ServersApi {
         let selector =
             if version == "latest" { VersionSelector::Latest } else { VersionSelector::Exact(version.to_owned()) };
         match reg.snapshot.version(name, &selector, include_deleted) {
-            Some(row) => Outcome::Body(row.json.to_vec(), etag),
+            Some(row) => Outcome::Body(row.json.clone(), etag),
             None if reg.snapshot.versions(name, include_deleted).is_some() => {
                 Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server version not found"))
             }
