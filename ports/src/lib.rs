@@ -9,9 +9,11 @@
 //! implementation runs.
 
 pub mod clock;
+pub mod deployments;
 pub mod source;
 pub mod store;
 
 pub use clock::Clock;
+pub use deployments::{DeployedServer, Deployments, DeploymentsError};
 pub use source::{Fetched, Source, SourceError};
 pub use store::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
