@@ -4,6 +4,7 @@
 //! - [`http_file`]: a [`thv_ports::Source`] reading a file over HTTP(S) with `ETag` revalidation;
 //! - [`git`]: a [`thv_ports::Source`] reading a file from a git repository (gix);
 //! - [`api`]: a [`thv_ports::Source`] paging another MCP registry's API (reqwest);
+//! - [`kubernetes`]: a [`thv_ports::Deployments`] listing ToolHive `MCPServer` resources (kube-rs);
 //! - [`store::embedded`]: the embedded [`thv_ports::EntryStore`], a data directory;
 //! - [`clock`]: the system clock and a settable clock for tests.
 //!
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod file;
 pub mod git;
 pub mod http_file;
+pub mod kubernetes;
 pub mod store;
 
 pub use clock::{ManualClock, SystemClock};

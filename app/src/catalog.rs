@@ -19,6 +19,8 @@ use thv_ports::{Clock, EntryStore, Fetched, Source, StoreError};
 use tokio::sync::Mutex;
 
 use crate::config::{Config, RegistryConfig, SourceConfig};
+use crate::telemetry::metrics;
+use tracing::Instrument as _;
 
 /// One source at run time.
 #[derive(Debug)]
@@ -312,7 +314,9 @@ impl Catalog {
         let merged = merge(&slices, &slot.config.filter);
         let digest = snapshot_digest(name, &merged);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        slot.snapshot.store(Arc::new(RegistrySnapshot { snapshot: Snapshot::new(generation, merged), digest }));
+        let snapshot = Snapshot::new(generation, merged);
+        metrics::registry_servers(name.as_str(), snapshot.server_count());
+        slot.snapshot.store(Arc::new(RegistrySnapshot { snapshot, digest }));
     }
 
     fn rebuild_for(&self, source: &SourceName) {
@@ -334,24 +338,39 @@ impl Catalog {
         };
         let Ok(_guard) = slot.sync_lock.try_lock() else { return SyncOutcome::Busy };
         slot.requested.store(false, Ordering::Release);
+        let span = tracing::info_span!(
+            "sync",
+            otel.name = %format!("sync {name}"),
+            source.name = %name,
+            source.type = slot.config.kind.type_name(),
+            sync.outcome = tracing::field::Empty,
+            sync.servers = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        );
+        crate::telemetry::record_ids(&span);
         let started = Instant::now();
-        let outcome = match self.store.try_lease(name).await {
-            Ok(Some(lease)) => {
-                self.store_ok();
-                let outcome = self.sync_leased(slot).await;
-                if let Err(e) = lease.release().await {
-                    tracing::warn!(source.name = %name, error = %e, "cannot release the sync lease");
-                }
-                outcome
-            }
-            Ok(None) => SyncOutcome::Elsewhere,
-            Err(e) => {
-                self.store_failed(&e);
-                let before = lock(&slot.state).clone();
-                self.fail(slot, &before, format!("cannot take the sync lease: {e}")).await
-            }
+        let outcome = self.sync_with_lease(slot).instrument(span.clone()).await;
+        let elapsed = started.elapsed();
+        let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let label = match &outcome {
+            SyncOutcome::Updated { .. } => "updated",
+            SyncOutcome::Unchanged => "unchanged",
+            SyncOutcome::Failed { .. } => "failed",
+            SyncOutcome::Elsewhere => "elsewhere",
+            SyncOutcome::Busy => "busy",
         };
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        span.record("sync.outcome", label);
+        if let Some((status, _)) = self.source_status(name) {
+            span.record("sync.servers", status.server_count);
+            if matches!(outcome, SyncOutcome::Updated { .. } | SyncOutcome::Unchanged) {
+                #[expect(clippy::cast_precision_loss, reason = "a Unix time in seconds fits a float")]
+                let at = self.clock.now().timestamp_millis() as f64 / 1000.0;
+                metrics::source_synced(name.as_str(), status.server_count, at);
+            }
+        }
+        metrics::sync(name.as_str(), label, elapsed);
+        let _entered = span.enter();
         match &outcome {
             SyncOutcome::Updated { servers } => {
                 tracing::info!(source.name = %name, servers, duration_ms, "source synced");
@@ -366,6 +385,26 @@ impl Catalog {
             SyncOutcome::Busy => {}
         }
         outcome
+    }
+
+    async fn sync_with_lease(&self, slot: &SourceSlot) -> SyncOutcome {
+        let name = &slot.config.name;
+        match self.store.try_lease(name).await {
+            Ok(Some(lease)) => {
+                self.store_ok();
+                let outcome = self.sync_leased(slot).await;
+                if let Err(e) = lease.release().await {
+                    tracing::warn!(source.name = %name, error = %e, "cannot release the sync lease");
+                }
+                outcome
+            }
+            Ok(None) => SyncOutcome::Elsewhere,
+            Err(e) => {
+                self.store_failed(&e);
+                let before = lock(&slot.state).clone();
+                self.fail(slot, &before, format!("cannot take the sync lease: {e}")).await
+            }
+        }
     }
 
     /// With the lease held: catch up with what other processes stored, then sync.

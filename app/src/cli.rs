@@ -25,6 +25,10 @@ pub enum Command {
         /// Address to listen on: `:8080`, `127.0.0.1:8080`, `[::]:8080` (port 0 picks a free port).
         #[arg(long, default_value = ":8080")]
         address: String,
+        /// Also serve `/health`, `/readiness`, `/version` and `/metrics` on this address (e.g.
+        /// `:9090`), for probes and scrapers kept off the public port.
+        #[arg(long)]
+        internal_address: Option<String>,
         /// Log line format.
         #[arg(long, value_enum, default_value_t = LogFormat::Json)]
         log_format: LogFormat,

@@ -28,8 +28,7 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> Exit
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, address, log_format } => {
-            thv_app::telemetry::init(log_format, std::io::stderr);
+        Command::Serve { config, address, internal_address, log_format } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -37,6 +36,16 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            // Outside the runtime: the OTLP exporters use blocking HTTP clients.
+            let telemetry =
+                match thv_app::telemetry::init(log_format, &config.log_level, std::io::stderr, Some(&config.telemetry))
+                {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: cannot set up telemetry: {e:#}");
+                        return ExitCode::FAILURE;
+                    }
+                };
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -44,14 +53,20 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(thv_app::serve::serve(config, &listen_address(&address))) {
+            let internal = internal_address.as_deref().map(listen_address);
+            let result =
+                runtime.block_on(thv_app::serve::serve(config, &listen_address(&address), internal.as_deref()));
+            drop(runtime);
+            let code = match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "server failed");
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }
-            }
+            };
+            telemetry.shutdown();
+            code
         }
         Command::Version { format } => {
             let v = VersionInfo::current();

@@ -15,6 +15,8 @@ use thv_adapters::store::postgres::{self, PostgresStore};
 use thv_ports::{Clock, EntryStore, Source};
 
 use crate::db::{self, Role};
+use crate::http::deployed::DeploymentsSource;
+use thv_adapters::kubernetes::{KubernetesDeployments, KubernetesOptions};
 
 use crate::catalog::Catalog;
 use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
@@ -85,6 +87,29 @@ async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn EntryStore>, Opt
     Ok((Arc::new(PostgresStore::new(pool.clone())), Some(pool)))
 }
 
+/// The deployed-servers source from the `kubernetes` section. A client that cannot be set up
+/// does not stop the server: the endpoints say why (503).
+async fn deployments(config: &Config) -> DeploymentsSource {
+    let Some(k) = &config.kubernetes else { return DeploymentsSource::NotConfigured };
+    let options = KubernetesOptions {
+        namespaces: k.namespaces.clone(),
+        label_selector: k.label_selector.clone(),
+        kubeconfig: k.kubeconfig.clone(),
+        context: k.context.clone(),
+        timeout: k.timeout,
+    };
+    match KubernetesDeployments::new(options).await {
+        Ok(d) => {
+            tracing::info!(server = %d.server(), "listing deployed MCP servers from Kubernetes");
+            DeploymentsSource::Ready(Arc::new(d))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot set up the Kubernetes client; the deployed-server endpoints will say so");
+            DeploymentsSource::Broken(e.to_string())
+        }
+    }
+}
+
 fn user_agent() -> String {
     format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))
 }
@@ -93,7 +118,7 @@ fn user_agent() -> String {
 ///
 /// # Errors
 /// Start-up failures: the data directory, the store, or the listen address.
-pub async fn serve(config: Config, address: &str) -> anyhow::Result<()> {
+pub async fn serve(config: Config, address: &str, internal_address: Option<&str>) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, pool) = open_store(&config).await?;
     let catalog = Arc::new(
@@ -106,6 +131,7 @@ pub async fn serve(config: Config, address: &str) -> anyhow::Result<()> {
         tracing::info!(registry.name = %r.config.name, servers, "registry loaded from the data directory");
     }
     let coordinator = Coordinator::start(&catalog);
+    let deployments = deployments(&config).await;
 
     let acceptor = TcpListener::bind(address.to_owned())
         .into_acceptor()
@@ -115,9 +141,44 @@ pub async fn serve(config: Config, address: &str) -> anyhow::Result<()> {
     let shown = local.map_or_else(|| address.to_owned(), |a| a.to_string());
     tracing::info!(address = %shown, "listening");
 
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let internal = match internal_address {
+        Some(addr) => {
+            let acceptor = TcpListener::bind(addr.to_owned())
+                .into_acceptor()
+                .await
+                .with_context(|| format!("cannot listen on the internal address {addr}"))?;
+            let local = acceptor.local_addr().into_iter().next().and_then(|a| a.as_socket_addr().copied());
+            tracing::info!(address = %local.map_or_else(|| addr.to_owned(), |a| a.to_string()), "internal endpoints listening");
+            let mut stop = stop_rx.clone();
+            let app = crate::http::internal_app(catalog.clone());
+            Some(tokio::spawn(async move {
+                poem::Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(
+                        app,
+                        async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        },
+                        Some(DRAIN_TIMEOUT),
+                    )
+                    .await
+            }))
+        }
+        None => None,
+    };
     let result = poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(crate::http::app(catalog), shutdown_signal(), Some(DRAIN_TIMEOUT))
+        .run_with_graceful_shutdown(
+            crate::http::app_with(catalog, deployments),
+            async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            },
+            Some(DRAIN_TIMEOUT),
+        )
         .await;
+    if let Some(task) = internal {
+        let _ = task.await;
+    }
     tracing::info!("stopping sync tasks");
     coordinator.shutdown().await;
     if let Some(pool) = pool {

@@ -133,7 +133,24 @@ impl TestServer {
         Self::spawn(config, vec![("THV_REGISTRY_DATA_DIR".into(), data_dir.into())], None).await
     }
 
+    /// Like [`TestServer::start`] with extra `serve` arguments (e.g. `--internal-address`).
+    pub async fn start_args(config: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<Self> {
+        let mut env: Vec<(OsString, OsString)> = extra_env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let dir = tempfile::tempdir().context("creating a data dir")?;
+        env.push(("THV_REGISTRY_DATA_DIR".into(), dir.path().into()));
+        Self::spawn_args(config, env, Some(dir), args).await
+    }
+
     async fn spawn(config: &Path, env: Vec<(OsString, OsString)>, data_dir: Option<TempDir>) -> anyhow::Result<Self> {
+        Self::spawn_args(config, env, data_dir, &[]).await
+    }
+
+    async fn spawn_args(
+        config: &Path,
+        env: Vec<(OsString, OsString)>,
+        data_dir: Option<TempDir>,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
         let bin = binary()?;
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
@@ -141,6 +158,7 @@ impl TestServer {
             .arg(config)
             .arg("--address")
             .arg("127.0.0.1:0")
+            .args(args)
             .current_dir(workspace_root())
             .env("RUST_LOG", "info")
             .envs(env)
@@ -356,6 +374,35 @@ impl TestServer {
     /// Kills the process and waits for it to exit.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.child.kill().await.context("killing the server")
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Sends a signal (`TERM`, `INT`) to the server.
+    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("the server has exited")?;
+        let status = std::process::Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status()?;
+        ensure!(status.success(), "kill -{name} {pid} failed");
+        Ok(())
+    }
+
+    /// Waits for the server to exit, at most `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .context("the server did not exit in time")?
+            .context("waiting for the server")
+    }
+
+    /// The value of `field` in the first JSON log line whose message is `message`.
+    pub fn log_field(&self, message: &str, field: &str) -> Option<String> {
+        lock(&self.output).iter().find_map(|line| {
+            let v: Value = serde_json::from_str(line).ok()?;
+            (v["fields"]["message"] == message).then(|| v["fields"][field].as_str().map(str::to_owned))?
+        })
     }
 }
 

@@ -16,6 +16,7 @@ pub mod database;
 pub mod duration;
 mod normalize;
 pub mod raw;
+pub mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +60,12 @@ pub struct Config {
     pub default_registry: Option<RegistryName>,
     /// PostgreSQL, when configured; otherwise the embedded store in `data_dir`.
     pub database: Option<database::DatabaseConfig>,
+    /// OpenTelemetry export.
+    pub telemetry: telemetry::TelemetryConfig,
+    /// Log filter (`logging.level`).
+    pub log_level: String,
+    /// Where deployed MCP servers are listed from, when configured.
+    pub kubernetes: Option<KubernetesConfig>,
     /// Which of the three layouts the file used (1, 2 or 3), for `config check`.
     pub layout: u8,
 }
@@ -138,6 +145,16 @@ impl SourceKind {
             Self::Api(api) => api.endpoint.clone(),
         }
     }
+}
+
+/// The `kubernetes` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    pub namespaces: Vec<String>,
+    pub label_selector: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub timeout: Duration,
 }
 
 /// One configured source.

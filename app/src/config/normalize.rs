@@ -32,6 +32,15 @@ impl Problems {
 pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Config, Vec<String>> {
     let mut p = Problems::default();
     let database = raw.database.as_ref().and_then(|db| super::database::normalize(db, env, &mut p.0));
+    let telemetry = raw.telemetry.as_ref().map(|t| super::telemetry::normalize(t, &mut p.0)).unwrap_or_default();
+    let log_level = super::telemetry::log_level(raw.logging.as_ref(), &mut p.0);
+    let kubernetes = raw.kubernetes.as_ref().map(|k| super::KubernetesConfig {
+        namespaces: k.namespaces.clone().unwrap_or_default(),
+        label_selector: k.label_selector.clone().filter(|s| !s.trim().is_empty()),
+        kubeconfig: k.kubeconfig.clone(),
+        context: k.context.clone(),
+        timeout: parse_duration(k.timeout.as_deref(), Duration::from_secs(10), "kubernetes.timeout", &mut p),
+    });
     let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
     let (layout, sources, registries, default_registry) = match (&raw.source, &raw.sources, &raw.registries) {
         (Some(_), None, None) => layout_single(raw, &mut p),
@@ -53,7 +62,17 @@ pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Conf
         check_references(&sources, &registries, default_registry.as_ref(), &mut p);
     }
     if p.0.is_empty() {
-        Ok(Config { data_dir, sources, registries, default_registry, database, layout })
+        Ok(Config {
+            data_dir,
+            sources,
+            registries,
+            default_registry,
+            database,
+            telemetry,
+            log_level,
+            kubernetes,
+            layout,
+        })
     } else {
         Err(p.0)
     }

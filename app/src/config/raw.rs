@@ -31,6 +31,67 @@ pub struct RawConfig {
     pub registries: Option<Vec<RawRegistry>>,
     /// PostgreSQL storage.
     pub database: Option<RawDatabase>,
+    /// OpenTelemetry export.
+    pub telemetry: Option<RawTelemetry>,
+    /// Log settings.
+    pub logging: Option<RawLogging>,
+    /// Deployed MCP servers (ToolHive `MCPServer` resources) in a Kubernetes cluster.
+    pub kubernetes: Option<RawKubernetes>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// Namespaces to list; empty or absent: all namespaces.
+    pub namespaces: Option<Vec<String>>,
+    /// Label selector, e.g. `team=platform`.
+    pub label_selector: Option<String>,
+    /// A kubeconfig file; absent: in-cluster configuration, then the default kubeconfig.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context within the kubeconfig.
+    pub context: Option<String>,
+    /// Per-request timeout. Default `10s`.
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawLogging {
+    /// `error`, `warn`, `info` (default), `debug`, `trace`, or a filter like `info,thv_app=debug`.
+    /// `RUST_LOG` wins when set.
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawTelemetry {
+    pub enabled: Option<bool>,
+    pub service_name: Option<String>,
+    pub service_version: Option<String>,
+    /// OTLP/HTTP endpoint: `localhost:4318` (default) or a URL.
+    pub endpoint: Option<String>,
+    /// Plain http when the endpoint has no scheme.
+    pub insecure: Option<bool>,
+    /// `http/protobuf` (default) or `http/json`.
+    pub protocol: Option<String>,
+    pub tracing: Option<RawTelemetryTracing>,
+    pub metrics: Option<RawTelemetryMetrics>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawTelemetryTracing {
+    pub enabled: Option<bool>,
+    /// Fraction of traces sampled, 0 to 1 (default 1). A sampled parent is always followed.
+    pub sampling: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawTelemetryMetrics {
+    pub enabled: Option<bool>,
+    /// How often metrics are exported. Default `60s`.
+    pub interval: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

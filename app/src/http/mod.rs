@@ -5,7 +5,9 @@
 //! (documented variants, problem+json errors), give it an explicit `operation_id`, then run
 //! `thv-registry-api openapi > docs/openapi.yaml` and commit the spec diff.
 
+pub mod deployed;
 pub mod manage;
+pub mod observe;
 pub mod ops;
 pub mod payload;
 pub mod problem;
@@ -19,6 +21,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 use crate::catalog::Catalog;
+use deployed::{DeployedApi, DeploymentsSource};
 use manage::ManageApi;
 use ops::{OpsApi, VersionInfo};
 use servers::ServersApi;
@@ -26,15 +29,21 @@ use servers::ServersApi;
 /// Title of the OpenAPI document.
 pub const API_TITLE: &str = "thv-registry-api";
 
-type Apis = (ServersApi, ManageApi, OpsApi);
+type Apis = (ServersApi, ManageApi, DeployedApi, OpsApi);
 
-/// The OpenAPI service over a catalogue.
+/// The OpenAPI service over a catalogue (deployed-server listing not configured).
 pub fn api_service(catalog: Arc<Catalog>) -> OpenApiService<Apis, ()> {
+    api_service_with(catalog, DeploymentsSource::NotConfigured)
+}
+
+/// The OpenAPI service over a catalogue and a source of deployed servers.
+pub fn api_service_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> OpenApiService<Apis, ()> {
     let version = VersionInfo::current();
     OpenApiService::new(
         (
             ServersApi::new(catalog.clone()),
             ManageApi { catalog: catalog.clone() },
+            DeployedApi { catalog: catalog.clone(), source: deployments },
             OpsApi { catalog, version: version.clone() },
         ),
         API_TITLE,
@@ -55,7 +64,12 @@ pub fn spec_yaml() -> String {
 
 /// The whole HTTP application.
 pub fn app(catalog: Arc<Catalog>) -> impl Endpoint {
-    let service = api_service(catalog);
+    app_with(catalog, DeploymentsSource::NotConfigured)
+}
+
+/// The whole HTTP application, with deployed-server listing.
+pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> impl Endpoint {
+    let service = api_service_with(catalog, deployments);
     let json = service.spec_endpoint();
     let yaml = service.spec_endpoint_yaml();
     let docs = service.swagger_ui();
@@ -63,9 +77,30 @@ pub fn app(catalog: Arc<Catalog>) -> impl Endpoint {
         .nest("/docs", docs)
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
+        .at("/metrics", poem::get(metrics_endpoint))
         .nest("/", service)
-        .around(rewrite::rewrite_middleware)
         .around(problem::problem_middleware)
+        .around(observe::observe)
+        .around(rewrite::rewrite_middleware)
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+#[poem::handler]
+fn metrics_endpoint() -> poem::Response {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::telemetry::metrics::render())
+}
+
+/// The operations endpoints alone (`/health`, `/readiness`, `/version`, `/ping`, `/metrics`), for
+/// `--internal-address`.
+pub fn internal_app(catalog: Arc<Catalog>) -> impl Endpoint {
+    let ops = OpenApiService::new(OpsApi { catalog, version: VersionInfo::current() }, API_TITLE, "internal");
+    Route::new()
+        .at("/metrics", poem::get(metrics_endpoint))
+        .nest("/", ops)
+        .around(problem::problem_middleware)
+        .around(observe::observe)
 }
 
 /// The OpenAPI document of this server, in JSON.

@@ -95,7 +95,13 @@ const BAD_REQUEST_PARAMS: &[&str] = &["updated_since", "cursor"];
 pub async fn problem_middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     match next.call(req).await {
         Ok(resp) => Ok(ensure_problem(resp.into_response())),
-        Err(err) => Ok(error_to_problem(&err)),
+        Err(err) => {
+            let mut resp = error_to_problem(&err);
+            if let Some(id) = err.data::<poem_openapi::OperationId>() {
+                resp.set_data(*id);
+            }
+            Ok(resp)
+        }
     }
 }
 
