@@ -34,7 +34,8 @@ pub use normalize::normalize;
 pub const ENV_PREFIX: &str = "THV_REGISTRY_";
 
 /// Environment variables with the prefix that are not config keys (secrets read elsewhere).
-const ENV_NOT_KEYS: &[&str] = &["DATABASE_PASSWORD", "DATABASE_MIGRATION_PASSWORD", "CONFIG"];
+const ENV_NOT_KEYS: &[&str] =
+    &["DATABASE_PASSWORD", "DATABASE_MIGRATION_PASSWORD", "CONFIG", "BENCH_BASELINE", "API_BIN"];
 
 /// Default sync interval when a source gives none.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);

@@ -73,7 +73,11 @@ pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> impl E
     let json = service.spec_endpoint();
     let yaml = service.spec_endpoint_yaml();
     let docs = service.swagger_ui();
-    Route::new()
+    let mut route = Route::new();
+    if std::env::var_os(BENCH_BASELINE_ENV).is_some() {
+        route = route.at("/_bench/baseline", poem::get(bench_baseline));
+    }
+    route
         .nest("/docs", docs)
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
@@ -82,6 +86,29 @@ pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> impl E
         .around(problem::problem_middleware)
         .around(observe::observe)
         .around(rewrite::rewrite_middleware)
+}
+
+/// Setting this environment variable adds `GET /_bench/baseline?bytes=N`, a route that returns a
+/// fixed JSON body of N bytes through the same middleware: the cost of the HTTP stack alone, for
+/// the benchmark's baseline row. Off by default.
+pub const BENCH_BASELINE_ENV: &str = "THV_REGISTRY_BENCH_BASELINE";
+
+#[derive(Debug, serde::Deserialize)]
+struct BaselineQuery {
+    bytes: Option<usize>,
+}
+
+/// The benchmark baseline: a pre-built body of the requested size (bounded to 16 MiB).
+#[poem::handler]
+fn bench_baseline(poem::web::Query(q): poem::web::Query<BaselineQuery>) -> poem::Response {
+    static BODIES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<usize, bytes::Bytes>>> =
+        std::sync::OnceLock::new();
+    let n = q.bytes.unwrap_or(1024).clamp(16, 16 * 1024 * 1024);
+    let body = {
+        let mut cache = BODIES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.entry(n).or_insert_with(|| bytes::Bytes::from(format!("{{\"pad\":\"{}\"}}", "x".repeat(n - 10)))).clone()
+    };
+    poem::Response::builder().content_type("application/json").body(body)
 }
 
 /// `GET /metrics`: Prometheus text exposition.
