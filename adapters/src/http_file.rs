@@ -207,7 +207,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 }
 
 /// An error and its causes, `: `-joined, skipping causes already spelled out by their parent.
-fn error_chain(error: &dyn StdError) -> String {
+pub(crate) fn error_chain(error: &dyn StdError) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

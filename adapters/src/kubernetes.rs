@@ -381,17 +381,7 @@ fn is_timeout(error: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-/// An error and its causes, `: `-joined, skipping causes already spelled out by their parent.
+/// An error and its causes (shared with the HTTP sources).
 fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
+    crate::http_file::error_chain(error)
 }
