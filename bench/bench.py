@@ -27,6 +27,7 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the working tree
 sys.path.insert(0, HERE)
 import generate  # noqa: E402
 
