@@ -8,43 +8,47 @@ use poem::http::Uri;
 use poem::http::uri::PathAndQuery;
 use poem::{Endpoint, Request};
 
-/// Rewrites a raw path; `None` when it needs no change.
+/// Rewrites a raw path; `None` when it needs no change. This runs on every request: segments
+/// are borrowed, and a new string is built only when something changes.
 pub fn rewrite_path(path: &str) -> Option<String> {
-    let mut segs: Vec<String> = path.split('/').map(str::to_owned).collect();
-    let mut changed = false;
+    let mut segs: Vec<&str> = path.split('/').collect();
     // segs[0] is "" (leading slash).
-    let api_at = match segs.get(1).map(String::as_str) {
+    let api_at = match segs.get(1).copied() {
         Some("v0" | "v0.1") => Some(1),
-        Some("registry") if segs.len() > 3 && matches!(segs[3].as_str(), "v0" | "v0.1") => Some(3),
+        Some("registry") if segs.len() > 3 && matches!(segs[3], "v0" | "v0.1") => Some(3),
         _ => None,
     };
+    let mut changed = false;
+    let mut name_at = None;
     if let Some(i) = api_at {
         if segs[i] == "v0" {
-            "v0.1".clone_into(&mut segs[i]);
+            segs[i] = "v0.1";
             changed = true;
         }
-        if segs.get(i + 1).is_some_and(|s| s == "servers") {
-            changed |= merge_name(&mut segs, i + 2, |rest| rest.get(2).is_some_and(|s| s == "versions"));
+        if segs.get(i + 1) == Some(&"servers") && splits_name(&segs, i + 2, |rest| rest.get(2) == Some(&"versions")) {
+            name_at = Some(i + 2);
         }
-    } else if segs.len() > 3 && segs[1] == "api" && segs[2] == "v0" && segs[3] == "servers" {
-        changed |= merge_name(&mut segs, 4, |rest| rest.len() == 2);
+    } else if segs.len() > 3 && segs[1..4] == ["api", "v0", "servers"] && splits_name(&segs, 4, |rest| rest.len() == 2)
+    {
+        name_at = Some(4);
+    }
+    let joined;
+    if let Some(at) = name_at {
+        joined = format!("{}%2F{}", segs[at], segs[at + 1]);
+        segs.splice(at..at + 2, [joined.as_str()]);
+        changed = true;
     }
     changed.then(|| segs.join("/"))
 }
 
-/// Joins `segs[at]` and `segs[at + 1]` with `%2F` when `applies(&segs[at..])` and the first part
-/// is not already an encoded full name.
-fn merge_name(segs: &mut Vec<String>, at: usize, applies: impl Fn(&[String]) -> bool) -> bool {
-    if segs.len() <= at + 1 || !applies(&segs[at..]) {
-        return false;
-    }
-    let first = &segs[at];
-    if first.is_empty() || first.to_ascii_lowercase().contains("%2f") {
-        return false;
-    }
-    let joined = format!("{first}%2F{}", segs[at + 1]);
-    segs.splice(at..at + 2, [joined]);
-    true
+/// Whether `segs[at]` and `segs[at + 1]` are the two halves of a server name sent with an
+/// unencoded `/`: `applies(&segs[at..])` holds and the first part is not already a whole
+/// (encoded) name.
+fn splits_name(segs: &[&str], at: usize, applies: impl Fn(&[&str]) -> bool) -> bool {
+    segs.len() > at + 1
+        && applies(&segs[at..])
+        && !segs[at].is_empty()
+        && !segs[at].to_ascii_lowercase().contains("%2f")
 }
 
 /// Applies [`rewrite_path`] to the request URI.
