@@ -9,10 +9,10 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 use thv_adapters::EmbeddedStore;
-use thv_adapters::store::postgres::sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use thv_adapters::store::postgres::sqlx::{self, AssertSqlSafe, Connection as _};
+use thv_adapters::store::postgres::sqlx;
 use thv_adapters::store::postgres::{self as pg, PostgresStore};
 use thv_domain::{Entry, OfficialMeta, Revision, ServerJson, SourceName, Status, SyncPhase, SyncStatus};
+use thv_integration_tests::pg::TestDb;
 use thv_ports::EntryStore;
 
 fn source(name: &str) -> SourceName {
@@ -162,82 +162,26 @@ async fn embedded_store_isolates_a_corrupt_source_and_cleans_up_after_a_crash() 
 }
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL: a fresh database per test from `DATABASE_URL` (a superuser URL). `scripts/test` starts
-// a disposable server and sets it; by hand: `export DATABASE_URL=$(scripts/pg start)`.
+// PostgreSQL: a fresh database per test (`thv_integration_tests::pg::TestDb`: a container with the
+// `testcontainers` feature and a Docker engine, else `DATABASE_URL`, which `scripts/test` sets).
 
-static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// A database of its own, dropped (best effort) when this goes out of scope.
-struct TestDb {
-    name: String,
-    admin: PgConnectOptions,
-}
-
-impl TestDb {
-    async fn new() -> Self {
-        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-            panic!(
-                "DATABASE_URL is not set: the PostgreSQL contract needs a PostgreSQL superuser URL. \
-                 Run `scripts/test` (it starts a disposable server), or `export DATABASE_URL=$(scripts/pg start)`."
-            )
-        });
-        let admin: PgConnectOptions = url.parse().unwrap();
-        let name = format!(
-            "thv_contract_{}_{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let mut conn = PgConnection::connect_with(&admin).await.unwrap();
-        // The name is ours (letters, digits, underscores): safe to splice.
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-        conn.close().await.unwrap();
-        Self { name, admin }
-    }
-
-    /// A new migrated store on this database, with a pool of its own (a restart).
-    async fn store(&self) -> PostgresStore {
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(self.admin.clone().database(&self.name))
-            .await
-            .unwrap();
-        pg::migrate_up(&pool).await.unwrap();
-        PostgresStore::new(pool)
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Best effort, on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                if let Ok(mut conn) = PgConnection::connect_with(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
-    }
+/// A new migrated store on the test database, with a pool of its own (a restart).
+async fn pg_store(db: &TestDb) -> PostgresStore {
+    let pool = db.pool().await.unwrap();
+    pg::migrate_up(&pool).await.unwrap();
+    PostgresStore::new(pool)
 }
 
 #[tokio::test]
 async fn postgres_store_meets_the_contract() {
-    let db = TestDb::new().await;
-    contract(|| async { Arc::new(db.store().await) as Arc<dyn EntryStore> }).await;
+    let db = TestDb::create().await.unwrap();
+    contract(|| async { Arc::new(pg_store(&db).await) as Arc<dyn EntryStore> }).await;
 }
 
 #[tokio::test]
 async fn postgres_store_isolates_a_corrupt_source() {
-    let db = TestDb::new().await;
-    let store = db.store().await;
+    let db = TestDb::create().await.unwrap();
+    let store = pg_store(&db).await;
     store.replace(&source("good"), &entries("good", 5), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
     store.replace(&source("bad"), &entries("bad", 5), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
     // Garbage in one row of one source, written behind the store's back.
