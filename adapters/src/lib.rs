@@ -5,6 +5,7 @@
 //! - [`git`]: a [`thv_ports::Source`] reading a file from a git repository (gix);
 //! - [`api`]: a [`thv_ports::Source`] paging another MCP registry's API (reqwest);
 //! - [`kubernetes`]: a [`thv_ports::Deployments`] listing ToolHive `MCPServer` resources (kube-rs);
+//! - [`oidc`]: a [`thv_ports::TokenVerifier`] for JWTs from OIDC providers (JWKS, discovery);
 //! - [`store::embedded`]: the embedded [`thv_ports::EntryStore`], a data directory;
 //! - [`clock`]: the system clock and a settable clock for tests.
 //!
@@ -18,6 +19,7 @@ pub mod file;
 pub mod git;
 pub mod http_file;
 pub mod kubernetes;
+pub mod oidc;
 pub mod store;
 
 pub use clock::{ManualClock, SystemClock};

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use thv_domain::access::Caller;
 use thv_domain::format::{ParsedServer, parse_document};
 use thv_domain::reconcile::{Coverage, reconcile};
 use thv_domain::registry::merge;
@@ -49,6 +50,13 @@ struct SourceRuntime {
 pub struct RegistrySlot {
     pub config: RegistryConfig,
     snapshot: ArcSwap<RegistrySnapshot>,
+}
+
+impl RegistrySlot {
+    /// The registry's current snapshot.
+    pub fn snapshot(&self) -> Arc<RegistrySnapshot> {
+        self.snapshot.load_full()
+    }
 }
 
 /// A registry's snapshot plus a digest of its content, for `ETag`s that stay valid across
@@ -242,6 +250,24 @@ impl Catalog {
 
     pub fn registries(&self) -> impl Iterator<Item = &RegistrySlot> {
         self.registries.values()
+    }
+
+    /// The registry, when it exists and `caller` may read it (the two cases are not told apart).
+    pub fn readable_registry(&self, name: &str, caller: &Caller) -> Option<&RegistrySlot> {
+        let name = RegistryName::parse(name).ok()?;
+        self.registries.get(&name).filter(|r| caller.can_read(&r.config.access))
+    }
+
+    /// The registries `caller` may read.
+    pub fn readable_registries<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a RegistrySlot> + 'a {
+        self.registries.values().filter(|r| caller.can_read(&r.config.access))
+    }
+
+    /// Whether `caller` may see a source: it feeds a registry the caller may read (or the caller
+    /// is a super-admin, who reads every registry; sources in no registry only show to them).
+    pub fn source_visible(&self, name: &SourceName, caller: &Caller) -> bool {
+        caller.has_role(thv_domain::access::Role::SuperAdmin)
+            || self.readable_registries(caller).any(|r| r.config.sources.contains(name))
     }
 
     pub fn sources(&self) -> impl Iterator<Item = &SourceSlot> {

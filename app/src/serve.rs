@@ -19,8 +19,11 @@ use crate::http::deployed::DeploymentsSource;
 use thv_adapters::kubernetes::{KubernetesDeployments, KubernetesOptions};
 
 use crate::catalog::Catalog;
+use crate::config::auth::AuthMode;
 use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
+use crate::http::auth::Auth;
 use crate::sync::Coordinator;
+use thv_adapters::oidc::{OidcVerifier, ProviderSpec, VerifierOptions};
 
 /// How long start-up waits for the database.
 const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,6 +113,44 @@ async fn deployments(config: &Config) -> DeploymentsSource {
     }
 }
 
+/// Authentication from the `auth` section. In `oauth` mode the providers' keys are fetched in
+/// the background; a provider that cannot be reached yet does not stop the server (tokens it
+/// signed are answered 503 until its keys arrive).
+fn auth(config: &Config) -> anyhow::Result<Auth> {
+    let Some(oauth) = config.auth.oauth.as_ref().filter(|_| config.auth.mode == AuthMode::Oauth) else {
+        return Ok(Auth::new(config.auth.clone(), None));
+    };
+    let specs = oauth
+        .providers
+        .iter()
+        .map(|p| ProviderSpec {
+            name: p.name.clone(),
+            issuer_url: p.issuer_url.clone(),
+            audience: p.audience.clone(),
+            jwks_url: p.jwks_url.clone(),
+            ca_cert_pem: p.ca_cert_pem.clone(),
+        })
+        .collect();
+    let options = VerifierOptions {
+        leeway: oauth.clock_skew,
+        refresh_min_interval: oauth.key_refresh_interval,
+        key_ttl: oauth.key_ttl,
+        ..VerifierOptions::default()
+    };
+    let verifier = Arc::new(OidcVerifier::new(specs, options).map_err(anyhow::Error::msg)?);
+    tokio::spawn({
+        let verifier = verifier.clone();
+        async move {
+            for (provider, error) in verifier.prefetch().await {
+                tracing::warn!(provider, %error, "cannot fetch the provider's signing keys yet; retrying on demand");
+            }
+        }
+    });
+    let names: Vec<&str> = oauth.providers.iter().map(|p| p.name.as_str()).collect();
+    tracing::info!(providers = ?names, "OAuth authentication enabled");
+    Ok(Auth::new(config.auth.clone(), Some(verifier)))
+}
+
 fn user_agent() -> String {
     format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))
 }
@@ -132,6 +173,7 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     }
     let coordinator = Coordinator::start(&catalog);
     let deployments = deployments(&config).await;
+    let auth = auth(&config)?;
 
     let acceptor = TcpListener::bind(address.to_owned())
         .into_acceptor()
@@ -168,7 +210,7 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     };
     let result = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            crate::http::app_with(catalog, deployments),
+            crate::http::app_with(catalog, deployments, auth),
             async move {
                 shutdown_signal().await;
                 let _ = stop_tx.send(true);

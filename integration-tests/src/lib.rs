@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+pub mod oidc;
 pub mod pg;
 pub mod upstream;
 
@@ -219,6 +220,21 @@ impl TestServer {
     pub async fn post(&self, path: &str) -> anyhow::Result<Reply> {
         let url = format!("{}{path}", self.base_url());
         let resp = self.client.post(&url).send().await.with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await?;
+        Ok(Reply { status, headers, body })
+    }
+
+    /// A request with an optional bearer token; the path is sent as given.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
+        let url = format!("{}{path}", self.base_url());
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.client.request(method.clone(), &url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.with_context(|| format!("{method} {url}"))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.text().await?;

@@ -12,8 +12,10 @@ pub mod clock;
 pub mod deployments;
 pub mod source;
 pub mod store;
+pub mod tokens;
 
 pub use clock::Clock;
 pub use deployments::{DeployedServer, Deployments, DeploymentsError};
 pub use source::{Fetched, Source, SourceError};
 pub use store::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
+pub use tokens::{TokenError, TokenVerifier};

@@ -12,6 +12,7 @@
 //!    `defaultRegistry` naming the registry also served at the root paths (default: the only
 //!    registry, if there is one).
 
+pub mod auth;
 pub mod database;
 pub mod duration;
 mod normalize;
@@ -67,6 +68,8 @@ pub struct Config {
     pub log_level: String,
     /// Where deployed MCP servers are listed from, when configured.
     pub kubernetes: Option<KubernetesConfig>,
+    /// Authentication mode, providers and roles.
+    pub auth: auth::AuthConfig,
     /// Which of the three layouts the file used (1, 2 or 3), for `config check`.
     pub layout: u8,
 }
@@ -190,6 +193,8 @@ pub struct RegistryConfig {
     pub sources: Vec<SourceName>,
     pub filter_spec: FilterSpec,
     pub filter: Filter,
+    /// Who may read it.
+    pub access: thv_domain::access::AccessPolicy,
 }
 
 /// A configuration that could not be loaded. The message names every problem found.
@@ -310,7 +315,16 @@ pub fn describe(c: &Config) -> String {
         let default =
             if c.default_registry.as_ref() == Some(&r.name) { " [default: also served at /v0.1]" } else { "" };
         let names: Vec<&str> = r.sources.iter().map(SourceName::as_str).collect();
-        let _ = writeln!(out, "  - {} <- {}{default}", r.name, names.join(", "));
+        let _ = writeln!(out, "  - {} <- {}{default}, access {}", r.name, names.join(", "), r.access.kind());
+    }
+    match (&c.auth.mode, &c.auth.oauth) {
+        (auth::AuthMode::Oauth, Some(o)) => {
+            let names: Vec<&str> = o.providers.iter().map(|p| p.name.as_str()).collect();
+            let _ = writeln!(out, "auth: oauth, providers {}", names.join(", "));
+        }
+        _ => {
+            let _ = writeln!(out, "auth: anonymous (every registry public, /v1 open to every caller)");
+        }
     }
     out
 }

@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use thv_domain::access::AccessPolicy;
 use thv_domain::{Filter, FilterSpec, RegistryName, SourceName};
+
+use super::auth::AuthConfig;
 
 use super::raw::{RawConfig, RawRegistry, RawSource};
 use super::{
@@ -41,11 +44,12 @@ pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Conf
         context: k.context.clone(),
         timeout: parse_duration(k.timeout.as_deref(), Duration::from_secs(10), "kubernetes.timeout", &mut p),
     });
+    let auth = super::auth::normalize(raw.auth.as_ref(), &mut p.0);
     let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
     let (layout, sources, registries, default_registry) = match (&raw.source, &raw.sources, &raw.registries) {
-        (Some(_), None, None) => layout_single(raw, &mut p),
-        (None, None, Some(regs)) => layout_inline(raw, regs, &mut p),
-        (None, Some(srcs), regs) => layout_named(raw, srcs, regs.as_deref().unwrap_or_default(), &mut p),
+        (Some(_), None, None) => layout_single(raw, &auth, &mut p),
+        (None, None, Some(regs)) => layout_inline(raw, regs, &auth, &mut p),
+        (None, Some(srcs), regs) => layout_named(raw, srcs, regs.as_deref().unwrap_or_default(), &auth, &mut p),
         (Some(_), _, _) => {
             p.push("source", "cannot be combined with `sources` or `registries`; use one layout");
             (1, Vec::new(), Vec::new(), None)
@@ -71,6 +75,7 @@ pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Conf
             telemetry,
             log_level,
             kubernetes,
+            auth,
             layout,
         })
     } else {
@@ -86,7 +91,7 @@ fn registry_name(raw: &RawConfig, p: &mut Problems) -> Option<RegistryName> {
 }
 
 /// Layout 1: `source`, `syncPolicy`, `filter` at the top.
-fn layout_single(raw: &RawConfig, p: &mut Problems) -> Normalized {
+fn layout_single(raw: &RawConfig, auth: &AuthConfig, p: &mut Problems) -> Normalized {
     let mut src = raw.source.clone().unwrap_or_default();
     if src.sync_policy.is_some() {
         p.push("source.syncPolicy", "belongs at the top level in this layout (`syncPolicy:` beside `source:`)");
@@ -109,13 +114,14 @@ fn layout_single(raw: &RawConfig, p: &mut Problems) -> Normalized {
             sources: vec![s.name.clone()],
             filter_spec: FilterSpec::default(),
             filter: Filter::default(),
+            access: auth.default_access(),
         })
         .collect();
     (1, sources, registries, Some(name))
 }
 
 /// Layout 2: `registries` with an inline source each.
-fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], p: &mut Problems) -> Normalized {
+fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], auth: &AuthConfig, p: &mut Problems) -> Normalized {
     top_level_single_only(raw, p);
     if raw.default_registry.is_some() {
         p.push(
@@ -133,11 +139,19 @@ fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], p: &mut Problems) -> Nor
         }
         let Some(src) = source(&reg.inline_source(), &key, false, p) else { continue };
         let Ok(name) = RegistryName::parse(src.name.as_str()) else { continue };
+        let access = access(reg, &key, auth, p);
+        if regs.len() > 1 && access != auth.default_access() {
+            p.push(
+                &format!("{key}.access"),
+                "cannot be enforced here: with several inline registries, every one is also served merged into the `registryName` registry; use the `sources:` + `registries:` layout for per-registry access",
+            );
+        }
         registries.push(RegistryConfig {
             name,
             sources: vec![src.name.clone()],
             filter_spec: FilterSpec::default(),
             filter: Filter::default(),
+            access,
         });
         sources.push(src);
     }
@@ -148,6 +162,7 @@ fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], p: &mut Problems) -> Nor
             sources: sources.iter().map(|s| s.name.clone()).collect(),
             filter_spec: FilterSpec::default(),
             filter: Filter::default(),
+            access: auth.default_access(),
         });
     }
     let default = if registries.len() == 1 { registries.first().map(|r| r.name.clone()) } else { Some(top) };
@@ -155,7 +170,13 @@ fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], p: &mut Problems) -> Nor
 }
 
 /// Layout 3: `sources` and `registries` naming them.
-fn layout_named(raw: &RawConfig, srcs: &[RawSource], regs: &[RawRegistry], p: &mut Problems) -> Normalized {
+fn layout_named(
+    raw: &RawConfig,
+    srcs: &[RawSource],
+    regs: &[RawRegistry],
+    auth: &AuthConfig,
+    p: &mut Problems,
+) -> Normalized {
     top_level_single_only(raw, p);
     if raw.registry_name.is_some() {
         p.push("registryName", "is not used with `sources:` + `registries:`; name the default with `defaultRegistry`");
@@ -191,7 +212,8 @@ fn layout_named(raw: &RawConfig, srcs: &[RawSource], regs: &[RawRegistry], p: &m
         }
         let filter_spec = reg.filter.clone().unwrap_or_default();
         let Some(filter) = compile_filter(&filter_spec, &format!("{key}.filter"), p) else { continue };
-        registries.push(RegistryConfig { name, sources: list, filter_spec, filter });
+        let access = access(reg, &key, auth, p);
+        registries.push(RegistryConfig { name, sources: list, filter_spec, filter, access });
     }
     let default = match &raw.default_registry {
         Some(d) => RegistryName::parse(d).map_err(|e| p.push("defaultRegistry", e)).ok(),
@@ -199,6 +221,14 @@ fn layout_named(raw: &RawConfig, srcs: &[RawSource], regs: &[RawRegistry], p: &m
         None => None,
     };
     (3, sources, registries, default)
+}
+
+/// A registry's access policy: as configured, else the mode's default; checked against the mode.
+fn access(reg: &RawRegistry, key: &str, auth: &AuthConfig, p: &mut Problems) -> AccessPolicy {
+    let policy = super::auth::registry_access(reg.access.as_ref(), reg.claims.as_ref(), key, &mut p.0)
+        .unwrap_or_else(|| auth.default_access());
+    super::auth::check_access_mode(auth, key, &policy, &mut p.0);
+    policy
 }
 
 fn top_level_single_only(raw: &RawConfig, p: &mut Problems) {

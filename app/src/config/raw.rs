@@ -37,6 +37,8 @@ pub struct RawConfig {
     pub logging: Option<RawLogging>,
     /// Deployed MCP servers (ToolHive `MCPServer` resources) in a Kubernetes cluster.
     pub kubernetes: Option<RawKubernetes>,
+    /// Authentication and authorisation.
+    pub auth: Option<super::auth::RawAuth>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -123,6 +125,10 @@ pub struct RawRegistry {
     pub git: Option<RawGit>,
     pub api: Option<RawApi>,
     pub sync_policy: Option<RawSyncPolicy>,
+    /// Who may read this registry: `public`, `authenticated`, or a claim map.
+    pub access: Option<super::auth::RawAccess>,
+    /// The original server's spelling of a claim-map `access`.
+    pub claims: Option<super::auth::RawClaimMap>,
 }
 
 impl RawRegistry {

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem::http::StatusCode;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -74,7 +75,10 @@ enum DeployedResponse {
     /// The deployed servers (sorted by namespace, then name).
     #[oai(status = 200)]
     Ok(Json<DeployedList>),
-    /// No such registry, or no deployed server with that name.
+    /// A token is required (no token was sent, or it is not valid).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// No such registry (or the caller may not read it), or no deployed server with that name.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// Deployed-server listing is not configured (no `kubernetes` section).
@@ -99,14 +103,14 @@ pub struct DeployedApi {
 impl DeployedApi {
     /// List deployed MCP servers.
     #[oai(path = "/api/v0/deployed", method = "get", operation_id = "list_deployed")]
-    async fn list_deployed(&self) -> DeployedResponse {
-        self.list(None, None).await
+    async fn list_deployed(&self, req: &Request) -> DeployedResponse {
+        self.list(req, None, None).await
     }
 
     /// List deployed MCP servers with this resource name (in any listed namespace).
     #[oai(path = "/api/v0/deployed/:name", method = "get", operation_id = "get_deployed")]
-    async fn get_deployed(&self, name: Path<String>) -> DeployedResponse {
-        self.list(None, Some(&name.0)).await
+    async fn get_deployed(&self, req: &Request, name: Path<String>) -> DeployedResponse {
+        self.list(req, None, Some(&name.0)).await
     }
 
     /// List deployed MCP servers (registry extension).
@@ -115,8 +119,8 @@ impl DeployedApi {
         method = "get",
         operation_id = "list_registry_deployed"
     )]
-    async fn list_registry_deployed(&self, registry: Path<String>) -> DeployedResponse {
-        self.list(Some(&registry.0), None).await
+    async fn list_registry_deployed(&self, req: &Request, registry: Path<String>) -> DeployedResponse {
+        self.list(req, Some(&registry.0), None).await
     }
 
     /// List deployed MCP servers with this resource name (registry extension).
@@ -125,19 +129,32 @@ impl DeployedApi {
         method = "get",
         operation_id = "get_registry_deployed"
     )]
-    async fn get_registry_deployed(&self, registry: Path<String>, name: Path<String>) -> DeployedResponse {
-        self.list(Some(&registry.0), Some(&name.0)).await
+    async fn get_registry_deployed(
+        &self,
+        req: &Request,
+        registry: Path<String>,
+        name: Path<String>,
+    ) -> DeployedResponse {
+        self.list(req, Some(&registry.0), Some(&name.0)).await
     }
 }
 
 impl DeployedApi {
-    async fn list(&self, registry: Option<&str>, name: Option<&str>) -> DeployedResponse {
-        if let Some(r) = registry
-            && self.catalog.registry(r).is_none()
-        {
-            return DeployedResponse::NotFound(
-                Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{r}`")).json(),
-            );
+    async fn list(&self, req: &Request, registry: Option<&str>, name: Option<&str>) -> DeployedResponse {
+        // Deployed servers belong to no registry: without a registry, any authenticated caller
+        // may list them; under a registry, whoever may read it.
+        let caller = super::auth::caller(req);
+        let refused = match registry {
+            Some(_) => super::servers::readable_registry(&self.catalog, req, registry).err(),
+            None if caller.is_anonymous() => Some(super::auth::hidden_registry(caller, "")),
+            None => None,
+        };
+        if let Some(p) = refused {
+            return if p.status == 401 {
+                DeployedResponse::Unauthorized(p.json())
+            } else {
+                DeployedResponse::NotFound(p.json())
+            };
         }
         let deployments = match &self.source {
             DeploymentsSource::NotConfigured => {

@@ -1,16 +1,23 @@
-//! The management API (`/v1`): registries and sources with their sync status, and a trigger to
-//! sync a source now. Read-only apart from the trigger; writes that change data arrive with
-//! authentication.
+//! The management API (`/v1`): registries and sources with their sync status, a trigger to sync
+//! a source now, and the caller's identity.
+//!
+//! In `oauth` mode every `/v1` path needs a token. Reads show only what the caller may see: the
+//! registries it may read, and the sources feeding them (a super-admin sees everything); anything
+//! else answers 404 exactly as if it did not exist. Triggering a sync needs the `manageSources`
+//! role on a source the caller can see (403 without the role).
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem::http::StatusCode;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use thv_domain::access::{Caller, Role};
 use thv_domain::filter::IncludeExclude;
 use thv_domain::{FilterSpec, SourceName};
 
+use super::auth::caller;
 use super::ops::SourceStatus;
 use super::problem::Problem;
 use crate::catalog::{Catalog, SyncRequest};
@@ -54,6 +61,8 @@ pub struct RegistryInfo {
     pub name: String,
     /// Whether this registry is also served at the root paths (`/v0.1/…`).
     pub default: bool,
+    /// Who may read it: `public`, `authenticated` or `claims`.
+    pub access: String,
     /// Base path of its MCP Registry API.
     pub api_path: String,
     /// Source names, in precedence order.
@@ -104,6 +113,25 @@ pub struct SourceList {
     pub sources: Vec<SourceInfo>,
 }
 
+/// The caller of the request.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MeInfo {
+    /// Whether a valid token was presented (always false in `anonymous` mode).
+    pub authenticated: bool,
+    /// The token's `sub`.
+    #[oai(skip_serializing_if_is_none)]
+    pub subject: Option<String>,
+    /// The provider that issued the token.
+    #[oai(skip_serializing_if_is_none)]
+    pub provider: Option<String>,
+    /// Roles held: `superAdmin`, `manageSources`, `manageRegistries`, `manageEntries` (every role in
+    /// `anonymous` mode).
+    pub roles: Vec<String>,
+    /// Registries the caller may read.
+    pub registries: Vec<String>,
+}
+
 /// A sync was started.
 #[derive(Debug, Object)]
 pub struct SyncAccepted {
@@ -116,9 +144,42 @@ enum RegistryResponse {
     /// The registry.
     #[oai(status = 200)]
     Ok(Json<RegistryInfo>),
-    /// No such registry.
+    /// A token is required.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// No such registry, or the caller may not read it.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum RegistryListResponse {
+    /// The registries the caller may read.
+    #[oai(status = 200)]
+    Ok(Json<RegistryList>),
+    /// A token is required.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum SourceListResponse {
+    /// The sources the caller may see.
+    #[oai(status = 200)]
+    Ok(Json<SourceList>),
+    /// A token is required.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+}
+
+#[derive(Debug, ApiResponse)]
+enum MeResponse {
+    /// The caller's identity and roles.
+    #[oai(status = 200)]
+    Ok(Json<MeInfo>),
+    /// A token is required.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -126,7 +187,10 @@ enum SourceResponse {
     /// The source.
     #[oai(status = 200)]
     Ok(Json<Box<SourceInfo>>),
-    /// No such source.
+    /// A token is required.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// No such source, or it feeds no registry the caller may read.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
 }
@@ -136,7 +200,13 @@ enum SyncResponse {
     /// The sync started; follow it in `GET /v1/sources/{name}`.
     #[oai(status = 202)]
     Accepted(Json<SyncAccepted>),
-    /// No such source.
+    /// A token is required.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The caller may see the source but does not hold the `manageSources` role.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such source, or it feeds no registry the caller may read.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// A sync of this source is already running.
@@ -154,14 +224,24 @@ pub struct ManageApi {
 impl ManageApi {
     /// List registries.
     #[oai(path = "/registries", method = "get", operation_id = "list_registries")]
-    async fn list_registries(&self) -> Json<RegistryList> {
-        Json(RegistryList { registries: self.catalog.registries().map(|r| self.registry_info(&r.config)).collect() })
+    async fn list_registries(&self, req: &Request) -> RegistryListResponse {
+        let caller = caller(req);
+        if let Some(p) = token_required(caller) {
+            return RegistryListResponse::Unauthorized(p.json());
+        }
+        RegistryListResponse::Ok(Json(RegistryList {
+            registries: self.catalog.readable_registries(caller).map(|r| self.registry_info(&r.config)).collect(),
+        }))
     }
 
     /// Get a registry.
     #[oai(path = "/registries/:name", method = "get", operation_id = "get_registry")]
-    async fn get_registry(&self, name: Path<String>) -> RegistryResponse {
-        match self.catalog.registries().find(|r| r.config.name.as_str() == name.0) {
+    async fn get_registry(&self, req: &Request, name: Path<String>) -> RegistryResponse {
+        let caller = caller(req);
+        if let Some(p) = token_required(caller) {
+            return RegistryResponse::Unauthorized(p.json());
+        }
+        match self.catalog.readable_registry(&name.0, caller) {
             Some(r) => RegistryResponse::Ok(Json(self.registry_info(&r.config))),
             None => RegistryResponse::NotFound(
                 Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{}`", name.0)).json(),
@@ -171,15 +251,30 @@ impl ManageApi {
 
     /// List sources with their sync status.
     #[oai(path = "/sources", method = "get", operation_id = "list_sources")]
-    async fn list_sources(&self) -> Json<SourceList> {
-        Json(SourceList { sources: self.catalog.sources().map(|s| self.source_info(&s.config)).collect() })
+    async fn list_sources(&self, req: &Request) -> SourceListResponse {
+        let caller = caller(req);
+        if let Some(p) = token_required(caller) {
+            return SourceListResponse::Unauthorized(p.json());
+        }
+        SourceListResponse::Ok(Json(SourceList {
+            sources: self
+                .catalog
+                .sources()
+                .filter(|s| self.catalog.source_visible(&s.config.name, caller))
+                .map(|s| self.source_info(&s.config, caller))
+                .collect(),
+        }))
     }
 
     /// Get a source with its sync status.
     #[oai(path = "/sources/:name", method = "get", operation_id = "get_source")]
-    async fn get_source(&self, name: Path<String>) -> SourceResponse {
-        match self.find_source(&name.0) {
-            Some(cfg) => SourceResponse::Ok(Json(Box::new(self.source_info(&cfg)))),
+    async fn get_source(&self, req: &Request, name: Path<String>) -> SourceResponse {
+        let caller = caller(req);
+        if let Some(p) = token_required(caller) {
+            return SourceResponse::Unauthorized(p.json());
+        }
+        match self.find_source(&name.0, caller) {
+            Some(cfg) => SourceResponse::Ok(Json(Box::new(self.source_info(&cfg, caller)))),
             None => SourceResponse::NotFound(source_not_found(&name.0).json()),
         }
     }
@@ -189,10 +284,19 @@ impl ManageApi {
     /// Starts a sync in the background and returns at once (202); 409 while a sync of the source
     /// is running.
     #[oai(path = "/sources/:name/sync", method = "post", operation_id = "sync_source")]
-    async fn sync_source(&self, name: Path<String>) -> SyncResponse {
-        let Some(cfg) = self.find_source(&name.0) else {
+    async fn sync_source(&self, req: &Request, name: Path<String>) -> SyncResponse {
+        let caller = caller(req);
+        if let Some(p) = token_required(caller) {
+            return SyncResponse::Unauthorized(p.json());
+        }
+        let Some(cfg) = self.find_source(&name.0, caller) else {
             return SyncResponse::NotFound(source_not_found(&name.0).json());
         };
+        if !caller.has_role(Role::ManageSources) {
+            return SyncResponse::Forbidden(
+                Problem::new(StatusCode::FORBIDDEN, "triggering a sync needs the `manageSources` role").json(),
+            );
+        }
         match self.catalog.request_sync(&cfg.name) {
             SyncRequest::Started => SyncResponse::Accepted(Json(SyncAccepted {
                 source: cfg.name.to_string(),
@@ -205,6 +309,29 @@ impl ManageApi {
             SyncRequest::Unknown => SyncResponse::NotFound(source_not_found(&name.0).json()),
         }
     }
+
+    /// Who is calling: identity, roles, and the registries it may read.
+    #[oai(path = "/me", method = "get", operation_id = "get_me")]
+    async fn me(&self, req: &Request) -> MeResponse {
+        let caller = caller(req);
+        if let Some(p) = token_required(caller) {
+            return MeResponse::Unauthorized(p.json());
+        }
+        let identity = caller.identity();
+        MeResponse::Ok(Json(MeInfo {
+            authenticated: caller.is_authenticated(),
+            subject: identity.and_then(|i| i.subject.clone()),
+            provider: identity.map(|i| i.provider.clone()),
+            roles: caller.roles().iter().map(|r| r.as_str().to_owned()).collect(),
+            registries: self.catalog.readable_registries(caller).map(|r| r.config.name.to_string()).collect(),
+        }))
+    }
+}
+
+/// `/v1` is for authenticated callers in `oauth` mode. The middleware already refuses requests
+/// without a token; this keeps the rule where the data is.
+fn token_required(caller: &Caller) -> Option<Problem> {
+    caller.is_anonymous().then(|| super::auth::hidden_registry(caller, ""))
 }
 
 fn source_not_found(name: &str) -> Problem {
@@ -212,9 +339,10 @@ fn source_not_found(name: &str) -> Problem {
 }
 
 impl ManageApi {
-    fn find_source(&self, name: &str) -> Option<SourceConfig> {
+    /// A source the caller may see.
+    fn find_source(&self, name: &str, caller: &Caller) -> Option<SourceConfig> {
         let name = SourceName::parse(name).ok()?;
-        self.catalog.source(&name).map(|s| s.config.clone())
+        self.catalog.source(&name).filter(|_| self.catalog.source_visible(&name, caller)).map(|s| s.config.clone())
     }
 
     fn registry_info(&self, r: &RegistryConfig) -> RegistryInfo {
@@ -222,6 +350,7 @@ impl ManageApi {
         RegistryInfo {
             name: r.name.to_string(),
             default: self.catalog.default_registry() == Some(&r.name),
+            access: r.access.kind().to_owned(),
             api_path: format!("/registry/{}/v0.1", r.name),
             sources: r.sources.iter().map(ToString::to_string).collect(),
             filter: filter_info(&r.filter_spec),
@@ -231,7 +360,7 @@ impl ManageApi {
         }
     }
 
-    fn source_info(&self, cfg: &SourceConfig) -> SourceInfo {
+    fn source_info(&self, cfg: &SourceConfig, caller: &Caller) -> SourceInfo {
         let status = self.catalog.source_status(&cfg.name).map_or_else(thv_domain::SyncStatus::pending, |(s, _)| s);
         SourceInfo {
             name: cfg.name.to_string(),
@@ -241,7 +370,7 @@ impl ManageApi {
             interval: duration::format(cfg.interval),
             registries: self
                 .catalog
-                .registries()
+                .readable_registries(caller)
                 .filter(|r| r.config.sources.contains(&cfg.name))
                 .map(|r| r.config.name.to_string())
                 .collect(),

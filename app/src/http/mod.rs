@@ -5,6 +5,7 @@
 //! (documented variants, problem+json errors), give it an explicit `operation_id`, then run
 //! `thv-registry-api openapi > docs/openapi.yaml` and commit the spec diff.
 
+pub mod auth;
 pub mod deployed;
 pub mod manage;
 pub mod observe;
@@ -62,14 +63,16 @@ pub fn spec_yaml() -> String {
     api_service(Arc::new(Catalog::empty())).spec_yaml()
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application, without authentication.
 pub fn app(catalog: Arc<Catalog>) -> impl Endpoint {
-    app_with(catalog, DeploymentsSource::NotConfigured)
+    app_with(catalog, DeploymentsSource::NotConfigured, auth::Auth::anonymous())
 }
 
-/// The whole HTTP application, with deployed-server listing.
-pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> impl Endpoint {
+/// The whole HTTP application, with deployed-server listing and the configured authentication.
+pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource, auth: auth::Auth) -> impl Endpoint {
     let service = api_service_with(catalog, deployments);
+    let auth = Arc::new(auth);
+    let metadata = auth::protected_resource_metadata(&auth);
     let json = service.spec_endpoint();
     let yaml = service.spec_endpoint_yaml();
     let docs = service.swagger_ui();
@@ -82,10 +85,30 @@ pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> impl E
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
         .at("/metrics", poem::get(metrics_endpoint))
+        .at("/.well-known/oauth-protected-resource", poem::get(ProtectedResource(metadata)))
         .nest("/", service)
+        .around(move |next, req| auth::authenticate(auth.clone(), next, req))
         .around(problem::problem_middleware)
         .around(observe::observe)
         .around(rewrite::rewrite_middleware)
+}
+
+/// `GET /.well-known/oauth-protected-resource`: RFC 9728 metadata in `oauth` mode, 404 otherwise.
+struct ProtectedResource(Option<serde_json::Value>);
+
+impl Endpoint for ProtectedResource {
+    type Output = poem::Response;
+
+    async fn call(&self, _req: poem::Request) -> poem::Result<Self::Output> {
+        Ok(match &self.0 {
+            Some(doc) => poem::Response::builder().content_type("application/json").body(doc.to_string()),
+            None => problem::Problem::new(
+                poem::http::StatusCode::NOT_FOUND,
+                "this server does not require authentication (auth.mode is anonymous)",
+            )
+            .into_poem(),
+        })
+    }
 }
 
 /// Setting this environment variable adds `GET /_bench/baseline?bytes=N`, a route that returns a

@@ -15,10 +15,11 @@ use poem_openapi::{ApiResponse, OpenApi, Tags};
 use thv_domain::snapshot::{ListQuery, VersionSelector, decode_cursor, render_list};
 use thv_domain::{RegistryName, ServerName};
 
+use super::auth::{caller, hidden_registry};
 use super::payload::PreRendered;
 use super::problem::Problem;
 use super::schema::{ServerList, ServerResponse};
-use crate::catalog::{Catalog, RegistrySnapshot};
+use crate::catalog::{Catalog, RegistrySlot, RegistrySnapshot};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -66,7 +67,12 @@ pub enum ListResponse {
     /// together with `updated_since`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
-    /// The registry does not exist (or no default registry is configured).
+    /// A token is required (no token was sent and the registry is not public, or does not
+    /// exist), or the token sent is not valid.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The registry does not exist or the caller may not read it (or no default registry is
+    /// configured).
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// A query parameter is out of range (`limit` outside 1–100, `include_deleted` not a boolean).
@@ -86,6 +92,10 @@ pub enum VersionResponse {
     /// The server name is not a valid `namespace/name`.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
+    /// A token is required (no token was sent and the registry is not public, or does not
+    /// exist), or the token sent is not valid.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
     /// The registry, server or version does not exist (or is deleted and `include_deleted` is
     /// false).
     #[oai(status = 404, content_type = "application/problem+json")]
@@ -109,6 +119,7 @@ impl From<Outcome> for ListResponse {
             Outcome::NotModified(etag) => Self::NotModified(etag),
             Outcome::Problem(p) => match p.status {
                 400 => Self::BadRequest(p.json()),
+                401 => Self::Unauthorized(p.json()),
                 422 => Self::Unprocessable(p.json()),
                 _ => Self::NotFound(p.json()),
             },
@@ -123,6 +134,7 @@ impl From<Outcome> for VersionResponse {
             Outcome::NotModified(etag) => Self::NotModified(etag),
             Outcome::Problem(p) => match p.status {
                 400 => Self::BadRequest(p.json()),
+                401 => Self::Unauthorized(p.json()),
                 422 => Self::Unprocessable(p.json()),
                 _ => Self::NotFound(p.json()),
             },
@@ -357,24 +369,14 @@ impl ServersApi {
 }
 
 impl ServersApi {
-    fn registry(&self, registry: Option<&str>) -> Result<Arc<RegistrySnapshot>, Problem> {
-        let Some(name) = registry.or_else(|| self.catalog.default_registry().map(RegistryName::as_str)) else {
-            let names: Vec<&str> = self.catalog.registry_names().map(RegistryName::as_str).collect();
-            return Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no default registry is configured; use /registry/{{name}}/v0.1/servers with one of: {}",
-                    names.join(", ")
-                ),
-            ));
-        };
-        self.catalog
-            .registry(name)
-            .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{name}`")))
+    /// The registry a request addresses (the default one at the root paths), when the caller may
+    /// read it. A registry the caller may not read gets the same answer as a missing one.
+    fn registry(&self, req: &Request, registry: Option<&str>) -> Result<Arc<RegistrySnapshot>, Problem> {
+        readable_registry(&self.catalog, req, registry).map(RegistrySlot::snapshot)
     }
 
     fn list(&self, req: &Request, registry: Option<&str>, p: ListParams, default_version: Option<&str>) -> Outcome {
-        let reg = match self.registry(registry) {
+        let reg = match self.registry(req, registry) {
             Ok(r) => r,
             Err(p) => return Outcome::Problem(p),
         };
@@ -395,7 +397,7 @@ impl ServersApi {
     }
 
     fn versions(&self, req: &Request, registry: Option<&str>, name: &str, include_deleted: bool) -> Outcome {
-        let reg = match self.registry(registry) {
+        let reg = match self.registry(req, registry) {
             Ok(r) => r,
             Err(p) => return Outcome::Problem(p),
         };
@@ -420,7 +422,7 @@ impl ServersApi {
         version: &str,
         include_deleted: bool,
     ) -> Outcome {
-        let reg = match self.registry(registry) {
+        let reg = match self.registry(req, registry) {
             Ok(r) => r,
             Err(p) => return Outcome::Problem(p),
         };
@@ -441,6 +443,33 @@ impl ServersApi {
             None => Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server not found")),
         }
     }
+}
+
+/// The registry a request addresses — named, or the default one at the root paths — when the
+/// caller may read it; otherwise the answer for a missing registry (see [`hidden_registry`]).
+pub fn readable_registry<'a>(
+    catalog: &'a Catalog,
+    req: &Request,
+    registry: Option<&str>,
+) -> Result<&'a RegistrySlot, Problem> {
+    let caller = caller(req);
+    let name = registry.or_else(|| {
+        catalog.default_registry().map(RegistryName::as_str).filter(|d| catalog.readable_registry(d, caller).is_some())
+    });
+    let Some(name) = name else {
+        if caller.is_anonymous() {
+            return Err(hidden_registry(caller, ""));
+        }
+        let names: Vec<&str> = catalog.readable_registries(caller).map(|r| r.config.name.as_str()).collect();
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no default registry is configured; use /registry/{{name}}/v0.1/servers with one of: {}",
+                names.join(", ")
+            ),
+        ));
+    };
+    catalog.readable_registry(name, caller).ok_or_else(|| hidden_registry(caller, name))
 }
 
 fn server_name(name: &str) -> Result<ServerName, Problem> {

@@ -1,0 +1,551 @@
+//! The `auth` section and per-registry `access` policies.
+//!
+//! ```yaml
+//! auth:
+//!   mode: oauth                      # anonymous (default) | oauth
+//!   publicPaths: [/metrics]          # added to /health, /readiness, /openapi.json, /.well-known/…
+//!   oauth:
+//!     resourceUrl: https://registry.example.com
+//!     realm: mcp-registry
+//!     providers:
+//!       - name: corp
+//!         issuerUrl: https://idp.example.com/realms/corp
+//!         audience: mcp-registry
+//!         jwksUrl: https://idp.example.com/realms/corp/certs   # optional: OIDC discovery otherwise
+//!   authz:
+//!     roles:
+//!       superAdmin: [{groups: registry-admins}]
+//!       manageSources: [{role: [ops, admin]}]
+//! registries:
+//!   - name: team-a
+//!     sources: [a]
+//!     access: {tenant: a}            # public | authenticated | claim map
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use thv_domain::access::{AccessPolicy, ClaimMap, ClaimValues, Role, RoleRules};
+
+use super::duration;
+
+/// Paths served without authentication in `oauth` mode, before `publicPaths` adds more.
+pub const DEFAULT_PUBLIC_PATHS: &[&str] =
+    &["/health", "/readiness", "/openapi.json", "/.well-known/oauth-protected-resource"];
+
+/// Default realm of the `WWW-Authenticate` challenge.
+pub const DEFAULT_REALM: &str = "mcp-registry";
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawAuth {
+    /// `anonymous` (default) or `oauth`.
+    pub mode: Option<String>,
+    /// Paths (exact, or a prefix ending in `/`) served without a token, besides the defaults.
+    pub public_paths: Option<Vec<String>>,
+    pub oauth: Option<RawOauth>,
+    pub authz: Option<RawAuthz>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawOauth {
+    /// This server's URL, as named in `/.well-known/oauth-protected-resource` (RFC 9728).
+    pub resource_url: Option<String>,
+    /// Realm of the `WWW-Authenticate` challenge. Default `mcp-registry`.
+    pub realm: Option<String>,
+    /// Scopes listed in the protected-resource metadata.
+    pub scopes_supported: Option<Vec<String>>,
+    /// Least time between two key fetches triggered by tokens signed with an unknown key.
+    /// Default `30s`.
+    pub key_refresh_interval: Option<String>,
+    /// Keys are fetched again after this long even when every `kid` is known. Default `1h`.
+    pub key_ttl: Option<String>,
+    /// Tolerated clock difference for `exp` and `nbf`. Default `30s`.
+    pub clock_skew: Option<String>,
+    pub providers: Option<Vec<RawProvider>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: Option<String>,
+    pub issuer_url: Option<String>,
+    pub audience: Option<String>,
+    pub jwks_url: Option<String>,
+    /// PEM file with the CA certificate(s) of the provider's TLS server.
+    pub ca_cert_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawAuthz {
+    pub roles: Option<RawRoles>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawRoles {
+    pub super_admin: Option<Vec<RawClaimMap>>,
+    pub manage_sources: Option<Vec<RawClaimMap>>,
+    pub manage_registries: Option<Vec<RawClaimMap>>,
+    pub manage_entries: Option<Vec<RawClaimMap>>,
+}
+
+/// A claim map as written: each value a scalar or a list of scalars.
+pub type RawClaimMap = BTreeMap<String, RawClaimValue>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawClaimValue {
+    One(RawScalar),
+    Many(Vec<RawScalar>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawScalar {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+}
+
+impl RawScalar {
+    fn text(&self) -> String {
+        match self {
+            Self::Text(s) => s.clone(),
+            Self::Bool(b) => b.to_string(),
+            Self::Int(i) => i.to_string(),
+            Self::Float(f) => f.to_string(),
+        }
+    }
+}
+
+/// A registry's `access` as written: `public`, `authenticated`, or a claim map.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawAccess {
+    Keyword(String),
+    Claims(RawClaimMap),
+}
+
+/// `anonymous` or `oauth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    #[default]
+    Anonymous,
+    Oauth,
+}
+
+/// A validated `auth` section.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// Exact paths, or prefixes ending in `/`.
+    pub public_paths: Vec<String>,
+    /// Present in `oauth` mode.
+    pub oauth: Option<OauthConfig>,
+    pub roles: RoleRules,
+}
+
+impl AuthConfig {
+    /// The access of a registry that does not set `access`: `public` without authentication,
+    /// `authenticated` with it.
+    pub fn default_access(&self) -> AccessPolicy {
+        match self.mode {
+            AuthMode::Anonymous => AccessPolicy::Public,
+            AuthMode::Oauth => AccessPolicy::Authenticated,
+        }
+    }
+
+    /// Whether a path is served without a token.
+    pub fn is_public_path(&self, path: &str) -> bool {
+        self.public_paths.iter().any(|p| if p.ends_with('/') { path.starts_with(p.as_str()) } else { path == p })
+    }
+}
+
+/// The `auth.oauth` section.
+#[derive(Debug, Clone)]
+pub struct OauthConfig {
+    pub resource_url: Option<String>,
+    pub realm: String,
+    pub scopes_supported: Vec<String>,
+    pub key_refresh_interval: Duration,
+    pub key_ttl: Duration,
+    pub clock_skew: Duration,
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// One OIDC provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub issuer_url: String,
+    pub audience: String,
+    pub jwks_url: Option<String>,
+    pub ca_cert_path: Option<PathBuf>,
+    /// The PEM read from `ca_cert_path` at load.
+    pub ca_cert_pem: Option<Vec<u8>>,
+}
+
+/// Validates the `auth` section; problems are pushed as `` `key`: message ``.
+pub fn normalize(raw: Option<&RawAuth>, problems: &mut Vec<String>) -> AuthConfig {
+    let Some(raw) = raw else {
+        return AuthConfig { public_paths: default_public_paths(), ..AuthConfig::default() };
+    };
+    let mut push = |key: &str, msg: String| problems.push(format!("`{key}`: {msg}"));
+    let mode = match raw.mode.as_deref().map(str::trim) {
+        None | Some("" | "anonymous") => AuthMode::Anonymous,
+        Some("oauth") => AuthMode::Oauth,
+        Some(other) => {
+            push("auth.mode", format!("`{other}` is not a mode; use `anonymous` or `oauth`"));
+            AuthMode::Anonymous
+        }
+    };
+    let mut public_paths = default_public_paths();
+    for (i, path) in raw.public_paths.iter().flatten().enumerate() {
+        if !path.starts_with('/') || path.contains("..") || path.contains('?') {
+            push(
+                &format!("auth.publicPaths[{i}]"),
+                format!("`{path}` is not a path; write it like `/metrics` (exact) or `/docs/` (prefix)"),
+            );
+        } else if !public_paths.contains(path) {
+            public_paths.push(path.clone());
+        }
+    }
+    let oauth = match (mode, &raw.oauth) {
+        (AuthMode::Oauth, None) => {
+            push(
+                "auth.oauth",
+                "is required with `mode: oauth`: list at least one provider under `auth.oauth.providers`".into(),
+            );
+            None
+        }
+        (AuthMode::Oauth, Some(o)) => Some(oauth(o, &mut push)),
+        (AuthMode::Anonymous, _) => None,
+    };
+    let roles = roles(raw.authz.as_ref().and_then(|a| a.roles.as_ref()), &mut push);
+    AuthConfig { mode, public_paths, oauth, roles }
+}
+
+fn default_public_paths() -> Vec<String> {
+    DEFAULT_PUBLIC_PATHS.iter().map(|p| (*p).to_owned()).collect()
+}
+
+fn oauth(raw: &RawOauth, push: &mut impl FnMut(&str, String)) -> OauthConfig {
+    let mut dur = |value: Option<&str>, default: Duration, key: &str| match value.map(duration::parse) {
+        None => default,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            push(key, e.clone());
+            default
+        }
+    };
+    let key_refresh_interval =
+        dur(raw.key_refresh_interval.as_deref(), Duration::from_secs(30), "auth.oauth.keyRefreshInterval");
+    let key_ttl = dur(raw.key_ttl.as_deref(), Duration::from_secs(3600), "auth.oauth.keyTtl");
+    let clock_skew = dur(raw.clock_skew.as_deref(), Duration::from_secs(30), "auth.oauth.clockSkew");
+    if clock_skew > Duration::from_secs(300) {
+        push("auth.oauth.clockSkew", "is more than 5m; keep it small (default 30s)".into());
+    }
+    if let Some(url) = &raw.resource_url
+        && let Err(msg) = provider_url(url)
+    {
+        push("auth.oauth.resourceUrl", msg);
+    }
+    let providers_raw = raw.providers.as_deref().unwrap_or_default();
+    if providers_raw.is_empty() {
+        push("auth.oauth.providers", "list at least one provider: `[{name, issuerUrl, audience}]`".into());
+    }
+    let mut names = HashSet::new();
+    let mut providers = Vec::new();
+    for (i, p) in providers_raw.iter().enumerate() {
+        let key = format!("auth.oauth.providers[{i}]");
+        let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let Some(name) = text(&p.name) else {
+            push(&format!("{key}.name"), "is required".into());
+            continue;
+        };
+        if !names.insert(name.clone()) {
+            push(&format!("{key}.name"), format!("`{name}` is used by more than one provider"));
+        }
+        let issuer_url = match text(&p.issuer_url) {
+            None => {
+                push(&format!("{key}.issuerUrl"), "is required: the `iss` of the provider's tokens".into());
+                continue;
+            }
+            Some(u) => match provider_url(&u) {
+                Ok(()) => u,
+                Err(msg) => {
+                    push(&format!("{key}.issuerUrl"), msg);
+                    continue;
+                }
+            },
+        };
+        let Some(audience) = text(&p.audience) else {
+            push(&format!("{key}.audience"), "is required: the `aud` value tokens for this server carry".into());
+            continue;
+        };
+        let jwks_url = text(&p.jwks_url);
+        if let Some(u) = &jwks_url
+            && let Err(msg) = provider_url(u)
+        {
+            push(&format!("{key}.jwksUrl"), msg);
+        }
+        let ca_cert_pem = match &p.ca_cert_path {
+            None => None,
+            Some(path) => match std::fs::read(path) {
+                Ok(pem) => Some(pem),
+                Err(e) => {
+                    push(&format!("{key}.caCertPath"), format!("cannot read {}: {e}", path.display()));
+                    None
+                }
+            },
+        };
+        providers.push(ProviderConfig {
+            name,
+            issuer_url,
+            audience,
+            jwks_url,
+            ca_cert_path: p.ca_cert_path.clone(),
+            ca_cert_pem,
+        });
+    }
+    OauthConfig {
+        resource_url: raw.resource_url.clone(),
+        realm: raw.realm.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| DEFAULT_REALM.to_owned()),
+        scopes_supported: raw.scopes_supported.clone().unwrap_or_default(),
+        key_refresh_interval,
+        key_ttl,
+        clock_skew,
+        providers,
+    }
+}
+
+/// A provider URL must be https, or http on a loopback host (local development and tests).
+fn provider_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => {
+            Err(format!("`{raw}` must use https (plain http is accepted only for localhost, 127.0.0.1 and [::1])"))
+        }
+        other => Err(format!("`{raw}`: scheme `{other}` is not supported; use https")),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn roles(raw: Option<&RawRoles>, push: &mut impl FnMut(&str, String)) -> RoleRules {
+    let Some(raw) = raw else { return RoleRules::default() };
+    let mut rules = BTreeMap::new();
+    for (role, maps) in [
+        (Role::SuperAdmin, &raw.super_admin),
+        (Role::ManageSources, &raw.manage_sources),
+        (Role::ManageRegistries, &raw.manage_registries),
+        (Role::ManageEntries, &raw.manage_entries),
+    ] {
+        let list: Vec<ClaimMap> = maps
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, m)| claim_map(m, &format!("auth.authz.roles.{role}[{i}]"), push))
+            .collect();
+        if !list.is_empty() {
+            rules.insert(role, list);
+        }
+    }
+    RoleRules::new(rules)
+}
+
+/// Validates a claim map: at least one key, every key with at least one value.
+pub fn claim_map(raw: &RawClaimMap, key: &str, push: &mut impl FnMut(&str, String)) -> Option<ClaimMap> {
+    if raw.is_empty() {
+        push(
+            key,
+            "is an empty claim map, which would match nothing; name at least one claim, e.g. `{groups: admins}`".into(),
+        );
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    for (claim, value) in raw {
+        let values: Vec<String> = match value {
+            RawClaimValue::One(s) => vec![s.text()],
+            RawClaimValue::Many(list) => list.iter().map(RawScalar::text).collect(),
+        };
+        if claim.trim().is_empty() || values.is_empty() {
+            push(&format!("{key}.{claim}"), "needs a claim name and at least one value".into());
+            return None;
+        }
+        out.insert(claim.clone(), ClaimValues::new(values));
+    }
+    Some(ClaimMap::new(out))
+}
+
+/// A registry's access policy from `access` (or the original server's `claims`), or `None` when
+/// neither is set.
+pub fn registry_access(
+    access: Option<&RawAccess>,
+    claims: Option<&RawClaimMap>,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> Option<AccessPolicy> {
+    let mut push = |k: &str, msg: String| problems.push(format!("`{k}`: {msg}"));
+    match (access, claims) {
+        (Some(_), Some(_)) => {
+            push(
+                &format!("{key}.claims"),
+                "cannot be combined with `access`; write the claim map under `access`".into(),
+            );
+            None
+        }
+        (None, None) => None,
+        (None, Some(map)) => claim_map(map, &format!("{key}.claims"), &mut push).map(AccessPolicy::Claims),
+        (Some(RawAccess::Keyword(k)), None) => match k.trim() {
+            "public" => Some(AccessPolicy::Public),
+            "authenticated" => Some(AccessPolicy::Authenticated),
+            other => {
+                push(
+                    &format!("{key}.access"),
+                    format!(
+                        "`{other}` is not a policy; use `public`, `authenticated`, or a claim map like `{{tenant: a}}`"
+                    ),
+                );
+                None
+            }
+        },
+        (Some(RawAccess::Claims(map)), None) => {
+            claim_map(map, &format!("{key}.access"), &mut push).map(AccessPolicy::Claims)
+        }
+    }
+}
+
+/// `anonymous` mode cannot enforce anything but `public`: say so instead of silently opening a
+/// registry meant to be private.
+pub fn check_access_mode(auth: &AuthConfig, key: &str, policy: &AccessPolicy, problems: &mut Vec<String>) {
+    if auth.mode == AuthMode::Anonymous && *policy != AccessPolicy::Public {
+        problems.push(format!(
+            "`{key}.access`: `{}` needs authentication, but `auth.mode` is `anonymous`; set `auth.mode: oauth` with providers, or make the registry `public`",
+            policy.kind()
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use thv_domain::access::{AccessPolicy, Role};
+
+    use super::AuthMode;
+    use crate::config::{Config, ConfigError};
+
+    fn load(yaml: &str) -> Result<Config, ConfigError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(yaml.as_bytes()).unwrap();
+        Config::load_with_env(f.path(), std::iter::empty())
+    }
+
+    fn problems(yaml: &str) -> String {
+        load(yaml).unwrap_err().to_string()
+    }
+
+    const SOURCES: &str = "sources:\n  - name: a\n    file: {path: a.json}\n";
+
+    #[test]
+    fn oauth_with_providers_roles_and_access_policies() {
+        let c = load(&format!(
+            "{SOURCES}registries:\n  - name: open\n    sources: [a]\n    access: public\n  - name: members\n    sources: [a]\n  - name: team\n    sources: [a]\n    access: {{tenant: a, groups: [x, y], level: 3}}\n  - name: legacy\n    sources: [a]\n    claims: {{org: acme}}\nauth:\n  mode: oauth\n  publicPaths: [/metrics, /docs/]\n  oauth:\n    providers:\n      - name: corp\n        issuerUrl: https://idp.example.com/realms/corp\n        audience: registry\n      - name: local\n        issuerUrl: http://127.0.0.1:8081\n        audience: registry\n        jwksUrl: http://localhost:8081/keys\n  authz:\n    roles:\n      superAdmin: [{{role: admin}}]\n      manageSources: [{{role: [ops, sre]}}, {{team: platform}}]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.auth.mode, AuthMode::Oauth);
+        let oauth = c.auth.oauth.as_ref().unwrap();
+        assert_eq!(oauth.providers.len(), 2);
+        assert_eq!(oauth.realm, "mcp-registry");
+        assert_eq!(oauth.providers[1].jwks_url.as_deref(), Some("http://localhost:8081/keys"));
+        let access: Vec<&str> = c.registries.iter().map(|r| r.access.kind()).collect();
+        assert_eq!(access, ["public", "authenticated", "claims", "claims"]);
+        let AccessPolicy::Claims(team) = &c.registries[2].access else { panic!() };
+        let entries: Vec<(&str, &[String])> = team.entries().collect();
+        assert_eq!(entries[1], ("level", &["3".to_owned()][..]));
+        assert_eq!(c.auth.roles.rules(Role::ManageSources).len(), 2);
+        assert!(c.auth.is_public_path("/health") && c.auth.is_public_path("/metrics"));
+        assert!(c.auth.is_public_path("/docs/index.html") && !c.auth.is_public_path("/metrics/x"));
+        assert!(!c.auth.is_public_path("/v0.1/servers"));
+    }
+
+    #[test]
+    fn anonymous_is_the_default_and_every_registry_is_public() {
+        let c = load(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n")).unwrap();
+        assert_eq!(c.auth.mode, AuthMode::Anonymous);
+        assert_eq!(c.registries[0].access, AccessPolicy::Public);
+    }
+
+    #[test]
+    fn mistakes_name_the_key_and_the_fix() {
+        let cases = [
+            ("auth: {mode: ldap}", "`auth.mode`: `ldap` is not a mode; use `anonymous` or `oauth`"),
+            ("auth: {mode: oauth}", "`auth.oauth`: is required with `mode: oauth`"),
+            ("auth: {mode: oauth, oauth: {providers: []}}", "`auth.oauth.providers`: list at least one provider"),
+            (
+                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'http://idp.example.com', audience: x}]}}",
+                "`auth.oauth.providers[0].issuerUrl`: `http://idp.example.com` must use https",
+            ),
+            (
+                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://idp'}]}}",
+                "`auth.oauth.providers[0].audience`: is required",
+            ),
+            (
+                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://a', audience: x}, {name: p, issuerUrl: 'https://b', audience: x}]}}",
+                "`auth.oauth.providers[1].name`: `p` is used by more than one provider",
+            ),
+            (
+                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://a', audience: x, caCertPath: /no/such.pem}]}}",
+                "`auth.oauth.providers[0].caCertPath`: cannot read /no/such.pem",
+            ),
+            ("auth: {publicPaths: [metrics]}", "`auth.publicPaths[0]`: `metrics` is not a path"),
+            ("auth: {authz: {roles: {superAdmin: [{}]}}}", "`auth.authz.roles.superAdmin[0]`: is an empty claim map"),
+            (
+                "auth: {authz: {roles: {owner: [{a: b}]}}}",
+                "`auth.authz.roles.owner`: unknown key; valid keys here are `superAdmin`",
+            ),
+        ];
+        for (auth, want) in cases {
+            let msg = problems(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n{auth}\n"));
+            assert!(msg.contains(want), "{auth}:\n{msg}");
+        }
+        let oauth = "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://a', audience: x}]}}\n";
+        let registry_cases = [
+            ("access: private", "`registries[0].access`: `private` is not a policy"),
+            ("access: {}", "`registries[0].access`: is an empty claim map"),
+            ("access: public\n    claims: {a: b}", "`registries[0].claims`: cannot be combined with `access`"),
+        ];
+        for (access, want) in registry_cases {
+            let msg = problems(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n    {access}\n{oauth}"));
+            assert!(msg.contains(want), "{access}:\n{msg}");
+        }
+        let msg =
+            problems(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n    access: authenticated\n"));
+        assert!(
+            msg.contains(
+                "`registries[0].access`: `authenticated` needs authentication, but `auth.mode` is `anonymous`"
+            ),
+            "{msg}"
+        );
+        let msg = problems(&format!(
+            "registries:\n  - name: one\n    file: {{path: a.json}}\n    access: {{tenant: a}}\n  - name: two\n    file: {{path: b.json}}\n{oauth}"
+        ));
+        assert!(msg.contains("`registries[0].access`: cannot be enforced here"), "{msg}");
+    }
+}

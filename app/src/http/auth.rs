@@ -1,0 +1,204 @@
+//! Authentication: who is calling, attached to every request as a [`Caller`].
+//!
+//! In `anonymous` mode every request gets [`Caller::Open`]. In `oauth` mode:
+//! - public paths (`auth.publicPaths`) are served without looking at any token;
+//! - a request with `Authorization: Bearer <jwt>` must carry a valid token (401 otherwise, with a
+//!   `WWW-Authenticate` challenge naming the error);
+//! - a request without a token may read the MCP Registry API of `public` registries and nothing
+//!   else: everything outside the registry read paths answers 401 at once, and a registry the
+//!   caller may not read answers 401 too — the same answer as a registry that does not exist, so
+//!   nothing about private registries leaks to unauthenticated callers.
+//!
+//! Handlers decide with [`Caller::can_read`] and [`hidden_registry`]; an authenticated caller is
+//! told 404 for a registry it may not read, exactly as for one that does not exist.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use poem::http::header::{AUTHORIZATION, VARY, WWW_AUTHENTICATE};
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use thv_domain::access::{Caller, RoleRules};
+use thv_ports::{TokenError, TokenVerifier};
+
+use super::problem::Problem;
+use crate::config::auth::{AuthConfig, AuthMode};
+
+/// What the middleware needs: the `auth` section and, in `oauth` mode, the token verifier.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    config: AuthConfig,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+}
+
+impl Auth {
+    /// `anonymous` mode: everyone may do everything.
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// The configured mode; `verifier` is required in `oauth` mode.
+    pub fn new(config: AuthConfig, verifier: Option<Arc<dyn TokenVerifier>>) -> Self {
+        Self { config, verifier }
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    fn roles(&self) -> &RoleRules {
+        &self.config.roles
+    }
+
+    fn realm(&self) -> &str {
+        self.config.oauth.as_ref().map_or(crate::config::auth::DEFAULT_REALM, |o| o.realm.as_str())
+    }
+
+    /// The `WWW-Authenticate` challenge, with the error when a token was refused.
+    fn challenge(&self, error: Option<(&str, &str)>) -> HeaderValue {
+        let mut value = format!("Bearer realm=\"{}\"", quoted(self.realm()));
+        if let Some((code, description)) = error {
+            let _ = write!(value, ", error=\"{code}\", error_description=\"{}\"", quoted(description));
+        }
+        if let Some(resource) = self.config.oauth.as_ref().and_then(|o| o.resource_url.as_deref()) {
+            let _ = write!(
+                value,
+                ", resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+                quoted(resource.trim_end_matches('/'))
+            );
+        }
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    }
+}
+
+/// Keeps a header parameter inside its quotes.
+fn quoted(s: &str) -> String {
+    s.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+}
+
+/// Paths an unauthenticated caller may try in `oauth` mode: the registry read API (each
+/// handler then admits `public` registries only).
+fn is_registry_read_path(path: &str) -> bool {
+    path.starts_with("/v0.1/") || path.starts_with("/registry/") || path.starts_with("/api/v0/")
+}
+
+/// The middleware: attaches the [`Caller`] and answers 401 where the request cannot go on.
+pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Request) -> poem::Result<Response> {
+    if auth.config.mode == AuthMode::Anonymous {
+        req.set_data(Caller::open());
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    let path = req.uri().path();
+    if auth.config.is_public_path(path) {
+        req.set_data(Caller::Anonymous);
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    let caller = match bearer(&req) {
+        Bearer::None if is_registry_read_path(path) => Caller::Anonymous,
+        Bearer::None => {
+            return Ok(unauthorized(&auth, None, "authentication required: send `Authorization: Bearer <token>`"));
+        }
+        Bearer::Malformed => {
+            return Ok(unauthorized(
+                &auth,
+                Some("invalid_request"),
+                "the Authorization header must be `Bearer <token>`",
+            ));
+        }
+        Bearer::Token(token) => {
+            let Some(verifier) = &auth.verifier else {
+                return Ok(
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "token verification is not configured").into_poem()
+                );
+            };
+            match verifier.verify(&token).await {
+                Ok(identity) => Caller::user(identity, auth.roles()),
+                Err(e @ TokenError::KeysUnavailable(_)) => {
+                    tracing::warn!(error = %e, "cannot verify a token");
+                    let mut resp = Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the identity provider's signing keys cannot be fetched; try again shortly",
+                    )
+                    .into_poem();
+                    resp.headers_mut().insert("retry-after", HeaderValue::from_static("5"));
+                    return Ok(resp);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "token refused");
+                    return Ok(unauthorized(&auth, Some("invalid_token"), &e.to_string()));
+                }
+            }
+        }
+    };
+    req.set_data(caller);
+    let mut resp = next.call(req).await.map(IntoResponse::into_response)?;
+    if resp.status() == StatusCode::UNAUTHORIZED && !resp.headers().contains_key(WWW_AUTHENTICATE) {
+        resp.headers_mut().insert(WWW_AUTHENTICATE, auth.challenge(None));
+    }
+    resp.headers_mut().append(VARY, HeaderValue::from_static("Authorization"));
+    Ok(resp)
+}
+
+enum Bearer {
+    None,
+    Malformed,
+    Token(String),
+}
+
+fn bearer(req: &Request) -> Bearer {
+    let mut values = req.headers().get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if req.headers().contains_key(AUTHORIZATION) { Bearer::Malformed } else { Bearer::None };
+    };
+    let Ok(value) = value.to_str() else { return Bearer::Malformed };
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            let token = token.trim();
+            if token.contains(char::is_whitespace) { Bearer::Malformed } else { Bearer::Token(token.to_owned()) }
+        }
+        _ => Bearer::Malformed,
+    }
+}
+
+fn unauthorized(auth: &Auth, error: Option<&str>, detail: &str) -> Response {
+    let mut resp = Problem::new(StatusCode::UNAUTHORIZED, detail).into_poem();
+    resp.headers_mut().insert(WWW_AUTHENTICATE, auth.challenge(error.map(|code| (code, detail))));
+    resp.headers_mut().append(VARY, HeaderValue::from_static("Authorization"));
+    resp
+}
+
+/// The caller of a request (attached by [`authenticate`]); a request that did not pass through
+/// it is treated as unauthenticated.
+pub fn caller(req: &Request) -> &Caller {
+    static NOBODY: Caller = Caller::Anonymous;
+    req.data::<Caller>().unwrap_or(&NOBODY)
+}
+
+/// The answer for a registry the caller may not read — or that does not exist: the two are the
+/// same answer. Unauthenticated callers are asked to authenticate (401), authenticated ones are
+/// told it does not exist (404).
+pub fn hidden_registry(caller: &Caller, name: &str) -> Problem {
+    if caller.is_anonymous() {
+        Problem::new(StatusCode::UNAUTHORIZED, "authentication required: send `Authorization: Bearer <token>`")
+    } else {
+        Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{name}`"))
+    }
+}
+
+/// `GET /.well-known/oauth-protected-resource` (RFC 9728) in `oauth` mode.
+pub fn protected_resource_metadata(auth: &Auth) -> Option<serde_json::Value> {
+    let oauth = auth.config.oauth.as_ref()?;
+    let servers: Vec<&str> = oauth.providers.iter().map(|p| p.issuer_url.as_str()).collect();
+    let mut doc = serde_json::json!({
+        "authorization_servers": servers,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "thv-registry-api",
+    });
+    if let Some(resource) = &oauth.resource_url {
+        doc["resource"] = serde_json::Value::String(resource.clone());
+    }
+    if !oauth.scopes_supported.is_empty() {
+        doc["scopes_supported"] = serde_json::json!(oauth.scopes_supported);
+    }
+    Some(doc)
+}
