@@ -1,5 +1,6 @@
-//! The git, api and multi-registry examples, each started as shipped (the api one pointed at a
-//! local instance instead of the public registry, since tests run offline).
+//! The git, api, multi-registry and oauth examples, each started as shipped (the api one pointed
+//! at a local instance instead of the public registry, the oauth one at a local provider, since
+//! tests run offline).
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
@@ -74,4 +75,47 @@ async fn api_example_mirrors_another_instance() {
     let want = origin.list_all("/v0.1/servers", &[], 100).await.unwrap();
     let got = mirror.list_all("/v0.1/servers", &[], 100).await.unwrap();
     assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn oauth_example_serves_each_registry_to_whom_it_may_concern() {
+    use thv_integration_tests::oidc::{Idp, TestKey};
+    let key = TestKey::rsa("example").unwrap();
+    let idp = Idp::start(&[&key]).await.unwrap();
+    let example = std::fs::read_to_string(workspace_root().join("examples/config-oauth.yaml")).unwrap();
+    let issuer = "https://idp.example.com/realms/registry";
+    assert!(example.contains(&format!("issuerUrl: {issuer}")));
+    // The example's audience is `mcp-registry`; tokens from the test provider must carry it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &example.replace(issuer, idp.issuer())).unwrap();
+    let server = TestServer::start(&config, &[]).await.unwrap();
+    server.wait_ready().await.unwrap();
+    let token = |extra: serde_json::Value| {
+        let mut claims = idp.claims("someone", &extra);
+        claims["aud"] = serde_json::json!("mcp-registry");
+        key.sign(&claims).unwrap()
+    };
+    let member = token(serde_json::json!({}));
+    let platform = token(serde_json::json!({"groups": ["platform-team"]}));
+    let operator = token(serde_json::json!({"roles": ["registry-operator"]}));
+
+    // No token: the public registry and the public paths only.
+    assert_eq!(server.get("/registry/public/v0.1/servers").await.unwrap().status, 200);
+    assert_eq!(server.get("/version").await.unwrap().status, 200);
+    for path in ["/v0.1/servers", "/registry/everything/v0.1/servers", "/registry/platform/v0.1/servers", "/v1/me"] {
+        assert_eq!(server.get(path).await.unwrap().status, 401, "{path}");
+    }
+    // Any valid token: the default registry too; the platform registry only with the group.
+    let root = server.call("GET", "/v0.1/servers?limit=100", Some(&member)).await.unwrap();
+    assert_eq!(root.status, 200);
+    assert_eq!(server.call("GET", "/registry/platform/v0.1/servers", Some(&member)).await.unwrap().status, 404);
+    let platform_page = server.call("GET", "/registry/platform/v0.1/servers", Some(&platform)).await.unwrap();
+    assert_eq!(platform_page.status, 200);
+    assert!(platform_page.body.contains("io.github."));
+    // Syncs need the operator role.
+    assert_eq!(server.call("POST", "/v1/sources/seed/sync", Some(&member)).await.unwrap().status, 403);
+    assert!([202, 409].contains(&server.call("POST", "/v1/sources/seed/sync", Some(&operator)).await.unwrap().status));
+    let me: serde_json::Value =
+        serde_json::from_str(&server.call("GET", "/v1/me", Some(&operator)).await.unwrap().body).unwrap();
+    assert_eq!(me["roles"], serde_json::json!(["manageSources"]));
 }
