@@ -14,6 +14,7 @@
 
 pub mod database;
 pub mod duration;
+pub mod http;
 mod normalize;
 pub mod raw;
 pub mod telemetry;
@@ -63,6 +64,8 @@ pub struct Config {
     pub database: Option<database::DatabaseConfig>,
     /// OpenTelemetry export.
     pub telemetry: telemetry::TelemetryConfig,
+    /// Limits and timeouts of the HTTP server (`http`).
+    pub http: http::HttpLimits,
     /// Log filter (`logging.level`).
     pub log_level: String,
     /// Where deployed MCP servers are listed from, when configured.
