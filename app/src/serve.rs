@@ -151,7 +151,7 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
             let local = acceptor.local_addr().into_iter().next().and_then(|a| a.as_socket_addr().copied());
             tracing::info!(address = %local.map_or_else(|| addr.to_owned(), |a| a.to_string()), "internal endpoints listening");
             let mut stop = stop_rx.clone();
-            let app = crate::http::internal_app(catalog.clone());
+            let app = crate::http::internal_app(catalog.clone(), config.http);
             Some(tokio::spawn(async move {
                 poem::Server::new_with_acceptor(acceptor)
                     .run_with_graceful_shutdown(
@@ -168,7 +168,7 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     };
     let result = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            crate::http::app_with(catalog, deployments),
+            crate::http::app_with(catalog, deployments, config.http),
             async move {
                 shutdown_signal().await;
                 let _ = stop_tx.send(true);

@@ -1,11 +1,12 @@
 //! The HTTP API: one poem-openapi service (official read API, legacy paths, operations), wrapped
-//! in path normalisation and problem+json error handling.
+//! in path normalisation, observation, request hardening and problem+json error handling.
 //!
 //! Adding an endpoint: put it in the module of its resource with its own `ApiResponse` enum
 //! (documented variants, problem+json errors), give it an explicit `operation_id`, then run
 //! `thv-registry-api openapi > docs/openapi.yaml` and commit the spec diff.
 
 pub mod deployed;
+pub mod harden;
 pub mod manage;
 pub mod observe;
 pub mod ops;
@@ -21,6 +22,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 use crate::catalog::Catalog;
+use crate::config::http::HttpLimits;
 use deployed::{DeployedApi, DeploymentsSource};
 use manage::ManageApi;
 use ops::{OpsApi, VersionInfo};
@@ -62,13 +64,15 @@ pub fn spec_yaml() -> String {
     api_service(Arc::new(Catalog::empty())).spec_yaml()
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application, with the default `http` limits.
 pub fn app(catalog: Arc<Catalog>) -> impl Endpoint {
-    app_with(catalog, DeploymentsSource::NotConfigured)
+    app_with(catalog, DeploymentsSource::NotConfigured, HttpLimits::default())
 }
 
-/// The whole HTTP application, with deployed-server listing.
-pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> impl Endpoint {
+/// The whole HTTP application, with deployed-server listing. From the outside in: path
+/// normalisation, observation (so every request is logged and counted, rejected ones included),
+/// hardening (limits, strict paths, CORS, security headers), problem+json, the routes.
+pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource, limits: HttpLimits) -> impl Endpoint {
     let service = api_service_with(catalog, deployments);
     let json = service.spec_endpoint();
     let yaml = service.spec_endpoint_yaml();
@@ -84,6 +88,7 @@ pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> impl E
         .at("/metrics", poem::get(metrics_endpoint))
         .nest("/", service)
         .around(problem::problem_middleware)
+        .around(move |ep, req| harden::harden(ep, req, limits))
         .around(observe::observe)
         .around(rewrite::rewrite_middleware)
 }
@@ -120,13 +125,14 @@ fn metrics_endpoint() -> poem::Response {
 }
 
 /// The operations endpoints alone (`/health`, `/readiness`, `/version`, `/ping`, `/metrics`), for
-/// `--internal-address`.
-pub fn internal_app(catalog: Arc<Catalog>) -> impl Endpoint {
+/// `--internal-address`, with the same hardening as the main application.
+pub fn internal_app(catalog: Arc<Catalog>, limits: HttpLimits) -> impl Endpoint {
     let ops = OpenApiService::new(OpsApi { catalog, version: VersionInfo::current() }, API_TITLE, "internal");
     Route::new()
         .at("/metrics", poem::get(metrics_endpoint))
         .nest("/", ops)
         .around(problem::problem_middleware)
+        .around(move |ep, req| harden::harden(ep, req, limits))
         .around(observe::observe)
 }
 
