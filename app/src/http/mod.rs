@@ -1,5 +1,6 @@
 //! The HTTP API: one poem-openapi service (official read API, legacy paths, operations), wrapped
-//! in path normalisation, observation, request hardening and problem+json error handling.
+//! in path normalisation, observation, request hardening and problem+json error handling, and
+//! served by the listener in [`listen`].
 //!
 //! Adding an endpoint: put it in the module of its resource with its own `ApiResponse` enum
 //! (documented variants, problem+json errors), give it an explicit `operation_id`, then run
@@ -7,6 +8,7 @@
 
 pub mod deployed;
 pub mod harden;
+pub mod listen;
 pub mod manage;
 pub mod observe;
 pub mod ops;
