@@ -309,6 +309,7 @@ async fn encoded_path_tricks_are_400() {
         assert_eq!(status(&response), 400, "{path}: {response}");
         let problem = problem(&response);
         assert_eq!(problem["errors"][0]["location"], "path", "{path}: {problem}");
+        assert_eq!(problem["errors"][0]["value"], path, "the path as sent is named: {problem}");
     }
 
     // An encoded slash inside a segment is how server names travel: routed as usual.

@@ -44,13 +44,13 @@ async fn guard<E: Endpoint>(next: &E, mut req: Request, limits: &HttpLimits, cor
     }
     // The path as received; and as normalised, when that differs (in-process requests carry only
     // the latter).
-    let raw = req.original_uri().path();
-    if let Err(fault) = check_path(raw).and_then(|()| match req.uri().path() {
+    let (raw, normalised) = (req.original_uri().path(), req.uri().path());
+    let checked = check_path(raw).map_err(|f| (f, raw)).and_then(|()| match normalised {
         p if p == raw => Ok(()),
-        p => check_path(p),
-    }) {
-        let value = req.original_uri().path().to_owned();
-        return Problem::invalid(StatusCode::BAD_REQUEST, "path", fault.to_string(), Some(&value)).into_poem();
+        p => check_path(p).map_err(|f| (f, p)),
+    });
+    if let Err((fault, path)) = checked {
+        return Problem::invalid(StatusCode::BAD_REQUEST, "path", fault.to_string(), Some(path)).into_poem();
     }
     if cors == Cors::ReadPreflight {
         return Response::builder().status(StatusCode::NO_CONTENT).finish();

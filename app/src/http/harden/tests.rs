@@ -162,6 +162,8 @@ async fn bad_paths_are_400_problems() {
     let (status, headers, body) = call(Request::builder().uri_str("/v0.1/servers/%2e%2e/versions").finish()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(is_problem(&headers, &body, 400) && body.contains("\"location\":\"path\""), "{body}");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["errors"][0]["value"], "/v0.1/servers/%2e%2e/versions", "the refused path is named");
 }
 
 #[tokio::test]
