@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use std::path::Path;
 use thv_adapters::api::{ApiSource, ApiSourceOptions};
 use thv_adapters::git::{GitAuth, GitRef, GitSource};
@@ -175,49 +174,44 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     let deployments = deployments(&config).await;
     let auth = auth(&config)?;
 
-    let acceptor = TcpListener::bind(address.to_owned())
-        .into_acceptor()
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let local = acceptor.local_addr().into_iter().next().and_then(|a| a.as_socket_addr().copied());
+    let listener =
+        tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener.local_addr().ok();
     let shown = local.map_or_else(|| address.to_owned(), |a| a.to_string());
     tracing::info!(address = %shown, "listening");
 
+    let limits = config.http;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let internal = match internal_address {
         Some(addr) => {
-            let acceptor = TcpListener::bind(addr.to_owned())
-                .into_acceptor()
+            let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on the internal address {addr}"))?;
-            let local = acceptor.local_addr().into_iter().next().and_then(|a| a.as_socket_addr().copied());
+            let local = listener.local_addr().ok();
             tracing::info!(address = %local.map_or_else(|| addr.to_owned(), |a| a.to_string()), "internal endpoints listening");
             let mut stop = stop_rx.clone();
-            let app = crate::http::internal_app(catalog.clone());
+            let app = crate::http::internal_app(catalog.clone(), limits);
             Some(tokio::spawn(async move {
-                poem::Server::new_with_acceptor(acceptor)
-                    .run_with_graceful_shutdown(
-                        app,
-                        async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        },
-                        Some(DRAIN_TIMEOUT),
-                    )
-                    .await
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                crate::http::listen::serve(listener, app, limits, stopped, DRAIN_TIMEOUT).await;
             }))
         }
         None => None,
     };
-    let result = poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            crate::http::app_with(catalog, deployments, auth),
-            async move {
-                shutdown_signal().await;
-                let _ = stop_tx.send(true);
-            },
-            Some(DRAIN_TIMEOUT),
-        )
-        .await;
+    let stopped = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    crate::http::listen::serve(
+        listener,
+        crate::http::app_with(catalog, deployments, limits, auth),
+        limits,
+        stopped,
+        DRAIN_TIMEOUT,
+    )
+    .await;
     if let Some(task) = internal {
         let _ = task.await;
     }
@@ -227,7 +221,7 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
         pool.close().await;
     }
     tracing::info!("stopped");
-    result.context("the HTTP server failed")
+    Ok(())
 }
 
 async fn shutdown_signal() {

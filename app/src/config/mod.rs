@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod database;
 pub mod duration;
+pub mod http;
 mod normalize;
 pub mod raw;
 pub mod telemetry;
@@ -64,6 +65,8 @@ pub struct Config {
     pub database: Option<database::DatabaseConfig>,
     /// OpenTelemetry export.
     pub telemetry: telemetry::TelemetryConfig,
+    /// Limits and timeouts of the HTTP server (`http`).
+    pub http: http::HttpLimits,
     /// Log filter (`logging.level`).
     pub log_level: String,
     /// Where deployed MCP servers are listed from, when configured.

@@ -36,6 +36,7 @@ pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Conf
     let mut p = Problems::default();
     let database = raw.database.as_ref().and_then(|db| super::database::normalize(db, env, &mut p.0));
     let telemetry = raw.telemetry.as_ref().map(|t| super::telemetry::normalize(t, &mut p.0)).unwrap_or_default();
+    let http = raw.http.as_ref().map(|h| super::http::normalize(h, &mut p.0)).unwrap_or_default();
     let log_level = super::telemetry::log_level(raw.logging.as_ref(), &mut p.0);
     let kubernetes = raw.kubernetes.as_ref().map(|k| super::KubernetesConfig {
         namespaces: k.namespaces.clone().unwrap_or_default(),
@@ -73,6 +74,7 @@ pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Conf
             default_registry,
             database,
             telemetry,
+            http,
             log_level,
             kubernetes,
             auth,

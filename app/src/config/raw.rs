@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub database: Option<RawDatabase>,
     /// OpenTelemetry export.
     pub telemetry: Option<RawTelemetry>,
+    /// Limits and timeouts of the HTTP server.
+    pub http: Option<RawHttp>,
     /// Log settings.
     pub logging: Option<RawLogging>,
     /// Deployed MCP servers (ToolHive `MCPServer` resources) in a Kubernetes cluster.
@@ -54,6 +56,21 @@ pub struct RawKubernetes {
     pub context: Option<String>,
     /// Per-request timeout. Default `10s`.
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawHttp {
+    /// Largest request body, in bytes; more is a 413. Default 1048576 (1 MiB).
+    pub max_body_bytes: Option<u64>,
+    /// Largest total of request header names and values, in bytes; more is a 431. Default 32768.
+    pub max_header_bytes: Option<u64>,
+    /// Longest time one request may take to be handled; longer is a 503. Default `30s`.
+    pub request_timeout: Option<String>,
+    /// Longest time a client may take to send a request head. Default `10s`.
+    pub read_header_timeout: Option<String>,
+    /// How long a keep-alive connection may wait for its next request. Default `60s`.
+    pub idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

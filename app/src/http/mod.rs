@@ -1,5 +1,6 @@
 //! The HTTP API: one poem-openapi service (official read API, legacy paths, operations), wrapped
-//! in path normalisation and problem+json error handling.
+//! in path normalisation, observation, request hardening and problem+json error handling, and
+//! served by the listener in [`listen`].
 //!
 //! Adding an endpoint: put it in the module of its resource with its own `ApiResponse` enum
 //! (documented variants, problem+json errors), give it an explicit `operation_id`, then run
@@ -7,6 +8,8 @@
 
 pub mod auth;
 pub mod deployed;
+pub mod harden;
+pub mod listen;
 pub mod manage;
 pub mod observe;
 pub mod ops;
@@ -22,6 +25,7 @@ use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 use crate::catalog::Catalog;
+use crate::config::http::HttpLimits;
 use deployed::{DeployedApi, DeploymentsSource};
 use manage::ManageApi;
 use ops::{OpsApi, VersionInfo};
@@ -63,13 +67,21 @@ pub fn spec_yaml() -> String {
     api_service(Arc::new(Catalog::empty())).spec_yaml()
 }
 
-/// The whole HTTP application, without authentication.
+/// The whole HTTP application, with the default `http` limits and without authentication.
 pub fn app(catalog: Arc<Catalog>) -> impl Endpoint {
-    app_with(catalog, DeploymentsSource::NotConfigured, auth::Auth::anonymous())
+    app_with(catalog, DeploymentsSource::NotConfigured, HttpLimits::default(), auth::Auth::anonymous())
 }
 
-/// The whole HTTP application, with deployed-server listing and the configured authentication.
-pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource, auth: auth::Auth) -> impl Endpoint {
+/// The whole HTTP application, with deployed-server listing. From the outside in: path
+/// normalisation, observation (so every request is logged and counted, rejected ones included),
+/// hardening (limits, strict paths, CORS, security headers), problem+json, authentication, the
+/// routes.
+pub fn app_with(
+    catalog: Arc<Catalog>,
+    deployments: DeploymentsSource,
+    limits: HttpLimits,
+    auth: auth::Auth,
+) -> impl Endpoint {
     let service = api_service_with(catalog, deployments);
     let auth = Arc::new(auth);
     let metadata = auth::protected_resource_metadata(&auth);
@@ -89,6 +101,7 @@ pub fn app_with(catalog: Arc<Catalog>, deployments: DeploymentsSource, auth: aut
         .nest("/", service)
         .around(move |next, req| auth::authenticate(auth.clone(), next, req))
         .around(problem::problem_middleware)
+        .around(move |ep, req| harden::harden(ep, req, limits))
         .around(observe::observe)
         .around(rewrite::rewrite_middleware)
 }
@@ -143,13 +156,14 @@ fn metrics_endpoint() -> poem::Response {
 }
 
 /// The operations endpoints alone (`/health`, `/readiness`, `/version`, `/ping`, `/metrics`), for
-/// `--internal-address`.
-pub fn internal_app(catalog: Arc<Catalog>) -> impl Endpoint {
+/// `--internal-address`, with the same hardening as the main application.
+pub fn internal_app(catalog: Arc<Catalog>, limits: HttpLimits) -> impl Endpoint {
     let ops = OpenApiService::new(OpsApi { catalog, version: VersionInfo::current() }, API_TITLE, "internal");
     Route::new()
         .at("/metrics", poem::get(metrics_endpoint))
         .nest("/", ops)
         .around(problem::problem_middleware)
+        .around(move |ep, req| harden::harden(ep, req, limits))
         .around(observe::observe)
 }
 

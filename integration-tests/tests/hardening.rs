@@ -1,0 +1,413 @@
+//! Request hardening through the binary, with short limits (`http:` section): oversized bodies
+//! and headers, slow clients, encoded path tricks, slow handlers, CORS and security headers. Each
+//! attack is refused cleanly (problem+json where the server can answer at all) while a prober
+//! keeps getting 200s from the same server.
+//!
+//! Raw TCP is used wherever a client library would normalise or refuse what is being sent.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use thv_integration_tests::{TestServer, workspace_root, write_config};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Scheduling slack on a shared CI machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// Starts the server on the seed catalogue with short limits (and `extra` YAML appended).
+async fn start(extra: &str) -> (TestServer, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "registryName: seed\nsource:\n  file: {{path: {}}}\nsyncPolicy: {{interval: 1h}}\nhttp:\n  maxBodyBytes: 1024\n  maxHeaderBytes: 4096\n  requestTimeout: 1s\n  readHeaderTimeout: 1s\n  idleTimeout: 2s\n{extra}",
+            workspace_root().join("examples/data/seed-358-servers.json").display()
+        ),
+    )
+    .unwrap();
+    let srv = TestServer::start(&config, &[]).await.unwrap();
+    srv.wait_ready().await.unwrap();
+    let addr = srv.base_url().trim_start_matches("http://").parse().unwrap();
+    (srv, addr, dir)
+}
+
+/// Normal traffic during an attack: a GET every 50 ms on fresh connections, each of which must
+/// be a 200 within 5 s.
+struct Prober {
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicUsize>,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl Prober {
+    fn start(base: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let url = format!("{base}/v0.1/servers?limit=1");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(0)
+            .no_proxy()
+            .build()
+            .unwrap();
+        let (flag, count) = (stop.clone(), served.clone());
+        let task = tokio::spawn(async move {
+            while !flag.load(Ordering::Relaxed) {
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => count.fetch_add(1, Ordering::Relaxed),
+                    Ok(r) => return Err(format!("normal GET answered {}", r.status())),
+                    Err(e) => return Err(format!("normal GET failed: {e}")),
+                };
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(())
+        });
+        Self { stop, served, task }
+    }
+
+    /// Waits for two more probes (so some ran after the attack too), then stops; fails unless
+    /// every probe was a 200.
+    async fn finish(self) {
+        let target = self.served.load(Ordering::Relaxed) + 2;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.served.load(Ordering::Relaxed) < target && !self.task.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap().unwrap();
+        let served = self.served.load(Ordering::Relaxed);
+        assert!(served >= target, "only {served} normal requests were served");
+    }
+}
+
+/// A raw HTTP/1.1 exchange: sends `request`, reads until the server closes (at most 10 s: a hang
+/// fails the test). A reset after a partial answer keeps what was read.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(elapsed) => {
+                panic!("the server neither answered nor closed ({elapsed}); got {:?}", String::from_utf8_lossy(&out))
+            }
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get_request(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// Status code of a raw response (0 when there is none).
+fn status(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// A header of a raw response, by lower-case name.
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The problem+json body of a raw response (`Connection: close`, so not chunked).
+fn problem(response: &str) -> Value {
+    assert_eq!(header(response, "content-type"), Some("application/problem+json"), "{response}");
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    let problem: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
+    assert_eq!(problem["status"], status(response), "{response}");
+    problem
+}
+
+/// Whether the server logged a request line with this status.
+fn logged(srv: &TestServer, status: u16) -> bool {
+    srv.stderr()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|v| v["fields"]["message"] == "request" && v["fields"]["status"] == status)
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let (srv, addr, _dir) = start("").await;
+    let prober = Prober::start(&srv.base_url());
+
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).no_proxy().build().unwrap();
+    let url = format!("{}/v1/sources/seed/sync", srv.base_url());
+    let reply = client.post(&url).body(vec![b'x'; 10 * 1024]).send().await.unwrap();
+    assert_eq!(reply.status(), 413);
+    assert_eq!(reply.headers()["content-type"], "application/problem+json");
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["status"], 413, "{body}");
+
+    // A body of unknown length is read up to the limit and refused the same way, although this
+    // route never reads its body.
+    let mut chunked = b"POST /v1/sources/seed/sync HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..4 {
+        chunked.extend_from_slice(format!("200\r\n{}\r\n", "y".repeat(0x200)).as_bytes());
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let response = raw(addr, &chunked).await;
+    assert_eq!(status(&response), 413, "{response}");
+    problem(&response);
+
+    // Within the limit, a write works as before.
+    let reply = client.post(&url).body(vec![b'x'; 100]).send().await.unwrap();
+    assert!(matches!(reply.status().as_u16(), 202 | 409), "{}", reply.status());
+    prober.finish().await;
+    assert!(logged(&srv, 413), "rejections are logged like any request:\n{}", srv.stderr());
+}
+
+#[tokio::test]
+async fn oversized_headers_are_431_and_absurd_heads_are_cut_off() {
+    let (srv, addr, _dir) = start("").await;
+    let prober = Prober::start(&srv.base_url());
+
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).no_proxy().build().unwrap();
+    let url = format!("{}/v0.1/servers?limit=1", srv.base_url());
+    let reply = client.get(&url).header("x-big", "h".repeat(8 * 1024)).send().await.unwrap();
+    assert_eq!(reply.status(), 431);
+    assert_eq!(reply.headers()["content-type"], "application/problem+json");
+    assert_eq!(reply.json::<Value>().await.unwrap()["status"], 431);
+
+    // 1 MB of header: hyper refuses it (a bare 431, or the connection closed); never a hang.
+    let mut huge = b"GET /v0.1/servers HTTP/1.1\r\nHost: localhost\r\nX-Big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'h', 1024 * 1024));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let response = raw(addr, &huge).await;
+    assert!(response.is_empty() || status(&response) == 431, "{response}");
+
+    srv.get_json("/v0.1/servers?limit=1").await.unwrap();
+    prober.finish().await;
+    assert!(logged(&srv, 431), "rejections are logged like any request:\n{}", srv.stderr());
+}
+
+/// Sends `head` and stalls; returns how long the server took to close the connection.
+async fn stall(addr: SocketAddr, head: &[u8]) -> Duration {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0) | Err(_))), "expected the connection to be closed, got {read:?}");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_by_the_header_timeout() {
+    let (srv, addr, _dir) = start("").await;
+    let prober = Prober::start(&srv.base_url());
+
+    // Half a request line, half a head, nothing at all: each closed after readHeaderTimeout.
+    let (line, head, nothing) = tokio::join!(
+        stall(addr, b"GET /v0.1/serv"),
+        stall(addr, b"GET /v0.1/servers HTTP/1.1\r\nHost: localhost\r\nX-Half: "),
+        stall(addr, b""),
+    );
+    for (what, took) in [("half a request line", line), ("half a head", head), ("nothing", nothing)] {
+        assert!(took < READ_HEADER_TIMEOUT + SLACK, "{what}: closed after {took:?}");
+    }
+
+    // Slowloris: one byte every 300 ms is still cut off by the header timeout.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = b"GET /v0.1/servers HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    let mut sent = 0;
+    let mut buf = [0u8; 1024];
+    loop {
+        if stream.write_all(&head[sent..=sent]).await.is_err() {
+            break;
+        }
+        sent += 1;
+        assert!(sent < head.len(), "the whole head went through at one byte per 300 ms");
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+            assert!(matches!(read, Ok(0) | Err(_)), "expected the connection to be closed, got {read:?}");
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(took < READ_HEADER_TIMEOUT + SLACK, "slowloris closed after {took:?} ({sent} bytes)");
+    prober.finish().await;
+}
+
+/// Reads one response with a `Content-Length` from a keep-alive connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = header(&format!("{head}\r\n\r\n"), "content-length").unwrap().parse().unwrap();
+            if body.len() >= length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed mid-response: {text}");
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_last_idle_timeout_not_the_header_timeout() {
+    let (_srv, addr, _dir) = start("").await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = b"GET /v0.1/servers?limit=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    stream.write_all(request).await.unwrap();
+    assert_eq!(status(&read_response(&mut stream).await), 200);
+
+    // Idle for longer than readHeaderTimeout: the connection is still there.
+    tokio::time::sleep(READ_HEADER_TIMEOUT + Duration::from_millis(500)).await;
+    stream.write_all(request).await.unwrap();
+    assert_eq!(status(&read_response(&mut stream).await), 200);
+
+    // Then idle for idleTimeout: closed.
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0) | Err(_))), "expected the connection to be closed, got {read:?}");
+    let took = started.elapsed();
+    assert!(took + Duration::from_millis(300) > IDLE_TIMEOUT && took < IDLE_TIMEOUT + SLACK, "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn encoded_path_tricks_are_400() {
+    let (srv, addr, _dir) = start("").await;
+    let prober = Prober::start(&srv.base_url());
+    for path in [
+        "/v0.1/servers/..%2F..%2Fetc",
+        "/v0.1/servers/%2e%2e/versions",
+        "/registry/%2e%2e/v0.1/servers",
+        "/v0.1/servers/a%00b/versions",
+        "/v0.1/servers/io.x%252Fy/versions",
+        "/v0.1/servers/io.x%5Cy/versions",
+        "/v0.1/../v0.1/servers",
+        "/v0.1/./servers",
+        "/v0/servers/io.x/../versions",
+        "/v0.1/servers/a%zz/versions",
+        "/v0.1/servers/a%FF/versions",
+    ] {
+        let response = raw(addr, &get_request(path)).await;
+        assert_eq!(status(&response), 400, "{path}: {response}");
+        let problem = problem(&response);
+        assert_eq!(problem["errors"][0]["location"], "path", "{path}: {problem}");
+        assert_eq!(problem["errors"][0]["value"], path, "the path as sent is named: {problem}");
+    }
+
+    // An encoded slash inside a segment is how server names travel: routed as usual.
+    let response = raw(addr, &get_request("/v0.1/servers/io.github.x%2Fy/versions")).await;
+    assert_eq!(status(&response), 404, "{response}");
+    let seed = thv_integration_tests::read_json(&workspace_root().join("examples/data/seed-358-servers.json")).unwrap();
+    let name = seed[0]["name"].as_str().unwrap().replace('/', "%2F");
+    let response = raw(addr, &get_request(&format!("/v0.1/servers/{name}/versions"))).await;
+    assert_eq!(status(&response), 200, "{response}");
+    prober.finish().await;
+    assert!(logged(&srv, 400), "rejections are logged like any request");
+}
+
+#[tokio::test]
+async fn a_slow_handler_is_cut_off_by_the_request_timeout() {
+    // A Kubernetes API server that accepts connections and never answers.
+    let black_hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = black_hole.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = black_hole.accept().await {
+            open.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: hole\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: hole\n  context:\n    cluster: hole\n    user: u\ncurrent-context: hole\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    let (srv, _addr, _config_dir) =
+        start(&format!("kubernetes:\n  kubeconfig: {}\n  timeout: 30s\n", kubeconfig.display())).await;
+    let prober = Prober::start(&srv.base_url());
+
+    let started = Instant::now();
+    let reply = srv.get("/api/v0/deployed").await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.content_type().starts_with("application/problem+json"));
+    assert!(reply.json().unwrap()["detail"].as_str().unwrap().contains("request timed out"), "{}", reply.body);
+    assert!(took < Duration::from_secs(1) + SLACK, "answered after {took:?}");
+    prober.finish().await;
+    held.abort();
+}
+
+#[tokio::test]
+async fn cors_for_reads_only_and_security_headers_everywhere() {
+    let (_srv, addr, _dir) = start("").await;
+    let with_origin = |method: &str, path: &str, extra: &str| {
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n{extra}Connection: close\r\n\r\n").into_bytes()
+    };
+
+    let response = raw(addr, &with_origin("GET", "/v0.1/servers?limit=1", "")).await;
+    assert_eq!(status(&response), 200);
+    assert_eq!(header(&response, "access-control-allow-origin"), Some("*"), "{response}");
+    assert_eq!(header(&response, "access-control-expose-headers"), Some("ETag"));
+    assert_eq!(header(&response, "access-control-allow-credentials"), None);
+
+    let preflight = raw(
+        addr,
+        &with_origin(
+            "OPTIONS",
+            "/v0.1/servers",
+            "Access-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: if-none-match\r\n",
+        ),
+    )
+    .await;
+    assert_eq!(status(&preflight), 204, "{preflight}");
+    assert_eq!(header(&preflight, "access-control-allow-origin"), Some("*"));
+    assert_eq!(header(&preflight, "access-control-allow-methods"), Some("GET, OPTIONS"));
+    assert_eq!(header(&preflight, "access-control-allow-headers"), Some("Authorization, Content-Type, If-None-Match"));
+    assert_eq!(header(&preflight, "access-control-max-age"), Some("86400"));
+
+    let write =
+        raw(addr, &with_origin("OPTIONS", "/v1/sources/seed/sync", "Access-Control-Request-Method: POST\r\n")).await;
+    assert_ne!(status(&write), 204, "{write}");
+    assert_eq!(header(&write, "access-control-allow-origin"), None, "{write}");
+    let post = raw(addr, &with_origin("POST", "/v1/sources/seed/sync", "Content-Length: 0\r\n")).await;
+    assert_eq!(header(&post, "access-control-allow-origin"), None, "{post}");
+
+    for (path, want) in [("/v0.1/servers?limit=1", 200), ("/v0.1/nope", 404)] {
+        let response = raw(addr, &get_request(path)).await;
+        assert_eq!(status(&response), want, "{response}");
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+            ("cross-origin-resource-policy", "cross-origin"),
+        ] {
+            assert_eq!(header(&response, name), Some(value), "{path}: {name}");
+        }
+        assert_eq!(header(&response, "strict-transport-security"), None);
+    }
+    let docs = raw(addr, &get_request("/docs")).await;
+    assert_eq!(status(&docs), 200);
+    assert!(header(&docs, "content-security-policy").unwrap().contains("script-src 'unsafe-inline'"));
+}
