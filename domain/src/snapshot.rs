@@ -12,19 +12,44 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::entry::Entry;
+use crate::entry::{Entry, OFFICIAL_META};
 
-/// One row: an entry and its pre-rendered response.
+/// One row: an entry, its official metadata pre-rendered, and its search text. The response
+/// body of a row is put together from the server's stored JSON and the metadata when asked for
+/// (a copy of two slices), so the document is held once, not twice.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub entry: Entry,
-    /// The `ServerResponse` JSON of this entry.
-    pub json: Bytes,
+    /// The official `_meta` object's JSON.
+    meta: Box<[u8]>,
     /// Lower-cased name, title and description, separated by NUL, for `search`.
     search: String,
 }
 
 impl Row {
+    /// Length of [`Row::write_json`]'s output.
+    pub fn json_len(&self) -> usize {
+        ROW_FRAME.len() + self.entry.server.json().len() + self.meta.len()
+    }
+
+    /// Appends the `ServerResponse` JSON of this row: `{"server":…,"_meta":{"<official>":…}}`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"server\":");
+        out.extend_from_slice(self.entry.server.json().as_bytes());
+        out.extend_from_slice(b",\"_meta\":{\"");
+        out.extend_from_slice(OFFICIAL_META.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(&self.meta);
+        out.extend_from_slice(b"}}");
+    }
+
+    /// The `ServerResponse` JSON of this row.
+    pub fn json(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.json_len());
+        self.write_json(&mut out);
+        Bytes::from(out)
+    }
+
     fn name(&self) -> &str {
         self.entry.server.name().as_str()
     }
@@ -83,7 +108,8 @@ impl Snapshot {
                 let s = &entry.server;
                 let search =
                     format!("{}\0{}\0{}", s.name(), s.title().unwrap_or_default(), s.description()).to_lowercase();
-                Row { json: Bytes::from(entry.render()), search, entry }
+                let meta = serde_json::to_vec(&entry.official).unwrap_or_default().into_boxed_slice();
+                Row { entry, meta, search }
             })
             .collect();
         let latest = rows.iter().enumerate().filter(|(_, r)| r.entry.official.is_latest).map(|(i, _)| i).collect();
@@ -205,16 +231,20 @@ fn key_cmp(a: &Entry, b: &Entry) -> Ordering {
         .cmp(&(b.server.name().as_str(), b.server.version().as_str()))
 }
 
+/// Bytes [`Row::write_json`] adds around the server JSON and the metadata (`OFFICIAL_META`
+/// included; a test checks the two agree).
+const ROW_FRAME: &str = concat!("{\"server\":", ",\"_meta\":{\"", "io.modelcontextprotocol.registry/official", "\":", "}}");
+
 /// Renders a `ServerList` body: `{"servers":[…],"metadata":{"nextCursor"?,"count"}}`.
 pub fn render_list(rows: &[&Row], next_cursor: Option<&str>) -> Vec<u8> {
-    let size: usize = rows.iter().map(|r| r.json.len() + 1).sum();
+    let size: usize = rows.iter().map(|r| r.json_len() + 1).sum();
     let mut out = Vec::with_capacity(size + 96);
     out.extend_from_slice(b"{\"servers\":[");
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&r.json);
+        r.write_json(&mut out);
     }
     out.extend_from_slice(b"],\"metadata\":{");
     if let Some(c) = next_cursor {

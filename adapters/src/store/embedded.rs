@@ -87,12 +87,15 @@ impl EmbeddedStore {
             None => Vec::new(),
             Some(name) => {
                 let path = dir.join(name);
-                let file = File::open(&path).map_err(|e| StoreError::Corrupt {
+                // Read whole, then parsed from memory: several times faster than a reader, which
+                // serde_json consumes byte by byte.
+                let bytes = std::fs::read(&path).map_err(|e| StoreError::Corrupt {
                     source_name: source.to_string(),
-                    detail: format!("cannot open {}: {e}", path.display()),
+                    detail: format!("cannot read {}: {e}", path.display()),
                 })?;
-                let entries: Vec<Entry> = serde_json::from_reader(BufReader::new(file)).map_err(|e| {
-                    StoreError::Corrupt { source_name: source.to_string(), detail: format!("{}: {e}", path.display()) }
+                let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    source_name: source.to_string(),
+                    detail: format!("{}: {e}", path.display()),
                 })?;
                 entries
             }

@@ -436,7 +436,7 @@ impl ServersApi {
         let selector =
             if version == "latest" { VersionSelector::Latest } else { VersionSelector::Exact(version.to_owned()) };
         match reg.snapshot.version(name, &selector, include_deleted) {
-            Some(row) => Outcome::Body(row.json.clone(), etag),
+            Some(row) => Outcome::Body(row.json(), etag),
             None if reg.snapshot.versions(name, include_deleted).is_some() => {
                 Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server version not found"))
             }

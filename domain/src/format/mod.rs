@@ -94,8 +94,63 @@ pub fn parse_document(bytes: &[u8], format: DataFormat) -> Result<ParsedDocument
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FormatError::Empty);
     }
+    if format != DataFormat::Toolhive
+        && let Some(doc) = parse_upstream_lazily(bytes)
+    {
+        return Ok(doc);
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| FormatError::Json(e.to_string()))?;
     parse_value(value, format)
+}
+
+/// The upstream shapes, read without building a tree of the whole document: the server list is
+/// split into raw items and each item is parsed on its own, so the peak memory is the document
+/// plus one item rather than a `Value` of everything (several times the document's size).
+/// `None` for anything else (ToolHive, unknown shapes, invalid JSON): the caller then takes the
+/// general path, which also produces the error messages.
+fn parse_upstream_lazily(bytes: &[u8]) -> Option<ParsedDocument> {
+    use serde_json::value::RawValue;
+
+    #[derive(Deserialize)]
+    struct Top<'a> {
+        #[serde(borrow)]
+        data: Option<Data<'a>>,
+        #[serde(borrow)]
+        servers: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Data<'a> {
+        #[serde(borrow)]
+        servers: Option<&'a RawValue>,
+    }
+    let is_array = |raw: &RawValue| raw.get().starts_with('[');
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
+    let (kind, list): (Upstream, &RawValue) = match first {
+        b'[' => (Upstream::Array, serde_json::from_slice(bytes).ok()?),
+        b'{' => {
+            let top: Top<'_> = serde_json::from_slice(bytes).ok()?;
+            match (top.data.and_then(|d| d.servers).filter(|s| is_array(s)), top.servers.filter(|s| is_array(s))) {
+                (Some(list), _) => (Upstream::RegistryFile, list),
+                (None, Some(list)) => (Upstream::ListResponse, list),
+                (None, None) => return None,
+            }
+        }
+        _ => return None,
+    };
+    let items: Vec<&RawValue> = serde_json::from_str(list.get()).ok()?;
+    let prefix = match kind {
+        Upstream::Array => "",
+        Upstream::RegistryFile => "data.servers",
+        Upstream::ListResponse => "servers",
+    };
+    let mut doc = ParsedDocument::default();
+    for (i, item) in items.into_iter().enumerate() {
+        let parsed = serde_json::from_str::<Value>(item.get())
+            .map_err(|e| e.to_string())
+            .and_then(|item| parse_upstream_item(item, kind));
+        doc.push(format!("{prefix}[{i}]"), parsed);
+    }
+    Some(doc)
 }
 
 /// Like [`parse_document`], for an already-parsed JSON value.
@@ -185,17 +240,19 @@ fn parse_upstream(value: Value, kind: Upstream) -> ParsedDocument {
     };
     let mut doc = ParsedDocument::default();
     for (i, item) in items.into_iter().enumerate() {
-        let location = format!("{prefix}[{i}]");
-        let parsed = if kind == Upstream::ListResponse {
-            parse_list_item(item)
-        } else {
-            ServerJson::from_value(item)
-                .map(|server| ParsedServer { server, official: None })
-                .map_err(|e: ServerJsonError| e.to_string())
-        };
-        doc.push(location, parsed);
+        doc.push(format!("{prefix}[{i}]"), parse_upstream_item(item, kind));
     }
     doc
+}
+
+fn parse_upstream_item(item: Value, kind: Upstream) -> Result<ParsedServer, String> {
+    if kind == Upstream::ListResponse {
+        parse_list_item(item)
+    } else {
+        ServerJson::from_value(item)
+            .map(|server| ParsedServer { server, official: None })
+            .map_err(|e: ServerJsonError| e.to_string())
+    }
 }
 
 fn parse_list_item(item: Value) -> Result<ParsedServer, String> {
@@ -273,6 +330,29 @@ mod tests {
             let meta = doc.servers[0].official.clone().unwrap();
             assert_eq!(meta.status, crate::entry::Status::Deprecated);
             assert_eq!(meta.status_changed_at, meta.updated_at);
+        }
+    }
+
+    #[test]
+    fn the_lazy_reader_agrees_with_the_general_one() {
+        let meta = json!({"io.modelcontextprotocol.registry/official": {
+            "status": "deprecated", "publishedAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-02-01T00:00:00Z"}});
+        let docs = [
+            json!([server("io.x/a", "1.0.0"), server("io.x/b", "2"), {"name": "bad"}, 7]),
+            json!({"$schema": "s", "version": "1", "data": {"servers": [server("io.x/a", "1.0.0"), {"no": "name"}]}}),
+            json!({"servers": [{"server": server("io.x/a", "1.0.0"), "_meta": meta}, {"nope": 1}], "metadata": {"count": 2}}),
+            json!({"data": {"servers": [server("io.x/a", "1.0.0")]}, "servers": [{"server": server("io.x/b", "1")}]}),
+        ];
+        for doc in docs {
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            let lazy = parse_upstream_lazily(&bytes).expect("an upstream shape");
+            let general = parse_value(doc.clone(), DataFormat::Upstream).unwrap();
+            assert_eq!(lazy, general, "{doc}");
+            assert_eq!(parse_document(&bytes, DataFormat::Auto).unwrap(), general, "{doc}");
+        }
+        // Not upstream: left to the general reader.
+        for other in [&b"{\"servers\": {}}"[..], b"{\"x\": 1}", b"\"text\"", b"[1,", b"{\"servers\": [1], \"servers\": [2]}"] {
+            assert!(parse_upstream_lazily(other).is_none(), "{}", String::from_utf8_lossy(other));
         }
     }
 

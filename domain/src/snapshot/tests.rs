@@ -225,3 +225,15 @@ fn rendered_list_is_the_official_server_list_shape() {
     let empty: Value = serde_json::from_slice(&render_list(&[], None)).unwrap();
     assert_eq!(empty, json!({"servers": [], "metadata": {"count": 0}}));
 }
+
+#[test]
+fn rows_render_exactly_the_entry_response() {
+    let s = catalogue();
+    for row in s.rows() {
+        let json = row.json();
+        assert_eq!(&json[..], &row.entry.render()[..]);
+        assert_eq!(json.len(), row.json_len());
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert!(v["_meta"][crate::entry::OFFICIAL_META].is_object());
+    }
+}
