@@ -34,7 +34,7 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt as _, IntoEndpoint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -177,11 +177,12 @@ enum Expired {
 }
 
 /// What a connection is doing, for its timeouts: requests in flight, since when it has been
-/// reading a request head, since when it has been idle.
+/// reading a request head, since when it has been idle. Updates never wake the connection's task
+/// (that would cost a poll and a timer per request): a watchdog looks at the state a few times per
+/// timeout instead.
 #[derive(Debug)]
 struct Activity {
     state: Mutex<State>,
-    changed: Notify,
 }
 
 #[derive(Debug)]
@@ -201,7 +202,7 @@ struct State {
 impl Activity {
     fn new() -> Self {
         let state = State { in_flight: 0, head_since: None, idle_since: Instant::now(), served: false, h2: false };
-        Self { state: Mutex::new(state), changed: Notify::new() }
+        Self { state: Mutex::new(state) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -213,8 +214,6 @@ impl Activity {
         let mut s = self.state();
         if s.in_flight == 0 && s.served && !s.h2 && s.head_since.is_none() {
             s.head_since = Some(Instant::now());
-            drop(s);
-            self.changed.notify_one();
         }
     }
 
@@ -225,7 +224,6 @@ impl Activity {
         s.served = true;
         s.h2 |= h2;
         drop(s);
-        self.changed.notify_one();
         InFlight(self.clone())
     }
 
@@ -243,20 +241,21 @@ impl Activity {
         }
     }
 
-    /// Completes when a timeout passes (re-checked after every change, so a request that starts
-    /// just in time is never cut off). `idle_allowed` is false once the connection is closing.
+    /// Completes when a timeout has passed, checked every quarter of the shorter timeout (at
+    /// most every second), so a timeout is enforced at most that late; the state is read afresh
+    /// at every check, so a request that started in time is never cut off. `idle_allowed` is
+    /// false once the connection is closing.
     async fn expired(&self, limits: &HttpLimits, idle_allowed: bool) -> Expired {
+        let tick = (limits.read_header_timeout.min(limits.idle_timeout) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let mut checks = tokio::time::interval_at(Instant::now() + tick, tick);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let changed = self.changed.notified();
-            match self.deadline(limits, idle_allowed) {
-                Some((at, what)) if at <= Instant::now() => return what,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = changed => {}
-                        () = tokio::time::sleep_until(at) => {}
-                    }
-                }
-                None => changed.await,
+            checks.tick().await;
+            if let Some((at, what)) = self.deadline(limits, idle_allowed)
+                && at <= Instant::now()
+            {
+                return what;
             }
         }
     }
@@ -272,8 +271,6 @@ impl Drop for InFlight {
         if s.in_flight == 0 {
             s.idle_since = Instant::now();
         }
-        drop(s);
-        self.0.changed.notify_one();
     }
 }
 
