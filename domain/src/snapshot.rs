@@ -233,7 +233,8 @@ fn key_cmp(a: &Entry, b: &Entry) -> Ordering {
 
 /// Bytes [`Row::write_json`] adds around the server JSON and the metadata (`OFFICIAL_META`
 /// included; a test checks the two agree).
-const ROW_FRAME: &str = concat!("{\"server\":", ",\"_meta\":{\"", "io.modelcontextprotocol.registry/official", "\":", "}}");
+const ROW_FRAME: &str =
+    concat!("{\"server\":", ",\"_meta\":{\"", "io.modelcontextprotocol.registry/official", "\":", "}}");
 
 /// Renders a `ServerList` body: `{"servers":[…],"metadata":{"nextCursor"?,"count"}}`.
 pub fn render_list(rows: &[&Row], next_cursor: Option<&str>) -> Vec<u8> {

@@ -109,11 +109,16 @@ async fn request_logs_carry_the_callers_trace_id() {
             .stderr()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|v| v["fields"]["message"] == "request" && v["span"]["url.path"] == "/v0.1/servers"))
+            .find(|v| v["fields"]["message"] == "request" && v["fields"]["route"] == "/v0.1/servers"))
     })
     .await
     .unwrap();
     assert_eq!(line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{line}");
+    // The span's export-only attributes are not repeated in the log line.
+    assert!(
+        line["span"].as_object().unwrap().keys().all(|k| !k.starts_with("otel.") && !k.starts_with("http.")),
+        "{line}"
+    );
 }
 
 #[tokio::test]

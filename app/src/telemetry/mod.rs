@@ -10,6 +10,7 @@
 //!
 //! [`init`] installs everything once; [`Telemetry::shutdown`] flushes the exporters.
 
+mod log_fields;
 pub mod metrics;
 
 use opentelemetry::KeyValue;
@@ -123,7 +124,9 @@ where
     let registry = tracing_subscriber::registry().with(filter(level)).with(trace_layer);
     let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_target(false);
     let _ = match format {
-        LogFormat::Json => registry.with(fmt.json().with_current_span(true).with_span_list(false)).try_init(),
+        LogFormat::Json => registry
+            .with(fmt.json().with_current_span(true).with_span_list(false).fmt_fields(log_fields::SpanFields))
+            .try_init(),
         LogFormat::Text => registry.with(fmt).try_init(),
     };
     metrics::build_info();

@@ -351,7 +351,9 @@ mod tests {
             assert_eq!(parse_document(&bytes, DataFormat::Auto).unwrap(), general, "{doc}");
         }
         // Not upstream: left to the general reader.
-        for other in [&b"{\"servers\": {}}"[..], b"{\"x\": 1}", b"\"text\"", b"[1,", b"{\"servers\": [1], \"servers\": [2]}"] {
+        for other in
+            [&b"{\"servers\": {}}"[..], b"{\"x\": 1}", b"\"text\"", b"[1,", b"{\"servers\": [1], \"servers\": [2]}"]
+        {
             assert!(parse_upstream_lazily(other).is_none(), "{}", String::from_utf8_lossy(other));
         }
     }
