@@ -54,16 +54,22 @@ pub fn build_info() {
 /// One request finished.
 pub fn request(method: &str, route: &str, status: u16, elapsed: Duration) {
     let _ = prometheus();
-    let status = status.to_string();
-    let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.clone())];
+    let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
     ::metrics::counter!("http_requests_total", &labels).increment(1);
     ::metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     let attrs = [
         KeyValue::new("http.request.method", method.to_owned()),
         KeyValue::new("http.route", route.to_owned()),
-        KeyValue::new("http.response.status_code", i64::from(status.parse::<u16>().unwrap_or(0))),
+        KeyValue::new("http.response.status_code", i64::from(status)),
     ];
-    meter().f64_histogram("http.server.request.duration").with_unit("s").build().record(elapsed.as_secs_f64(), &attrs);
+    request_duration().record(elapsed.as_secs_f64(), &attrs);
+}
+
+/// The OpenTelemetry request-duration histogram, built once (building an instrument is far
+/// dearer than recording). The binary sets the global meter provider before serving.
+fn request_duration() -> &'static opentelemetry::metrics::Histogram<f64> {
+    static HISTOGRAM: OnceLock<opentelemetry::metrics::Histogram<f64>> = OnceLock::new();
+    HISTOGRAM.get_or_init(|| meter().f64_histogram("http.server.request.duration").with_unit("s").build())
 }
 
 /// Requests being served changed by `delta`.
