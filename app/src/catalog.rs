@@ -64,7 +64,7 @@ impl RegistrySlot {
 #[derive(Debug, Default)]
 pub struct RegistrySnapshot {
     pub snapshot: Snapshot,
-    pub digest: String,
+    pub digest: Arc<str>,
 }
 
 /// Why the catalogue could not be opened.
@@ -342,7 +342,7 @@ impl Catalog {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Snapshot::new(generation, merged);
         metrics::registry_servers(name.as_str(), snapshot.server_count());
-        slot.snapshot.store(Arc::new(RegistrySnapshot { snapshot, digest }));
+        slot.snapshot.store(Arc::new(RegistrySnapshot { snapshot, digest: digest.into() }));
     }
 
     fn rebuild_for(&self, source: &SourceName) {

@@ -33,9 +33,10 @@ enum ApiTags {
 #[derive(Debug)]
 pub struct ServersApi {
     catalog: Arc<Catalog>,
-    /// Rendered list pages, keyed by the registry snapshot's content digest and the request's
-    /// path and query: a new snapshot simply stops hitting the old keys, which age out.
-    pages: Cache<(String, String), Bytes>,
+    /// Rendered list pages with their `ETag`, keyed by the registry snapshot's content digest
+    /// and the request's path and query: a new snapshot simply stops hitting the old keys, which
+    /// age out.
+    pages: Cache<(Arc<str>, String), (Bytes, Arc<str>)>,
 }
 
 /// Most bytes of rendered pages kept in memory.
@@ -45,8 +46,8 @@ impl ServersApi {
     pub fn new(catalog: Arc<Catalog>) -> Self {
         let pages = Cache::builder()
             .max_capacity(PAGE_CACHE_BYTES)
-            .weigher(|k: &(String, String), v: &Bytes| {
-                u32::try_from(k.0.len() + k.1.len() + v.len()).unwrap_or(u32::MAX)
+            .weigher(|k: &(Arc<str>, String), v: &(Bytes, Arc<str>)| {
+                u32::try_from(k.1.len() + v.0.len() + v.1.len() + 64).unwrap_or(u32::MAX)
             })
             .time_to_idle(std::time::Duration::from_secs(600))
             .build();
@@ -384,16 +385,17 @@ impl ServersApi {
             Ok(q) => q,
             Err(p) => return Outcome::Problem(p),
         };
-        let etag = etag(&reg.digest, req);
-        if not_modified(req, &etag) {
-            return Outcome::NotModified(etag);
-        }
+        // The page and its ETag come from the cache (computed on a miss), so a hit costs neither
+        // a render nor a digest.
         let key = (reg.digest.clone(), req.uri().path_and_query().map_or_else(String::new, ToString::to_string));
-        let body = self.pages.get_with(key, || {
+        let (body, etag) = self.pages.get_with(key, || {
             let page = reg.snapshot.list(&query);
-            Bytes::from(render_list(&page.rows, page.next_cursor.as_deref()))
+            (Bytes::from(render_list(&page.rows, page.next_cursor.as_deref())), etag(&reg.digest, req).into())
         });
-        Outcome::Body(body, etag)
+        if not_modified(req, &etag) {
+            return Outcome::NotModified(etag.to_string());
+        }
+        Outcome::Body(body, etag.to_string())
     }
 
     fn versions(&self, req: &Request, registry: Option<&str>, name: &str, include_deleted: bool) -> Outcome {
