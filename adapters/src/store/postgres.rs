@@ -60,8 +60,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 pub const CHANGE_CHANNEL: &str = "thv_registry_changes";
 
 /// Rows inserted by one statement of a replace (all of them in the same transaction). Bounds the
-/// size of one message to the server while keeping a replace a handful of round trips.
-pub const INSERT_BATCH: usize = 10_000;
+/// size of one message to the server (a few MB) while keeping a replace a few dozen round trips;
+/// a pooled connection keeps its buffers at the size of the largest message it sent, so larger
+/// batches stay resident after the sync.
+pub const INSERT_BATCH: usize = 2_000;
 
 /// Namespace hashed together with a source name into its advisory-lock key.
 const LEASE_NAMESPACE: &[u8] = b"thv-registry-api/source-lease/v1\0";
