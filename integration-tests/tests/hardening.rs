@@ -368,7 +368,7 @@ async fn cors_for_reads_only_and_security_headers_everywhere() {
     let response = raw(addr, &with_origin("GET", "/v0.1/servers?limit=1", "")).await;
     assert_eq!(status(&response), 200);
     assert_eq!(header(&response, "access-control-allow-origin"), Some("*"), "{response}");
-    assert_eq!(header(&response, "access-control-expose-headers"), Some("ETag"));
+    assert_eq!(header(&response, "access-control-expose-headers"), Some("ETag, WWW-Authenticate"));
     assert_eq!(header(&response, "access-control-allow-credentials"), None);
 
     let preflight = raw(

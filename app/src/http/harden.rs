@@ -257,7 +257,7 @@ impl Cors {
             Self::Read => {
                 headers.append(header::VARY, HeaderValue::from_static("Origin"));
                 set(headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-                set(headers, header::ACCESS_CONTROL_EXPOSE_HEADERS, "ETag");
+                set(headers, header::ACCESS_CONTROL_EXPOSE_HEADERS, "ETag, WWW-Authenticate");
             }
             Self::ReadPreflight => {
                 set(headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");

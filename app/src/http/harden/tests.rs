@@ -171,7 +171,7 @@ async fn cors_allows_reads_from_anywhere_and_nothing_else() {
     let (status, h, _) = call(Request::builder().uri_str("/fine").header("origin", "https://a.example").finish()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(h.get("access-control-allow-origin").unwrap(), "*");
-    assert_eq!(h.get("access-control-expose-headers").unwrap(), "ETag");
+    assert_eq!(h.get("access-control-expose-headers").unwrap(), "ETag, WWW-Authenticate");
     assert_eq!(h.get("vary").unwrap(), "Origin");
     assert!(h.get("access-control-allow-credentials").is_none());
 
