@@ -167,6 +167,19 @@ async fn tokens_are_verified_locally_and_every_bad_token_is_refused() {
         let reply = s.call("GET", "/registry/public/v0.1/servers", Some(token)).await.unwrap();
         assert_challenge(&reply, what, Some("invalid_token"));
     }
+    // Tokens count only in the Authorization header: not in the query, not in a cookie.
+    let valid = rsa.sign(&claims).unwrap();
+    let reply = s.call("GET", &format!("{path}?access_token={valid}"), None).await.unwrap();
+    assert_challenge(&reply, "token in the query", None);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let resp = client
+        .get(format!("{}{path}", s.base_url()))
+        .header("cookie", format!("access_token={valid}; token={valid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "token in a cookie");
+
     // Tampering with a valid token's payload breaks its signature.
     let valid = rsa.sign(&claims).unwrap();
     let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
