@@ -3,7 +3,14 @@
 //! again when a token names an unknown `kid` (at most once per `refresh_min_interval`) or when
 //! they are older than `key_ttl`. Only asymmetric algorithms are accepted (RS*, PS*, ES256,
 //! ES384, `EdDSA`); keys are never taken from the token itself (`jku`, `jwk`, `x5u` are ignored).
+//!
+//! A token that verified is remembered (by its SHA-256) for at most [`VERIFIED_TTL`], so a client
+//! sending the same token again skips the signature check; the entry is dropped at the token's
+//! `exp` (plus the leeway) and whenever any provider's keys are fetched again, so a retired key
+//! stops working as soon as the server learns of it.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -13,8 +20,10 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::Client;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use thv_domain::access::Identity;
-use thv_ports::{TokenError, TokenVerifier};
+use thv_ports::{Clock as _, TokenError, TokenVerifier};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::http_file::error_chain;
@@ -62,6 +71,25 @@ impl Default for VerifierOptions {
 pub struct OidcVerifier {
     providers: Vec<Provider>,
     options: VerifierOptions,
+    /// Tokens that verified, by SHA-256 of the token.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
+    /// Bumped whenever any provider's keys are fetched: older remembered tokens are checked again.
+    key_generation: Arc<AtomicU64>,
+}
+
+/// How long a verified token is remembered at most.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
+/// Most tokens remembered; the memory is cleared when it is full.
+const VERIFIED_MAX: usize = 10_000;
+
+#[derive(Debug)]
+struct Verified {
+    identity: Identity,
+    /// The token's `exp`, seconds since the epoch.
+    exp: i64,
+    until: Instant,
+    key_generation: u64,
 }
 
 #[derive(Debug)]
@@ -71,6 +99,8 @@ struct Provider {
     keys: RwLock<KeyCache>,
     /// Serialises fetches, so a burst of unknown `kid`s triggers one.
     fetching: Mutex<()>,
+    /// The verifier's key generation, bumped after every successful fetch.
+    key_generation: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -118,6 +148,7 @@ const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
 
 impl OidcVerifier {
     pub fn new(specs: Vec<ProviderSpec>, options: VerifierOptions) -> Result<Self, String> {
+        let key_generation = Arc::new(AtomicU64::new(0));
         let providers = specs
             .into_iter()
             .map(|spec| {
@@ -141,10 +172,11 @@ impl OidcVerifier {
                     spec,
                     client,
                     fetching: Mutex::new(()),
+                    key_generation: key_generation.clone(),
                 })
             })
             .collect::<Result<_, String>>()?;
-        Ok(Self { providers, options })
+        Ok(Self { providers, options, verified: std::sync::Mutex::default(), key_generation })
     }
 
     /// Fetches every provider's keys now; failures are returned (per provider name) and retried
@@ -163,6 +195,45 @@ impl OidcVerifier {
 #[async_trait]
 impl TokenVerifier for OidcVerifier {
     async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(identity) = self.remembered(&digest) {
+            return Ok(identity);
+        }
+        let generation = self.key_generation.load(Ordering::SeqCst);
+        let identity = self.verify_now(token).await?;
+        self.remember(digest, &identity, generation);
+        Ok(identity)
+    }
+}
+
+impl OidcVerifier {
+    /// A remembered identity for this token, while it is still valid.
+    fn remembered(&self, digest: &[u8; 32]) -> Option<Identity> {
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = verified.get(digest)?;
+        let leeway = i64::try_from(self.options.leeway.as_secs()).unwrap_or(0);
+        let fresh = entry.until > Instant::now()
+            && entry.key_generation == self.key_generation.load(Ordering::SeqCst)
+            && crate::SystemClock.now().timestamp() < entry.exp.saturating_add(leeway);
+        if fresh {
+            Some(entry.identity.clone())
+        } else {
+            verified.remove(digest);
+            None
+        }
+    }
+
+    fn remember(&self, digest: [u8; 32], identity: &Identity, key_generation: u64) {
+        let Some(exp) = identity.claims.get("exp").and_then(Value::as_i64) else { return };
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_MAX {
+            verified.clear();
+        }
+        let entry = Verified { identity: identity.clone(), exp, until: Instant::now() + VERIFIED_TTL, key_generation };
+        verified.insert(digest, entry);
+    }
+
+    async fn verify_now(&self, token: &str) -> Result<Identity, TokenError> {
         let (alg, kid, claims) = peek(token)?;
         let issuer = claims.get("iss").and_then(Value::as_str).ok_or(TokenError::Issuer)?;
         let mut last = TokenError::Issuer;
@@ -311,6 +382,7 @@ impl Provider {
                 cache.keys = keys;
                 cache.jwks_url = Some(url);
                 cache.fetched_at = Some(Instant::now());
+                self.key_generation.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
             Err(e) => {

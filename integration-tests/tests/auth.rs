@@ -38,7 +38,7 @@ fn write_data(dir: &Path, file: &str, name: &str) {
 /// Four registries over three sources: `public` (public), `team-a` (claim `tenant: a`, the
 /// default registry), `team-b` (the original server's `claims:` spelling, `tenant: b`) and
 /// `members` (no `access`: authenticated by default in oauth mode).
-async fn start(idp: &Idp, second: Option<&Idp>) -> Env {
+async fn start(idp: &Idp, second: Option<&Idp>, clock_skew: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     write_data(dir.path(), "pub.json", PUBLIC_TOOL);
     write_data(dir.path(), "a.json", A_TOOL);
@@ -77,6 +77,7 @@ auth:
   oauth:
     resourceUrl: https://registry.test
     keyRefreshInterval: 1s
+    clockSkew: {clock_skew}
     providers:
       - name: main
         issuerUrl: {issuer}
@@ -123,7 +124,7 @@ async fn tokens_are_verified_locally_and_every_bad_token_is_refused() {
     let idp = Idp::start(&[&rsa, &ec, &ed]).await.unwrap();
     let second_key = TestKey::ec("second-1").unwrap();
     let second = Idp::start(&[&second_key]).await.unwrap();
-    let env = start(&idp, Some(&second)).await;
+    let env = start(&idp, Some(&second), "30s").await;
     let s = &env.server;
     let path = "/registry/members/v0.1/servers";
 
@@ -261,7 +262,7 @@ const SOURCES: &[&str] = &["pub-src", "a-src", "b-src", "no-src"];
 async fn tenant_isolation_matrix() {
     let key = TestKey::ec("k1").unwrap();
     let idp = Idp::start(&[&key]).await.unwrap();
-    let env = start(&idp, None).await;
+    let env = start(&idp, None, "30s").await;
     let s = &env.server;
     let token = |extra: Value| Some(key.sign(&idp.claims("user", &extra)).unwrap());
     let all_roles: &[&str] = &["superAdmin", "manageSources", "manageRegistries", "manageEntries"];
@@ -477,7 +478,7 @@ async fn signing_keys_rotate_without_a_restart() {
     let old = TestKey::rsa("2026-01").unwrap();
     let new = TestKey::ed25519("2026-02").unwrap();
     let idp = Idp::start(&[&old]).await.unwrap();
-    let env = start(&idp, None).await;
+    let env = start(&idp, None, "30s").await;
     let s = &env.server;
     let claims = idp.claims("rotating", &json!({}));
     let path = "/registry/members/v0.1/servers";
@@ -498,4 +499,22 @@ async fn signing_keys_rotate_without_a_restart() {
         let reply = s.call("GET", path, Some(&key.sign(&claims).unwrap())).await.unwrap();
         assert_eq!(reply.status, 200, "{}: {}", key.kid, reply.body);
     }
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires_on_time() {
+    let key = TestKey::ec("short").unwrap();
+    let idp = Idp::start(&[&key]).await.unwrap();
+    let env = start(&idp, None, "0s").await;
+    let s = &env.server;
+    let path = "/registry/members/v0.1/servers";
+    let token = key.sign(&idp.claims("brief", &json!({"exp": now() + 2}))).unwrap();
+    // Verified once, then served from the verifier's memory.
+    for _ in 0..3 {
+        assert_eq!(s.call("GET", path, Some(&token)).await.unwrap().status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let reply = s.call("GET", path, Some(&token)).await.unwrap();
+    assert_challenge(&reply, "expired while remembered", Some("invalid_token"));
+    assert!(reply.body.contains("expired"), "{}", reply.body);
 }
