@@ -483,6 +483,13 @@ mod tests {
         assert!(c.auth.is_public_path("/health") && c.auth.is_public_path("/metrics"));
         assert!(c.auth.is_public_path("/docs/index.html") && !c.auth.is_public_path("/metrics/x"));
         assert!(!c.auth.is_public_path("/v0.1/servers"));
+        // `config check` says who may read what and how callers authenticate.
+        let summary = crate::config::describe(&c);
+        for line in
+            ["  - team <- a, access claims", "auth: oauth, providers corp, local", "http: bodies up to 1048576 bytes"]
+        {
+            assert!(summary.contains(line), "{line}:\n{summary}");
+        }
     }
 
     #[test]

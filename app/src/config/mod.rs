@@ -320,6 +320,16 @@ pub fn describe(c: &Config) -> String {
         let names: Vec<&str> = r.sources.iter().map(SourceName::as_str).collect();
         let _ = writeln!(out, "  - {} <- {}{default}, access {}", r.name, names.join(", "), r.access.kind());
     }
+    let h = &c.http;
+    let _ = writeln!(
+        out,
+        "http: bodies up to {} bytes, headers up to {} bytes, requests {}, request heads {}, idle connections {}",
+        h.max_body_bytes,
+        h.max_header_bytes,
+        duration::format(h.request_timeout),
+        duration::format(h.read_header_timeout),
+        duration::format(h.idle_timeout)
+    );
     match (&c.auth.mode, &c.auth.oauth) {
         (auth::AuthMode::Oauth, Some(o)) => {
             let names: Vec<&str> = o.providers.iter().map(|p| p.name.as_str()).collect();
