@@ -191,24 +191,29 @@ pub struct ProviderConfig {
     pub ca_cert_pem: Option<Vec<u8>>,
 }
 
+/// Pushes `` `key`: message ``.
+fn problem(problems: &mut Vec<String>, key: &str, msg: impl std::fmt::Display) {
+    problems.push(format!("`{key}`: {msg}"));
+}
+
 /// Validates the `auth` section; problems are pushed as `` `key`: message ``.
 pub fn normalize(raw: Option<&RawAuth>, problems: &mut Vec<String>) -> AuthConfig {
     let Some(raw) = raw else {
         return AuthConfig { public_paths: default_public_paths(), ..AuthConfig::default() };
     };
-    let mut push = |key: &str, msg: String| problems.push(format!("`{key}`: {msg}"));
     let mode = match raw.mode.as_deref().map(str::trim) {
         None | Some("" | "anonymous") => AuthMode::Anonymous,
         Some("oauth") => AuthMode::Oauth,
         Some(other) => {
-            push("auth.mode", format!("`{other}` is not a mode; use `anonymous` or `oauth`"));
+            problem(problems, "auth.mode", format!("`{other}` is not a mode; use `anonymous` or `oauth`"));
             AuthMode::Anonymous
         }
     };
     let mut public_paths = default_public_paths();
     for (i, path) in raw.public_paths.iter().flatten().enumerate() {
         if !path.starts_with('/') || path.contains("..") || path.contains('?') {
-            push(
+            problem(
+                problems,
                 &format!("auth.publicPaths[{i}]"),
                 format!("`{path}` is not a path; write it like `/metrics` (exact) or `/docs/` (prefix)"),
             );
@@ -218,16 +223,17 @@ pub fn normalize(raw: Option<&RawAuth>, problems: &mut Vec<String>) -> AuthConfi
     }
     let oauth = match (mode, &raw.oauth) {
         (AuthMode::Oauth, None) => {
-            push(
+            problem(
+                problems,
                 "auth.oauth",
-                "is required with `mode: oauth`: list at least one provider under `auth.oauth.providers`".into(),
+                "is required with `mode: oauth`: list at least one provider under `auth.oauth.providers`",
             );
             None
         }
-        (AuthMode::Oauth, Some(o)) => Some(oauth(o, &mut push)),
+        (AuthMode::Oauth, Some(o)) => Some(oauth(o, problems)),
         (AuthMode::Anonymous, _) => None,
     };
-    let roles = roles(raw.authz.as_ref().and_then(|a| a.roles.as_ref()), &mut push);
+    let roles = roles(raw.authz.as_ref().and_then(|a| a.roles.as_ref()), problems);
     AuthConfig { mode, public_paths, oauth, roles }
 }
 
@@ -235,30 +241,29 @@ fn default_public_paths() -> Vec<String> {
     DEFAULT_PUBLIC_PATHS.iter().map(|p| (*p).to_owned()).collect()
 }
 
-fn oauth(raw: &RawOauth, push: &mut impl FnMut(&str, String)) -> OauthConfig {
-    let mut dur = |value: Option<&str>, default: Duration, key: &str| match value.map(duration::parse) {
-        None => default,
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            push(key, e.clone());
-            default
-        }
-    };
-    let key_refresh_interval =
-        dur(raw.key_refresh_interval.as_deref(), Duration::from_secs(30), "auth.oauth.keyRefreshInterval");
-    let key_ttl = dur(raw.key_ttl.as_deref(), Duration::from_secs(3600), "auth.oauth.keyTtl");
-    let clock_skew = dur(raw.clock_skew.as_deref(), Duration::from_secs(30), "auth.oauth.clockSkew");
+fn oauth(raw: &RawOauth, problems: &mut Vec<String>) -> OauthConfig {
+    let key_refresh_interval = duration::setting(
+        raw.key_refresh_interval.as_deref(),
+        Duration::from_secs(30),
+        "auth.oauth.keyRefreshInterval",
+        problems,
+    );
+    let key_ttl =
+        duration::positive_setting(raw.key_ttl.as_deref(), Duration::from_secs(3600), "auth.oauth.keyTtl", problems);
+    let clock_skew =
+        duration::setting(raw.clock_skew.as_deref(), Duration::from_secs(30), "auth.oauth.clockSkew", problems);
+
     if clock_skew > Duration::from_secs(300) {
-        push("auth.oauth.clockSkew", "is more than 5m; keep it small (default 30s)".into());
+        problem(problems, "auth.oauth.clockSkew", "is more than 5m; keep it small (default 30s)");
     }
     if let Some(url) = &raw.resource_url
         && let Err(msg) = provider_url(url)
     {
-        push("auth.oauth.resourceUrl", msg);
+        problem(problems, "auth.oauth.resourceUrl", msg);
     }
     let providers_raw = raw.providers.as_deref().unwrap_or_default();
     if providers_raw.is_empty() {
-        push("auth.oauth.providers", "list at least one provider: `[{name, issuerUrl, audience}]`".into());
+        problem(problems, "auth.oauth.providers", "list at least one provider: `[{name, issuerUrl, audience}]`");
     }
     let mut names = HashSet::new();
     let mut providers = Vec::new();
@@ -266,41 +271,41 @@ fn oauth(raw: &RawOauth, push: &mut impl FnMut(&str, String)) -> OauthConfig {
         let key = format!("auth.oauth.providers[{i}]");
         let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
         let Some(name) = text(&p.name) else {
-            push(&format!("{key}.name"), "is required".into());
+            problem(problems, &format!("{key}.name"), "is required");
             continue;
         };
         if !names.insert(name.clone()) {
-            push(&format!("{key}.name"), format!("`{name}` is used by more than one provider"));
+            problem(problems, &format!("{key}.name"), format!("`{name}` is used by more than one provider"));
         }
         let issuer_url = match text(&p.issuer_url) {
             None => {
-                push(&format!("{key}.issuerUrl"), "is required: the `iss` of the provider's tokens".into());
+                problem(problems, &format!("{key}.issuerUrl"), "is required: the `iss` of the provider's tokens");
                 continue;
             }
             Some(u) => match provider_url(&u) {
                 Ok(()) => u,
                 Err(msg) => {
-                    push(&format!("{key}.issuerUrl"), msg);
+                    problem(problems, &format!("{key}.issuerUrl"), msg);
                     continue;
                 }
             },
         };
         let Some(audience) = text(&p.audience) else {
-            push(&format!("{key}.audience"), "is required: the `aud` value tokens for this server carry".into());
+            problem(problems, &format!("{key}.audience"), "is required: the `aud` value tokens for this server carry");
             continue;
         };
         let jwks_url = text(&p.jwks_url);
         if let Some(u) = &jwks_url
             && let Err(msg) = provider_url(u)
         {
-            push(&format!("{key}.jwksUrl"), msg);
+            problem(problems, &format!("{key}.jwksUrl"), msg);
         }
         let ca_cert_pem = match &p.ca_cert_path {
             None => None,
             Some(path) => match std::fs::read(path) {
                 Ok(pem) => Some(pem),
                 Err(e) => {
-                    push(&format!("{key}.caCertPath"), format!("cannot read {}: {e}", path.display()));
+                    problem(problems, &format!("{key}.caCertPath"), format!("cannot read {}: {e}", path.display()));
                     None
                 }
             },
@@ -347,7 +352,7 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-fn roles(raw: Option<&RawRoles>, push: &mut impl FnMut(&str, String)) -> RoleRules {
+fn roles(raw: Option<&RawRoles>, problems: &mut Vec<String>) -> RoleRules {
     let Some(raw) = raw else { return RoleRules::default() };
     let mut rules = BTreeMap::new();
     for (role, maps) in [
@@ -360,7 +365,7 @@ fn roles(raw: Option<&RawRoles>, push: &mut impl FnMut(&str, String)) -> RoleRul
             .iter()
             .flatten()
             .enumerate()
-            .filter_map(|(i, m)| claim_map(m, &format!("auth.authz.roles.{role}[{i}]"), push))
+            .filter_map(|(i, m)| claim_map(m, &format!("auth.authz.roles.{role}[{i}]"), problems))
             .collect();
         if !list.is_empty() {
             rules.insert(role, list);
@@ -370,11 +375,12 @@ fn roles(raw: Option<&RawRoles>, push: &mut impl FnMut(&str, String)) -> RoleRul
 }
 
 /// Validates a claim map: at least one key, every key with at least one value.
-pub fn claim_map(raw: &RawClaimMap, key: &str, push: &mut impl FnMut(&str, String)) -> Option<ClaimMap> {
+pub fn claim_map(raw: &RawClaimMap, key: &str, problems: &mut Vec<String>) -> Option<ClaimMap> {
     if raw.is_empty() {
-        push(
+        problem(
+            problems,
             key,
-            "is an empty claim map, which would match nothing; name at least one claim, e.g. `{groups: admins}`".into(),
+            "is an empty claim map, which would match nothing; name at least one claim, e.g. `{groups: admins}`",
         );
         return None;
     }
@@ -385,7 +391,7 @@ pub fn claim_map(raw: &RawClaimMap, key: &str, push: &mut impl FnMut(&str, Strin
             RawClaimValue::Many(list) => list.iter().map(RawScalar::text).collect(),
         };
         if claim.trim().is_empty() || values.is_empty() {
-            push(&format!("{key}.{claim}"), "needs a claim name and at least one value".into());
+            problem(problems, &format!("{key}.{claim}"), "needs a claim name and at least one value");
             return None;
         }
         out.insert(claim.clone(), ClaimValues::new(values));
@@ -401,22 +407,23 @@ pub fn registry_access(
     key: &str,
     problems: &mut Vec<String>,
 ) -> Option<AccessPolicy> {
-    let mut push = |k: &str, msg: String| problems.push(format!("`{k}`: {msg}"));
     match (access, claims) {
         (Some(_), Some(_)) => {
-            push(
+            problem(
+                problems,
                 &format!("{key}.claims"),
-                "cannot be combined with `access`; write the claim map under `access`".into(),
+                "cannot be combined with `access`; write the claim map under `access`",
             );
             None
         }
         (None, None) => None,
-        (None, Some(map)) => claim_map(map, &format!("{key}.claims"), &mut push).map(AccessPolicy::Claims),
+        (None, Some(map)) => claim_map(map, &format!("{key}.claims"), problems).map(AccessPolicy::Claims),
         (Some(RawAccess::Keyword(k)), None) => match k.trim() {
             "public" => Some(AccessPolicy::Public),
             "authenticated" => Some(AccessPolicy::Authenticated),
             other => {
-                push(
+                problem(
+                    problems,
                     &format!("{key}.access"),
                     format!(
                         "`{other}` is not a policy; use `public`, `authenticated`, or a claim map like `{{tenant: a}}`"
@@ -426,7 +433,7 @@ pub fn registry_access(
             }
         },
         (Some(RawAccess::Claims(map)), None) => {
-            claim_map(map, &format!("{key}.access"), &mut push).map(AccessPolicy::Claims)
+            claim_map(map, &format!("{key}.access"), problems).map(AccessPolicy::Claims)
         }
     }
 }

@@ -121,14 +121,12 @@ pub fn normalize(
         problems
             .push(format!("`database.maxIdleConns`: {max_idle_conns} is more than maxOpenConns ({max_open_conns})"));
     }
-    let conn_max_lifetime = match raw.conn_max_lifetime.as_deref().map(duration::parse) {
-        None => Duration::from_secs(300),
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            problems.push(format!("`database.connMaxLifetime`: {e}"));
-            Duration::from_secs(300)
-        }
-    };
+    let conn_max_lifetime = duration::setting(
+        raw.conn_max_lifetime.as_deref(),
+        Duration::from_secs(300),
+        "database.connMaxLifetime",
+        problems,
+    );
     (problems.len() == before).then(|| DatabaseConfig {
         host,
         port: raw.port.unwrap_or(5432),

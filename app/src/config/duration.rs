@@ -41,6 +41,29 @@ pub fn parse(raw: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
+/// An optional duration setting: `default` when absent; when unreadable, a problem naming `key`
+/// is pushed and `default` returned (so every problem of a file is reported at once).
+pub fn setting(raw: Option<&str>, default: Duration, key: &str, problems: &mut Vec<String>) -> Duration {
+    match raw.map(parse) {
+        None => default,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            problems.push(format!("`{key}`: {e}"));
+            default
+        }
+    }
+}
+
+/// Like [`setting`], for durations that must be longer than zero.
+pub fn positive_setting(raw: Option<&str>, default: Duration, key: &str, problems: &mut Vec<String>) -> Duration {
+    let d = setting(raw, default, key, problems);
+    if d.is_zero() {
+        problems.push(format!("`{key}`: must be more than 0; the default is {}", format(default)));
+        return default;
+    }
+    d
+}
+
 /// Formats a duration the way Go prints it (`1h30m0s`, `5m0s`, `30s`, `500ms`).
 pub fn format(d: Duration) -> String {
     let ms = d.as_millis();

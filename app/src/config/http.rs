@@ -66,30 +66,24 @@ pub fn normalize(raw: &RawHttp, problems: &mut Vec<String>) -> HttpLimits {
     HttpLimits {
         max_body_bytes,
         max_header_bytes,
-        request_timeout: positive(raw.request_timeout.as_deref(), d.request_timeout, "http.requestTimeout", problems),
-        read_header_timeout: positive(
+        request_timeout: duration::positive_setting(
+            raw.request_timeout.as_deref(),
+            d.request_timeout,
+            "http.requestTimeout",
+            problems,
+        ),
+        read_header_timeout: duration::positive_setting(
             raw.read_header_timeout.as_deref(),
             d.read_header_timeout,
             "http.readHeaderTimeout",
             problems,
         ),
-        idle_timeout: positive(raw.idle_timeout.as_deref(), d.idle_timeout, "http.idleTimeout", problems),
-    }
-}
-
-/// A Go-style duration longer than zero, or `default` when absent.
-fn positive(raw: Option<&str>, default: Duration, key: &str, problems: &mut Vec<String>) -> Duration {
-    match raw.map(duration::parse) {
-        None => default,
-        Some(Ok(d)) if !d.is_zero() => d,
-        Some(Ok(_)) => {
-            problems.push(format!("`{key}`: must be more than 0; the default is {}", duration::format(default)));
-            default
-        }
-        Some(Err(e)) => {
-            problems.push(format!("`{key}`: {e}"));
-            default
-        }
+        idle_timeout: duration::positive_setting(
+            raw.idle_timeout.as_deref(),
+            d.idle_timeout,
+            "http.idleTimeout",
+            problems,
+        ),
     }
 }
 

@@ -257,14 +257,7 @@ fn compile_filter(spec: &FilterSpec, key: &str, p: &mut Problems) -> Option<Filt
 }
 
 fn parse_duration(raw: Option<&str>, default: Duration, key: &str, p: &mut Problems) -> Duration {
-    match raw.map(duration::parse) {
-        None => default,
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            p.push(key, e);
-            default
-        }
-    }
+    duration::setting(raw, default, key, &mut p.0)
 }
 
 /// Validates one source. `single` is layout 1, where `type` may be given.

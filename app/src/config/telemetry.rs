@@ -74,18 +74,12 @@ pub fn normalize(raw: &RawTelemetry, problems: &mut Vec<String>) -> TelemetryCon
         problems.push(format!("`telemetry.tracing.sampling`: {sampling} is not between 0 and 1"));
     }
     let metrics = raw.metrics.clone().unwrap_or_default();
-    let metrics_interval = match metrics.interval.as_deref().map(duration::parse) {
-        None => d.metrics_interval,
-        Some(Ok(i)) if !i.is_zero() => i,
-        Some(Ok(_)) => {
-            problems.push("`telemetry.metrics.interval`: must be more than 0".to_owned());
-            d.metrics_interval
-        }
-        Some(Err(e)) => {
-            problems.push(format!("`telemetry.metrics.interval`: {e}"));
-            d.metrics_interval
-        }
-    };
+    let metrics_interval = duration::positive_setting(
+        metrics.interval.as_deref(),
+        d.metrics_interval,
+        "telemetry.metrics.interval",
+        problems,
+    );
     TelemetryConfig {
         enabled: raw.enabled.unwrap_or(false),
         service_name: raw.service_name.clone().unwrap_or(d.service_name),
