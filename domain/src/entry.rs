@@ -102,17 +102,28 @@ impl Entry {
     /// `{"server": …, "_meta": {"io.modelcontextprotocol.registry/official": …}}`.
     pub fn render(&self) -> Vec<u8> {
         let meta = serde_json::to_vec(&self.official).unwrap_or_default();
-        let server = self.server.json().as_bytes();
-        let mut out = Vec::with_capacity(server.len() + meta.len() + 64);
-        out.extend_from_slice(b"{\"server\":");
-        out.extend_from_slice(server);
-        out.extend_from_slice(b",\"_meta\":{\"");
-        out.extend_from_slice(OFFICIAL_META.as_bytes());
-        out.extend_from_slice(b"\":");
-        out.extend_from_slice(&meta);
-        out.extend_from_slice(b"}}");
+        let server = self.server.json();
+        let mut out = Vec::with_capacity(response_len(server, &meta));
+        write_response(&mut out, server, &meta);
         out
     }
+}
+
+/// Appends a `ServerResponse` from a server.json text and its official `_meta` object's JSON.
+pub fn write_response(out: &mut Vec<u8>, server: &str, official_meta: &[u8]) {
+    out.extend_from_slice(b"{\"server\":");
+    out.extend_from_slice(server.as_bytes());
+    out.extend_from_slice(b",\"_meta\":{\"");
+    out.extend_from_slice(OFFICIAL_META.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(official_meta);
+    out.extend_from_slice(b"}}");
+}
+
+/// The length of what [`write_response`] appends.
+pub fn response_len(server: &str, official_meta: &[u8]) -> usize {
+    // `{"server":` + `,"_meta":{"` + OFFICIAL_META + `":` + `}}`
+    10 + server.len() + 11 + OFFICIAL_META.len() + 2 + official_meta.len() + 2
 }
 
 /// Formats a timestamp as the API does.

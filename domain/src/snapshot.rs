@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::entry::{Entry, OFFICIAL_META};
+use crate::entry::{Entry, response_len, write_response};
 
 /// One row: an entry, its official metadata pre-rendered, and its search text. The response
 /// body of a row is put together from the server's stored JSON and the metadata when asked for
@@ -29,18 +29,12 @@ pub struct Row {
 impl Row {
     /// Length of [`Row::write_json`]'s output.
     pub fn json_len(&self) -> usize {
-        ROW_FRAME.len() + self.entry.server.json().len() + self.meta.len()
+        response_len(self.entry.server.json(), &self.meta)
     }
 
-    /// Appends the `ServerResponse` JSON of this row: `{"server":…,"_meta":{"<official>":…}}`.
+    /// Appends the `ServerResponse` JSON of this row (see [`write_response`]).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"server\":");
-        out.extend_from_slice(self.entry.server.json().as_bytes());
-        out.extend_from_slice(b",\"_meta\":{\"");
-        out.extend_from_slice(OFFICIAL_META.as_bytes());
-        out.extend_from_slice(b"\":");
-        out.extend_from_slice(&self.meta);
-        out.extend_from_slice(b"}}");
+        write_response(out, self.entry.server.json(), &self.meta);
     }
 
     /// The `ServerResponse` JSON of this row.
@@ -230,11 +224,6 @@ fn key_cmp(a: &Entry, b: &Entry) -> Ordering {
     (a.server.name().as_str(), a.server.version().as_str())
         .cmp(&(b.server.name().as_str(), b.server.version().as_str()))
 }
-
-/// Bytes [`Row::write_json`] adds around the server JSON and the metadata (`OFFICIAL_META`
-/// included; a test checks the two agree).
-const ROW_FRAME: &str =
-    concat!("{\"server\":", ",\"_meta\":{\"", "io.modelcontextprotocol.registry/official", "\":", "}}");
 
 /// Renders a `ServerList` body: `{"servers":[…],"metadata":{"nextCursor"?,"count"}}`.
 pub fn render_list(rows: &[&Row], next_cursor: Option<&str>) -> Vec<u8> {
