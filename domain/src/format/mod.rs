@@ -138,17 +138,12 @@ fn parse_upstream_lazily(bytes: &[u8]) -> Option<ParsedDocument> {
         _ => return None,
     };
     let items: Vec<&RawValue> = serde_json::from_str(list.get()).ok()?;
-    let prefix = match kind {
-        Upstream::Array => "",
-        Upstream::RegistryFile => "data.servers",
-        Upstream::ListResponse => "servers",
-    };
     let mut doc = ParsedDocument::default();
     for (i, item) in items.into_iter().enumerate() {
         let parsed = serde_json::from_str::<Value>(item.get())
             .map_err(|e| e.to_string())
             .and_then(|item| parse_upstream_item(item, kind));
-        doc.push(format!("{prefix}[{i}]"), parsed);
+        doc.push(kind.location(i), parsed);
     }
     Some(doc)
 }
@@ -191,6 +186,17 @@ enum Upstream {
     ListResponse,
 }
 
+impl Upstream {
+    /// Where the `i`th server of a document of this shape is, for skip messages.
+    fn location(self, i: usize) -> String {
+        match self {
+            Self::Array => format!("[{i}]"),
+            Self::RegistryFile => format!("data.servers[{i}]"),
+            Self::ListResponse => format!("servers[{i}]"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Upstream(Upstream),
@@ -226,21 +232,18 @@ fn take_array(obj: &mut Map<String, Value>, key: &str) -> Vec<Value> {
 }
 
 fn parse_upstream(value: Value, kind: Upstream) -> ParsedDocument {
-    let (prefix, items) = match (kind, value) {
-        (Upstream::Array, Value::Array(items)) => ("", items),
-        (Upstream::RegistryFile, Value::Object(mut obj)) => {
-            let items = match obj.get_mut("data").and_then(Value::as_object_mut) {
-                Some(data) => take_array(data, "servers"),
-                None => Vec::new(),
-            };
-            ("data.servers", items)
-        }
-        (_, Value::Object(mut obj)) => ("servers", take_array(&mut obj, "servers")),
-        _ => ("", Vec::new()),
+    let items = match (kind, value) {
+        (Upstream::Array, Value::Array(items)) => items,
+        (Upstream::RegistryFile, Value::Object(mut obj)) => match obj.get_mut("data").and_then(Value::as_object_mut) {
+            Some(data) => take_array(data, "servers"),
+            None => Vec::new(),
+        },
+        (_, Value::Object(mut obj)) => take_array(&mut obj, "servers"),
+        _ => Vec::new(),
     };
     let mut doc = ParsedDocument::default();
     for (i, item) in items.into_iter().enumerate() {
-        doc.push(format!("{prefix}[{i}]"), parse_upstream_item(item, kind));
+        doc.push(kind.location(i), parse_upstream_item(item, kind));
     }
     doc
 }
