@@ -244,10 +244,6 @@ impl Catalog {
         self.default_registry.as_ref()
     }
 
-    pub fn registry_names(&self) -> impl Iterator<Item = &RegistryName> {
-        self.registries.keys()
-    }
-
     pub fn registries(&self) -> impl Iterator<Item = &RegistrySlot> {
         self.registries.values()
     }

@@ -7,7 +7,7 @@
 //! objects.
 //!
 //! The rules, in one place so every surface applies the same ones:
-//! - in `anonymous` mode every caller may do everything ([`Caller::open`]);
+//! - in `anonymous` mode every caller may do everything ([`Caller::Open`]);
 //! - in `oauth` mode a caller without a token reads `public` registries only and holds no role;
 //!   an authenticated caller reads `public` and `authenticated` registries and those whose claim
 //!   map matches; `superAdmin` reads every registry and holds every role.
@@ -189,10 +189,6 @@ pub enum Caller {
 }
 
 impl Caller {
-    pub fn open() -> Self {
-        Self::Open
-    }
-
     /// A caller with a valid token and the roles its claims hold under `rules`.
     pub fn user(identity: Identity, rules: &RoleRules) -> Self {
         let held = rules.roles_for(&identity.claims);

@@ -85,7 +85,7 @@ fn is_registry_read_path(path: &str) -> bool {
 /// The middleware: attaches the [`Caller`] and answers 401 where the request cannot go on.
 pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Request) -> poem::Result<Response> {
     if auth.config.mode == AuthMode::Anonymous {
-        req.set_data(Caller::open());
+        req.set_data(Caller::Open);
         return next.call(req).await.map(IntoResponse::into_response);
     }
     let path = req.uri().path();
@@ -96,7 +96,7 @@ pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Reques
     let caller = match bearer(&req) {
         Bearer::None if is_registry_read_path(path) => Caller::Anonymous,
         Bearer::None => {
-            return Ok(unauthorized(&auth, None, "authentication required: send `Authorization: Bearer <token>`"));
+            return Ok(unauthorized(&auth, None, TOKEN_REQUIRED));
         }
         Bearer::Malformed => {
             return Ok(unauthorized(
@@ -174,15 +174,21 @@ pub fn caller(req: &Request) -> &Caller {
     req.data::<Caller>().unwrap_or(&NOBODY)
 }
 
+/// What a request without a token is told where it needs one.
+const TOKEN_REQUIRED: &str = "authentication required: send `Authorization: Bearer <token>`";
+
+/// The 401 for a caller without a token (`oauth` mode) on something that needs one; `None` for
+/// every other caller.
+pub fn token_required(caller: &Caller) -> Option<Problem> {
+    caller.is_anonymous().then(|| Problem::new(StatusCode::UNAUTHORIZED, TOKEN_REQUIRED))
+}
+
 /// The answer for a registry the caller may not read — or that does not exist: the two are the
 /// same answer. Unauthenticated callers are asked to authenticate (401), authenticated ones are
 /// told it does not exist (404).
 pub fn hidden_registry(caller: &Caller, name: &str) -> Problem {
-    if caller.is_anonymous() {
-        Problem::new(StatusCode::UNAUTHORIZED, "authentication required: send `Authorization: Bearer <token>`")
-    } else {
-        Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{name}`"))
-    }
+    token_required(caller)
+        .unwrap_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{name}`")))
 }
 
 /// `GET /.well-known/oauth-protected-resource` (RFC 9728) in `oauth` mode.

@@ -146,8 +146,7 @@ impl DeployedApi {
         let caller = super::auth::caller(req);
         let refused = match registry {
             Some(_) => super::servers::readable_registry(&self.catalog, req, registry).err(),
-            None if caller.is_anonymous() => Some(super::auth::hidden_registry(caller, "")),
-            None => None,
+            None => super::auth::token_required(caller),
         };
         if let Some(p) = refused {
             return if p.status == 401 {

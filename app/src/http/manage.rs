@@ -17,7 +17,7 @@ use thv_domain::access::{Caller, Role};
 use thv_domain::filter::IncludeExclude;
 use thv_domain::{FilterSpec, SourceName};
 
-use super::auth::caller;
+use super::auth::{caller, token_required};
 use super::ops::SourceStatus;
 use super::problem::Problem;
 use crate::catalog::{Catalog, SyncRequest};
@@ -326,12 +326,6 @@ impl ManageApi {
             registries: self.catalog.readable_registries(caller).map(|r| r.config.name.to_string()).collect(),
         }))
     }
-}
-
-/// `/v1` is for authenticated callers in `oauth` mode. The middleware already refuses requests
-/// without a token; this keeps the rule where the data is.
-fn token_required(caller: &Caller) -> Option<Problem> {
-    caller.is_anonymous().then(|| super::auth::hidden_registry(caller, ""))
 }
 
 fn source_not_found(name: &str) -> Problem {

@@ -15,7 +15,7 @@ use poem_openapi::{ApiResponse, OpenApi, Tags};
 use thv_domain::snapshot::{ListQuery, VersionSelector, decode_cursor, render_list};
 use thv_domain::{RegistryName, ServerName};
 
-use super::auth::{caller, hidden_registry};
+use super::auth::{caller, hidden_registry, token_required};
 use super::payload::PreRendered;
 use super::problem::Problem;
 use super::schema::{ServerList, ServerResponse};
@@ -459,8 +459,8 @@ pub fn readable_registry<'a>(
         catalog.default_registry().map(RegistryName::as_str).filter(|d| catalog.readable_registry(d, caller).is_some())
     });
     let Some(name) = name else {
-        if caller.is_anonymous() {
-            return Err(hidden_registry(caller, ""));
+        if let Some(p) = token_required(caller) {
+            return Err(p);
         }
         let names: Vec<&str> = catalog.readable_registries(caller).map(|r| r.config.name.as_str()).collect();
         return Err(Problem::new(
