@@ -27,10 +27,14 @@ pub struct SpanFields;
 struct Collect(Map<String, Value>);
 
 impl Collect {
+    /// Whether a field goes into log lines (export-only ones do not).
+    fn shown(field: &Field) -> bool {
+        !EXPORT_ONLY.iter().any(|p| field.name().starts_with(p))
+    }
+
     fn keep(&mut self, field: &Field, value: Value) {
-        let name = field.name();
-        if !EXPORT_ONLY.iter().any(|p| name.starts_with(p)) {
-            self.0.insert(name.to_owned(), value);
+        if Self::shown(field) {
+            self.0.insert(field.name().to_owned(), value);
         }
     }
 }
@@ -57,8 +61,9 @@ impl Visit for Collect {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !EXPORT_ONLY.iter().any(|p| field.name().starts_with(p)) {
-            self.keep(field, Value::from(format!("{value:?}")));
+        // Checked before formatting: the request span's `otel.name` would be formatted for nothing.
+        if Self::shown(field) {
+            self.0.insert(field.name().to_owned(), Value::from(format!("{value:?}")));
         }
     }
 }
