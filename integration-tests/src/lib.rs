@@ -600,3 +600,42 @@ fn yaml_string(path: &Path) -> anyhow::Result<String> {
     let s = path.to_str().with_context(|| format!("non-UTF-8 path {}", path.display()))?;
     Ok(serde_json::to_string(s)?)
 }
+
+/// A listener on 127.0.0.1 with a free port, for the stub servers of the tests (an upstream
+/// registry, an `OpenID` provider, a Kubernetes API, an OTLP receiver). The address is known before
+/// the app is built, so the app can refer to itself.
+pub struct Loopback {
+    acceptor: poem::listener::TcpAcceptor,
+    pub addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Loopback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loopback").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Loopback {
+    pub async fn bind() -> anyhow::Result<Self> {
+        use poem::listener::{Acceptor as _, Listener as _};
+        let acceptor =
+            poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor().await.context("binding 127.0.0.1")?;
+        let addr = acceptor
+            .local_addr()
+            .into_iter()
+            .find_map(|a| a.as_socket_addr().copied())
+            .context("the listener has no socket address")?;
+        Ok(Self { acceptor, addr })
+    }
+
+    /// Serves `app` until the returned task is aborted (or the test ends).
+    pub fn serve<E>(self, app: E) -> tokio::task::JoinHandle<()>
+    where
+        E: poem::IntoEndpoint + Send + 'static,
+        E::Endpoint: 'static,
+    {
+        tokio::spawn(async move {
+            let _ = poem::Server::new_with_acceptor(self.acceptor).run(app).await;
+        })
+    }
+}

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context, bail, ensure};
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Data;
 use poem::{EndpointExt, Response, Route, handler};
 use serde_json::{Value, json};
@@ -172,23 +171,15 @@ fn jwks(Data(state): Data<&Arc<State>>) -> Response {
 impl Idp {
     /// Starts a provider publishing `keys`.
     pub async fn start(keys: &[&TestKey]) -> anyhow::Result<Self> {
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.context("binding the provider")?;
-        let addr = acceptor
-            .local_addr()
-            .into_iter()
-            .find_map(|a| a.as_socket_addr().copied())
-            .context("provider has no socket address")?;
+        let listener = crate::Loopback::bind().await?;
         let state = Arc::new(State {
-            issuer: format!("http://{addr}"),
+            issuer: format!("http://{}", listener.addr),
             jwks: Mutex::new(Value::Null),
             jwks_fetches: AtomicUsize::new(0),
         });
         let idp_state = state.clone();
         let app = Route::new().at("/.well-known/openid-configuration", discovery).at("/jwks", jwks).data(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
-        });
-        let idp = Self { state: idp_state, task };
+        let idp = Self { state: idp_state, task: listener.serve(app) };
         idp.publish(keys);
         Ok(idp)
     }

@@ -5,10 +5,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use poem::http::StatusCode;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Query;
 use poem::{EndpointExt, Response, Route, handler};
 use serde::Deserialize;
@@ -85,16 +83,9 @@ impl Upstream {
     /// Starts serving `rows` (sorted by the caller).
     pub async fn start(rows: Vec<Value>) -> anyhow::Result<Self> {
         let state = Arc::new(Mutex::new(State { rows, mode: Mode::Normal, requests: Vec::new() }));
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.context("binding the upstream")?;
-        let addr = acceptor
-            .local_addr()
-            .into_iter()
-            .find_map(|a| a.as_socket_addr().copied())
-            .context("upstream has no socket address")?;
-        let app = Route::new().at("/v0.1/servers", list).data(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
-        });
+        let listener = crate::Loopback::bind().await?;
+        let addr = listener.addr;
+        let task = listener.serve(Route::new().at("/v0.1/servers", list).data(state.clone()));
         Ok(Self { addr, state, task })
     }
 

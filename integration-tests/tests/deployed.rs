@@ -5,10 +5,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Response, Route, handler, web::Data};
 use serde_json::{Value, json};
-use thv_integration_tests::{TestServer, workspace_root, write_config};
+use thv_integration_tests::{Loopback, TestServer, workspace_root, write_config};
 
 type Failing = Arc<Mutex<Option<u16>>>;
 
@@ -35,13 +34,13 @@ fn list(req: &poem::Request, failing: Data<&Failing>) -> Response {
 
 async fn stub() -> (String, Failing) {
     let failing: Failing = Arc::default();
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-    let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
+    let listener = Loopback::bind().await.unwrap();
+    let port = listener.addr.port();
     let app = Route::new()
         .at("/apis/toolhive.stacklok.dev/v1alpha1/mcpservers", poem::get(list))
         .at("/apis/toolhive.stacklok.dev/v1alpha1/namespaces/:ns/mcpservers", poem::get(list))
         .data(failing.clone());
-    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
+    listener.serve(app);
     (format!("http://127.0.0.1:{port}"), failing)
 }
 

@@ -7,10 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, handler, web::Data};
 use serde_json::Value;
-use thv_integration_tests::{TestServer, WAIT, wait_until, workspace_root, write_config};
+use thv_integration_tests::{Loopback, TestServer, WAIT, wait_until, workspace_root, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// A counter or gauge holding a whole number.
@@ -226,11 +225,11 @@ fn attr(span: &Value, key: &str) -> Value {
 #[tokio::test]
 async fn spans_and_metrics_reach_an_otlp_receiver() {
     let received: Received = Arc::default();
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-    let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
-    let app =
-        Route::new().at("/v1/traces", poem::post(otlp)).at("/v1/metrics", poem::post(otlp)).data(received.clone());
-    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
+    let listener = Loopback::bind().await.unwrap();
+    let port = listener.addr.port();
+    listener.serve(
+        Route::new().at("/v1/traces", poem::post(otlp)).at("/v1/metrics", poem::post(otlp)).data(received.clone()),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
