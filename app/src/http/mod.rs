@@ -21,7 +21,7 @@ pub mod servers;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint as _, Route};
 use poem_openapi::OpenApiService;
 
 use crate::catalog::Catalog;
@@ -88,22 +88,53 @@ pub fn app_with(
     let json = service.spec_endpoint();
     let yaml = service.spec_endpoint_yaml();
     let docs = service.swagger_ui();
-    let mut route = Route::new();
+    let mut others = Route::new();
     if std::env::var_os(BENCH_BASELINE_ENV).is_some() {
-        route = route.at("/_bench/baseline", poem::get(bench_baseline));
+        others = others.at("/_bench/baseline", poem::get(bench_baseline));
     }
-    route
+    let others = others
         .nest("/docs", docs)
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
         .at("/metrics", poem::get(metrics_endpoint))
-        .at("/.well-known/oauth-protected-resource", poem::get(ProtectedResource(metadata)))
-        .nest("/", service)
+        .at("/.well-known/oauth-protected-resource", poem::get(ProtectedResource(metadata)));
+    Front { api: service.into_endpoint(), others }
         .around(move |next, req| auth::authenticate(auth.clone(), next, req))
         .around(problem::problem_middleware)
         .around(move |ep, req| harden::harden(ep, req, limits))
         .around(observe::observe)
         .around(rewrite::rewrite_middleware)
+}
+
+/// The innermost dispatch: the few paths outside the OpenAPI service (documents, Swagger UI,
+/// metrics, RFC 9728 metadata) to their own routes, every other path straight to the service.
+/// A `Route` with the service nested at `/` would do the same at the cost of two more boxed
+/// futures, a route match and a rewritten URI on every API request.
+struct Front<A> {
+    api: A,
+    others: Route,
+}
+
+impl<A> Front<A> {
+    fn is_other(path: &str) -> bool {
+        matches!(
+            path,
+            "/openapi.json"
+                | "/openapi.yaml"
+                | "/metrics"
+                | "/.well-known/oauth-protected-resource"
+                | "/_bench/baseline"
+        ) || path == "/docs"
+            || path.starts_with("/docs/")
+    }
+}
+
+impl<A: Endpoint<Output = poem::Response>> Endpoint for Front<A> {
+    type Output = poem::Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Self::Output> {
+        if Self::is_other(req.uri().path()) { self.others.call(req).await } else { self.api.call(req).await }
+    }
 }
 
 /// `GET /.well-known/oauth-protected-resource`: RFC 9728 metadata in `oauth` mode, 404 otherwise.
