@@ -6,6 +6,7 @@ use clap::Parser as _;
 use thv_app::cli::{Cli, Command, ConfigCommand, MigrateCommand, OutputFormat, SpecFormat, listen_address};
 use thv_app::config::Config;
 use thv_app::http::ops::VersionInfo;
+use thv_app::telemetry::log_writer::LogWriter;
 
 /// Runs an administration command on a small runtime; errors go to stderr with exit code 1.
 fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
@@ -37,9 +38,9 @@ fn main() -> ExitCode {
                 }
             };
             // Outside the runtime: the OTLP exporters use blocking HTTP clients.
+            let log = LogWriter::new(std::io::stderr());
             let telemetry =
-                match thv_app::telemetry::init(log_format, &config.log_level, std::io::stderr, Some(&config.telemetry))
-                {
+                match thv_app::telemetry::init(log_format, &config.log_level, log.clone(), Some(&config.telemetry)) {
                     Ok(t) => t,
                     Err(e) => {
                         eprintln!("error: cannot set up telemetry: {e:#}");
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
                 }
             };
             telemetry.shutdown();
+            log.flush();
             code
         }
         Command::Version { format } => {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use thv_integration_tests::{TestServer, workspace_root, write_config};
+use thv_integration_tests::{TestServer, WAIT, wait_until, workspace_root, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -137,12 +137,19 @@ fn problem(response: &str) -> Value {
     problem
 }
 
-/// Whether the server logged a request line with this status.
-fn logged(srv: &TestServer, status: u16) -> bool {
-    srv.stderr()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .any(|v| v["fields"]["message"] == "request" && v["fields"]["status"] == status)
+/// Whether the server logged a request line with this status (request lines are written in
+/// batches, so this waits for it).
+async fn logged(srv: &TestServer, status: u16) -> bool {
+    wait_until("the request line", WAIT, || async {
+        Ok(srv
+            .stderr()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v["fields"]["message"] == "request" && v["fields"]["status"] == status)
+            .then_some(()))
+    })
+    .await
+    .is_ok()
 }
 
 #[tokio::test]
@@ -173,7 +180,7 @@ async fn oversized_bodies_are_413() {
     let reply = client.post(&url).body(vec![b'x'; 100]).send().await.unwrap();
     assert!(matches!(reply.status().as_u16(), 202 | 409), "{}", reply.status());
     prober.finish().await;
-    assert!(logged(&srv, 413), "rejections are logged like any request:\n{}", srv.stderr());
+    assert!(logged(&srv, 413).await, "rejections are logged like any request:\n{}", srv.stderr());
 }
 
 #[tokio::test]
@@ -197,7 +204,7 @@ async fn oversized_headers_are_431_and_absurd_heads_are_cut_off() {
 
     srv.get_json("/v0.1/servers?limit=1").await.unwrap();
     prober.finish().await;
-    assert!(logged(&srv, 431), "rejections are logged like any request:\n{}", srv.stderr());
+    assert!(logged(&srv, 431).await, "rejections are logged like any request:\n{}", srv.stderr());
 }
 
 /// Sends `head` and stalls; returns how long the server took to close the connection.
@@ -320,7 +327,7 @@ async fn encoded_path_tricks_are_400() {
     let response = raw(addr, &get_request(&format!("/v0.1/servers/{name}/versions"))).await;
     assert_eq!(status(&response), 200, "{response}");
     prober.finish().await;
-    assert!(logged(&srv, 400), "rejections are logged like any request");
+    assert!(logged(&srv, 400).await, "rejections are logged like any request");
 }
 
 #[tokio::test]

@@ -76,17 +76,17 @@ async fn metrics_move_with_traffic_on_the_internal_address() {
     // The public port serves /metrics too.
     assert_eq!(server.get("/metrics").await.unwrap().status, 200);
 
-    // Request logs: method, route template, status, duration and bytes.
-    let log = server.stderr();
-    let line = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| {
+    // Request logs: method, route template, status, duration and bytes (request lines are written
+    // in batches, at the latest 100 ms after the request).
+    let line = wait_until("the request is logged", WAIT, || async {
+        Ok(server.stderr().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|v| {
             v["fields"]["message"] == "request"
                 && v["fields"]["status"] == 200
                 && v["fields"]["route"] == "/v0.1/servers"
-        })
-        .unwrap();
+        }))
+    })
+    .await
+    .unwrap();
     assert_eq!(line["fields"]["method"], "GET");
     assert!(line["fields"]["duration_ms"].is_number() && line["fields"]["bytes"].as_u64().unwrap() > 100);
 }

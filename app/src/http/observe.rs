@@ -1,6 +1,10 @@
 //! Per-request observability: a span named by the route template (`GET /registry/{registry}/v0.1/servers`,
 //! never the raw path) whose parent is the caller's W3C `traceparent`, one log line
 //! (method, route, status, `duration_ms`, bytes), and the request metrics.
+//!
+//! The span exists when something uses it: when traces are exported, or when the caller sent a
+//! `traceparent` (every log line of the request then carries its `trace_id`). Otherwise the
+//! request runs without one, which saves a good share of the cost of a request.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -13,38 +17,51 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::telemetry::metrics;
 
+/// The `tracing` target of the request log line (see [`crate::telemetry::log_writer`]).
+pub const LOG_TARGET: &str = module_path!();
+
 /// Route label of requests that matched no operation.
 const UNMATCHED: &str = "unmatched";
 
 /// Paths served outside the OpenAPI document.
 const EXTRA_ROUTES: &[&str] = &["/metrics", "/openapi.json", "/openapi.yaml"];
 
-static ROUTES: OnceLock<Vec<Vec<String>>> = OnceLock::new();
+/// A route template and its segments (`{…}` matches any one segment).
+struct Route {
+    template: String,
+    segments: Vec<String>,
+}
 
-/// Every route template, split into segments (`{…}` matches any one segment).
-fn routes() -> &'static [Vec<String>] {
+static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+
+/// Every route template.
+fn routes() -> &'static [Route] {
     ROUTES.get_or_init(|| {
         let spec: serde_json::Value = serde_json::from_str(&super::spec_json()).unwrap_or_default();
         let mut paths: Vec<String> = spec["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
         paths.extend(EXTRA_ROUTES.iter().map(|p| (*p).to_owned()));
-        paths.iter().map(|p| p.split('/').map(str::to_owned).collect()).collect()
+        paths
+            .into_iter()
+            .map(|template| Route { segments: template.split('/').map(str::to_owned).collect(), template })
+            .collect()
     })
 }
 
 /// The route template a path matches (after normalisation), or [`UNMATCHED`]. Literal segments
 /// win over parameters when several templates match.
-fn route_of(path: &str) -> String {
+fn route_of(path: &str) -> &'static str {
     if path == "/docs" || path.starts_with("/docs/") {
-        return "/docs".to_owned();
+        return "/docs";
     }
     let segs: Vec<&str> = path.split('/').collect();
     routes()
         .iter()
-        .filter(|t| {
-            t.len() == segs.len() && t.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        .filter(|r| {
+            r.segments.len() == segs.len()
+                && r.segments.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
         })
-        .max_by_key(|t| t.iter().filter(|s| !s.starts_with('{')).count())
-        .map_or_else(|| UNMATCHED.to_owned(), |t| t.join("/"))
+        .max_by_key(|r| r.segments.iter().filter(|s| !s.starts_with('{')).count())
+        .map_or(UNMATCHED, |r| r.template.as_str())
 }
 
 struct Headers<'a>(&'a HeaderMap);
@@ -67,45 +84,62 @@ fn is_probe(route: &str) -> bool {
 
 /// The middleware. It runs after path normalisation, so `/v0/…` is reported as `/v0.1/…`.
 pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let method = req.method().as_str().to_owned();
+    let method = metrics::method_label(req.method());
     let route = route_of(req.uri().path());
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(req.headers())));
-    let span = tracing::info_span!(
-        "request",
-        otel.name = %format!("{method} {route}"),
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = %route,
-        http.response.status_code = tracing::field::Empty,
-        url.path = %req.uri().path(),
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
-    );
-    crate::telemetry::record_remote_trace_id(&span, &parent);
-    let _ = span.set_parent(parent);
+    let span = request_span(&req, method, route);
     metrics::in_flight(1.0);
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = match &span {
+        Some(span) => next.call(req).instrument(span.clone()).await,
+        None => next.call(req).await,
+    };
     metrics::in_flight(-1.0);
     let mut resp = match result {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
     };
     let elapsed = started.elapsed();
-    let route = route.as_str();
     let status = resp.status().as_u16();
     let body = resp.take_body().into_bytes().await.unwrap_or_default();
     let bytes = body.len();
     resp.set_body(body);
-    span.record("http.response.status_code", status);
-    // After the name is final: reading the ids starts the exported span.
-    crate::telemetry::record_ids(&span);
+    let span = span.unwrap_or_else(tracing::Span::none);
+    if !span.is_none() {
+        span.record("http.response.status_code", status);
+        // After the name is final: reading the ids starts the exported span.
+        crate::telemetry::record_ids(&span);
+    }
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     if is_probe(route) {
         tracing::debug!(parent: &span, method, route, status, duration_ms, bytes, "request");
     } else {
         tracing::info!(parent: &span, method, route, status, duration_ms, bytes, "request");
     }
-    metrics::request(&method, route, status, elapsed);
+    metrics::request(method, route, status, elapsed);
     Ok(resp)
+}
+
+/// The request's span, when traces are exported or the caller sent a `traceparent`.
+fn request_span(req: &Request, method: &str, route: &str) -> Option<tracing::Span> {
+    let traceparent = req.headers().contains_key("traceparent");
+    if !traceparent && !crate::telemetry::exporting_traces() {
+        return None;
+    }
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        url.path = %req.uri().path(),
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    if traceparent {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(req.headers())));
+        crate::telemetry::record_remote_trace_id(&span, &parent);
+        let _ = span.set_parent(parent);
+    }
+    Some(span)
 }

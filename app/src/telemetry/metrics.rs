@@ -1,7 +1,9 @@
 //! Metrics: kept in a Prometheus registry (rendered at `/metrics`) and recorded on the global
 //! OpenTelemetry meter (a no-op unless OTLP metrics export is enabled).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -51,18 +53,73 @@ pub fn build_info() {
     ::metrics::gauge!("thv_registry_api_build_info", "version" => info.version, "commit" => info.git_commit).set(1.0);
 }
 
-/// One request finished.
-pub fn request(method: &str, route: &str, status: u16, elapsed: Duration) {
+static OTLP_EXPORT: AtomicBool = AtomicBool::new(false);
+
+/// Metrics are also exported over OTLP (set once by [`super::init`]).
+pub(super) fn export_over_otlp() {
+    OTLP_EXPORT.store(true, Ordering::Relaxed);
+}
+
+/// The method as a label: the standard methods by name, any other as `_OTHER` (so a client
+/// cannot add label values at will).
+#[must_use]
+pub fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+/// The Prometheus series of one (method, route, status).
+#[derive(Clone)]
+struct RequestSeries {
+    total: ::metrics::Counter,
+    duration: ::metrics::Histogram,
+}
+
+type SeriesKey = (&'static str, &'static str, u16);
+
+/// The request series already registered: looking a series up by its labels on every request
+/// costs more than recording into it.
+static REQUEST_SERIES: OnceLock<RwLock<HashMap<SeriesKey, RequestSeries>>> = OnceLock::new();
+
+fn request_series(key: SeriesKey) -> RequestSeries {
+    let map = REQUEST_SERIES.get_or_init(RwLock::default);
+    if let Some(series) = map.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return series.clone();
+    }
     let _ = prometheus();
+    let (method, route, status) = key;
     let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
-    ::metrics::counter!("http_requests_total", &labels).increment(1);
-    ::metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    let attrs = [
-        KeyValue::new("http.request.method", method.to_owned()),
-        KeyValue::new("http.route", route.to_owned()),
-        KeyValue::new("http.response.status_code", i64::from(status)),
-    ];
-    request_duration().record(elapsed.as_secs_f64(), &attrs);
+    let series = RequestSeries {
+        total: ::metrics::counter!("http_requests_total", &labels),
+        duration: ::metrics::histogram!("http_request_duration_seconds", &labels),
+    };
+    map.write().unwrap_or_else(PoisonError::into_inner).entry(key).or_insert(series).clone()
+}
+
+/// One request finished (`method` from [`method_label`], `route` a route template).
+pub fn request(method: &'static str, route: &'static str, status: u16, elapsed: Duration) {
+    let series = request_series((method, route, status));
+    series.total.increment(1);
+    series.duration.record(elapsed.as_secs_f64());
+    if OTLP_EXPORT.load(Ordering::Relaxed) {
+        let attrs = [
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("http.route", route),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+        ];
+        request_duration().record(elapsed.as_secs_f64(), &attrs);
+    }
 }
 
 /// The OpenTelemetry request-duration histogram, built once (building an instrument is far
@@ -74,8 +131,13 @@ fn request_duration() -> &'static opentelemetry::metrics::Histogram<f64> {
 
 /// Requests being served changed by `delta`.
 pub fn in_flight(delta: f64) {
-    let _ = prometheus();
-    ::metrics::gauge!("http_requests_in_flight").increment(delta);
+    static GAUGE: OnceLock<::metrics::Gauge> = OnceLock::new();
+    GAUGE
+        .get_or_init(|| {
+            let _ = prometheus();
+            ::metrics::gauge!("http_requests_in_flight")
+        })
+        .increment(delta);
 }
 
 /// One sync finished with `outcome` (`updated`, `unchanged`, `failed`).

@@ -11,7 +11,10 @@
 //! [`init`] installs everything once; [`Telemetry::shutdown`] flushes the exporters.
 
 mod log_fields;
+pub mod log_writer;
 pub mod metrics;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
@@ -102,6 +105,7 @@ where
                 .with_resource(resource.clone())
                 .build();
             let tracer = provider.tracer("thv-registry-api");
+            EXPORTING_TRACES.store(true, Ordering::Relaxed);
             opentelemetry::global::set_tracer_provider(provider.clone());
             telemetry.tracer = Some(provider);
             Some(tracing_opentelemetry::layer().with_tracer(tracer))
@@ -119,6 +123,7 @@ where
         let reader = PeriodicReader::builder(exporter).with_interval(c.metrics_interval).build();
         let provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
         opentelemetry::global::set_meter_provider(provider.clone());
+        metrics::export_over_otlp();
         telemetry.meter = Some(provider);
     }
     let registry = tracing_subscriber::registry().with(filter(level)).with(trace_layer);
@@ -131,6 +136,13 @@ where
     };
     metrics::build_info();
     Ok(telemetry)
+}
+
+static EXPORTING_TRACES: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported (the OpenTelemetry layer is installed).
+pub fn exporting_traces() -> bool {
+    EXPORTING_TRACES.load(Ordering::Relaxed)
 }
 
 /// Records the span's OpenTelemetry trace and span ids as its `trace_id` and `span_id` fields
