@@ -35,6 +35,25 @@ SOURCE = "bench"
 LUA = os.path.join(HERE, "wrk", "bench.lua")
 READY_TIMEOUT = 300.0
 NO_REQUEST_LOG = False  # --no-request-log
+PIN = False  # --pin: the server on CPU 0, wrk on CPU 1
+
+
+def steal_ms():
+    """CPU time the hypervisor took from this VM so far (all CPUs, /proc/stat `steal`), in ms;
+    None where unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pinned_to(cpu):
+    """A preexec_fn that pins the child (and every thread it starts) to one CPU, under --pin."""
+    if not PIN:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
 
 
 class BenchError(Exception):
@@ -119,7 +138,7 @@ class Server:
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--config", self.config, "--address", "127.0.0.1:0", "--log-format", "json"],
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=env)
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf, env=env, preexec_fn=pinned_to(0))
         self.ledger.add_pid(self.proc.pid)
         return self
 
@@ -276,7 +295,7 @@ def run_wrk(port, path, duration, threads, conns, env_extra):
     env.update(env_extra)
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}", "--latency", "-s", LUA,
            f"http://127.0.0.1:{port}{path}"]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, preexec_fn=pinned_to(1))
     if p.returncode != 0:
         raise BenchError(f"wrk failed ({p.returncode}): {p.stderr}{p.stdout}")
     return p.stdout
@@ -532,11 +551,13 @@ def bench_store(store, args, gen, catalogue, ledger, database=None, db_env=None)
             before = metrics_by_status(port)
             load1 = os.getloadavg()[0]
             cpu0 = srv.cpu_seconds()
+            steal0 = steal_ms()
             if args.load == "wrk":
                 r = parse_wrk(run_wrk(port, path, args.duration, args.threads, args.connections, env_extra))
             else:
                 r = py_load(port, path, duration_seconds(args.duration), 8, hdrs, bool(env_extra.get("BENCH_NONCE")))
             cpu1 = srv.cpu_seconds()
+            steal1 = steal_ms()
             after = metrics_by_status(port)
             delta = {s: int(after.get(s, 0) - before.get(s, 0)) for s in set(after) | set(before)}
             delta = {s: n for s, n in delta.items() if n}
@@ -544,7 +565,8 @@ def bench_store(store, args, gen, catalogue, ledger, database=None, db_env=None)
             total = sum(delta.values())
             r["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / total if total else float("nan")
             r.update({"key": key, "label": label, "path": path, "bytes": len(body), "status": want,
-                      "statuses": delta, "unexpected": unexpected, "loadavg1": load1})
+                      "statuses": delta, "unexpected": unexpected, "loadavg1": load1,
+                      "steal_ms": None if steal0 is None or steal1 is None else steal1 - steal0})
             res["rows"].append(r)
             log(f"[{store}] ({key}) {r['rps']:>10.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  {delta}")
             if key == "z":  # the peak RSS of the rows a-z, before the cache-bypassing rows churn the page cache
@@ -630,7 +652,8 @@ def fmt_table(res, args):
         (" (request log off)" if args.no_request_log else "")
     out.append(title)
     warm = "a short sequential warm-up" if args.smoke else f"a {args.warmup} warm-up with the same settings"
-    out.append(f"wrk -t{args.threads} -c{args.connections} -d{args.duration} --latency (after {warm} of each URL)"
+    pin = "; server pinned to CPU 0, wrk to CPU 1" if args.pin else ""
+    out.append(f"wrk -t{args.threads} -c{args.connections} -d{args.duration} --latency (after {warm} of each URL{pin})"
                if args.load == "wrk" else "PYTHON FALLBACK LOAD LOOP (wrk unavailable): figures bound by the client, not comparable")
     hdr = (f"| {'row':<4} | {'what':<56} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'x (z)':>6} |"
            f" {'server CPU us/req':>17} |")
@@ -684,6 +707,9 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny catalogue, 1 s runs")
     ap.add_argument("--no-request-log", action="store_true",
                     help="turn the per-request log line off (RUST_LOG …,thv_app::http::observe=warn), to see its cost")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin the server to CPU 0 and wrk to CPU 1 (needs 2 CPUs): the two no longer preempt each "
+                         "other, so latency percentiles show the server's queueing rather than the scheduler's")
     ap.add_argument("--out", help="also write the results as JSON to this file")
     ap.add_argument("--bin", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--work", required=True, help=argparse.SUPPRESS)
@@ -701,8 +727,11 @@ def main():
     if args.load == "python" and not args.smoke:
         raise SystemExit("the Python load loop is only for --smoke")
     duration_seconds(args.duration)
-    global NO_REQUEST_LOG
+    global NO_REQUEST_LOG, PIN
     NO_REQUEST_LOG = args.no_request_log
+    if args.pin and not {0, 1} <= os.sched_getaffinity(0):
+        raise SystemExit("--pin needs CPUs 0 and 1")
+    PIN = args.pin
 
     def on_term(signum, _frame):
         raise SystemExit(128 + signum)
@@ -754,6 +783,11 @@ def main():
         loads = [r["loadavg1"] for r in res["rows"]]
         print(f"(1-minute load average during the rows: {min(loads):.2f} to {max(loads):.2f} on {machine['nproc']} cores;"
               f" wrk runs on the same cores)")
+        stolen = [(r["key"], r["steal_ms"]) for r in res["rows"] if r.get("steal_ms")]
+        if stolen:
+            print("(CPU time taken by the hypervisor (steal) during the rows: "
+                  + ", ".join(f"({k}) {ms:.0f} ms" for k, ms in stolen)
+                  + "; a row with steal has stalls of that order in its tail latencies)")
         print()
         print(fmt_sync(res))
         for r in res["rows"]:
