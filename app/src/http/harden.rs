@@ -18,6 +18,7 @@ use poem::http::{Method, StatusCode, Version};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tokio::time::Instant;
 
+use super::is_docs;
 use super::problem::Problem;
 use crate::config::duration;
 use crate::config::http::HttpLimits;
@@ -25,6 +26,7 @@ use crate::config::http::HttpLimits;
 /// The middleware; `limits` come from the `http` section.
 pub async fn harden<E: Endpoint>(next: E, req: Request, limits: HttpLimits) -> poem::Result<Response> {
     let cors = Cors::of(&req);
+    // The Swagger UI page carries inline scripts and styles (its own CSP).
     let docs = is_docs(req.uri().path());
     let mut resp = guard(&next, req, &limits, cors).await;
     cors.apply(resp.headers_mut());
@@ -267,11 +269,6 @@ impl Cors {
             }
         }
     }
-}
-
-/// The Swagger UI: its page carries inline scripts and styles.
-fn is_docs(path: &str) -> bool {
-    path == "/docs" || path.starts_with("/docs/")
 }
 
 /// The API serves JSON only: no content sniffing, no framing, no referrer, and a policy that lets

@@ -115,25 +115,25 @@ struct Front<A> {
     others: Route,
 }
 
-impl<A> Front<A> {
-    fn is_other(path: &str) -> bool {
-        matches!(
-            path,
-            "/openapi.json"
-                | "/openapi.yaml"
-                | "/metrics"
-                | "/.well-known/oauth-protected-resource"
-                | "/_bench/baseline"
-        ) || path == "/docs"
-            || path.starts_with("/docs/")
-    }
+/// Paths served outside the OpenAPI service, besides the Swagger UI (see [`is_docs`]).
+pub(crate) const OUTSIDE_API: &[&str] =
+    &["/openapi.json", "/openapi.yaml", "/metrics", "/.well-known/oauth-protected-resource", "/_bench/baseline"];
+
+/// The Swagger UI's paths: `/docs` and below.
+pub(crate) fn is_docs(path: &str) -> bool {
+    path == "/docs" || path.starts_with("/docs/")
 }
 
 impl<A: Endpoint<Output = poem::Response>> Endpoint for Front<A> {
     type Output = poem::Response;
 
     async fn call(&self, req: poem::Request) -> poem::Result<Self::Output> {
-        if Self::is_other(req.uri().path()) { self.others.call(req).await } else { self.api.call(req).await }
+        let path = req.uri().path();
+        if OUTSIDE_API.contains(&path) || is_docs(path) {
+            self.others.call(req).await
+        } else {
+            self.api.call(req).await
+        }
     }
 }
 

@@ -23,9 +23,6 @@ pub const LOG_TARGET: &str = module_path!();
 /// Route label of requests that matched no operation.
 const UNMATCHED: &str = "unmatched";
 
-/// Paths served outside the OpenAPI document.
-const EXTRA_ROUTES: &[&str] = &["/metrics", "/openapi.json", "/openapi.yaml"];
-
 /// A route template and its segments (`{…}` matches any one segment).
 struct Route {
     template: String,
@@ -39,7 +36,7 @@ fn routes() -> &'static [Route] {
     ROUTES.get_or_init(|| {
         let spec: serde_json::Value = serde_json::from_str(&super::spec_json()).unwrap_or_default();
         let mut paths: Vec<String> = spec["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
-        paths.extend(EXTRA_ROUTES.iter().map(|p| (*p).to_owned()));
+        paths.extend(super::OUTSIDE_API.iter().map(|p| (*p).to_owned()));
         paths
             .into_iter()
             .map(|template| Route { segments: template.split('/').map(str::to_owned).collect(), template })
@@ -50,7 +47,7 @@ fn routes() -> &'static [Route] {
 /// The route template a path matches (after normalisation), or [`UNMATCHED`]. Literal segments
 /// win over parameters when several templates match.
 fn route_of(path: &str) -> &'static str {
-    if path == "/docs" || path.starts_with("/docs/") {
+    if super::is_docs(path) {
         return "/docs";
     }
     let segs: Vec<&str> = path.split('/').collect();
