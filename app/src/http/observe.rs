@@ -86,10 +86,7 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     let span = request_span(&req, method, route);
     metrics::in_flight(1.0);
     let started = Instant::now();
-    let result = match &span {
-        Some(span) => next.call(req).instrument(span.clone()).await,
-        None => next.call(req).await,
-    };
+    let result = next.call(req).instrument(span.clone()).await;
     metrics::in_flight(-1.0);
     let mut resp = match result {
         Ok(r) => r.into_response(),
@@ -100,7 +97,6 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     let body = resp.take_body().into_bytes().await.unwrap_or_default();
     let bytes = body.len();
     resp.set_body(body);
-    let span = span.unwrap_or_else(tracing::Span::none);
     if !span.is_none() {
         span.record("http.response.status_code", status);
         // After the name is final: reading the ids starts the exported span.
@@ -116,11 +112,12 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     Ok(resp)
 }
 
-/// The request's span, when traces are exported or the caller sent a `traceparent`.
-fn request_span(req: &Request, method: &str, route: &str) -> Option<tracing::Span> {
+/// The request's span when traces are exported or the caller sent a `traceparent`; otherwise
+/// none (entering it costs nothing).
+fn request_span(req: &Request, method: &str, route: &str) -> tracing::Span {
     let traceparent = req.headers().contains_key("traceparent");
     if !traceparent && !crate::telemetry::exporting_traces() {
-        return None;
+        return tracing::Span::none();
     }
     let span = tracing::info_span!(
         "request",
@@ -138,5 +135,5 @@ fn request_span(req: &Request, method: &str, route: &str) -> Option<tracing::Spa
         crate::telemetry::record_remote_trace_id(&span, &parent);
         let _ = span.set_parent(parent);
     }
-    Some(span)
+    span
 }
