@@ -226,23 +226,33 @@ fn key_cmp(a: &Entry, b: &Entry) -> Ordering {
 }
 
 /// Renders a `ServerList` body: `{"servers":[…],"metadata":{"nextCursor"?,"count"}}`.
+///
+/// The buffer is sized exactly before anything is written: pages are kept in the page cache,
+/// where a buffer that had to grow would hold up to twice its length (the cache weighs pages by
+/// their length).
 pub fn render_list(rows: &[&Row], next_cursor: Option<&str>) -> Vec<u8> {
-    let size: usize = rows.iter().map(|r| r.json_len() + 1).sum();
-    let mut out = Vec::with_capacity(size + 96);
-    out.extend_from_slice(b"{\"servers\":[");
+    const HEAD: &[u8] = b"{\"servers\":[";
+    let mut tail = String::from("],\"metadata\":{");
+    if let Some(c) = next_cursor {
+        tail.push_str("\"nextCursor\":");
+        tail.push_str(&serde_json::to_string(c).unwrap_or_default());
+        tail.push(',');
+    }
+    tail.push_str("\"count\":");
+    tail.push_str(&rows.len().to_string());
+    tail.push_str("}}");
+    let size =
+        HEAD.len() + rows.iter().map(|r| r.json_len()).sum::<usize>() + rows.len().saturating_sub(1) + tail.len();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(HEAD);
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         r.write_json(&mut out);
     }
-    out.extend_from_slice(b"],\"metadata\":{");
-    if let Some(c) = next_cursor {
-        out.extend_from_slice(b"\"nextCursor\":");
-        out.extend_from_slice(serde_json::to_string(c).unwrap_or_default().as_bytes());
-        out.push(b',');
-    }
-    out.extend_from_slice(format!("\"count\":{}}}}}", rows.len()).as_bytes());
+    out.extend_from_slice(tail.as_bytes());
+    debug_assert_eq!(out.len(), size, "render_list sized its buffer wrongly");
     out
 }
 

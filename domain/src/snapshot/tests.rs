@@ -227,6 +227,30 @@ fn rendered_list_is_the_official_server_list_shape() {
 }
 
 #[test]
+fn rendered_lists_are_allocated_once_at_their_exact_size() {
+    // Cached pages are weighed by length: a buffer that grew would hold more than it weighs.
+    let s = catalogue();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = s.list(&ListQuery { limit: 2, after: cursor.clone(), ..Default::default() });
+        let body = render_list(&page.rows, page.next_cursor.as_deref());
+        assert_eq!(body.capacity(), body.len(), "page {pages}");
+        pages += 1;
+        match page.next_cursor {
+            Some(c) => cursor = Some(decode_cursor(&c).unwrap()),
+            None => break,
+        }
+    }
+    assert!(pages > 1);
+    let everything = s.list(&ListQuery { limit: 100, ..Default::default() });
+    let body = render_list(&everything.rows, Some("a \"quoted\" cursor"));
+    assert_eq!(body.capacity(), body.len());
+    let empty = render_list(&[], None);
+    assert_eq!(empty.capacity(), empty.len());
+}
+
+#[test]
 fn rows_render_exactly_the_entry_response() {
     let s = catalogue();
     for row in s.rows() {
