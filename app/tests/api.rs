@@ -97,6 +97,32 @@ async fn etags_revalidate_and_change_with_the_data() {
 }
 
 #[tokio::test]
+async fn without_the_page_cache_listings_and_etags_are_the_same() {
+    let cached = seeded().await;
+    let uncached = Harness::new(&format!("{SINGLE}http:\n  pageCacheBytes: 0\n")).await;
+    assert_eq!(uncached.config.http.page_cache_bytes, 0);
+    uncached.write_json(
+        "servers.json",
+        &serde_json::from_slice(&std::fs::read(cached.path("servers.json")).unwrap()).unwrap(),
+    );
+    uncached.sync("reg").await;
+    for path in ["/v0.1/servers", "/v0.1/servers?limit=1", "/v0.1/servers?search=weather&version=latest", "/v0/servers"]
+    {
+        let (status, headers, body) = uncached.get(path).await;
+        let (_, cached_headers, cached_body) = cached.get(path).await;
+        assert_eq!((status, &body), (StatusCode::OK, &cached_body), "{path}");
+        let etag = headers.get("etag").unwrap();
+        assert_eq!(etag, cached_headers.get("etag").unwrap(), "{path}");
+        let (status, _, _) = uncached.get_with(path, &[("if-none-match", etag.to_str().unwrap())]).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let (_, _, first) = uncached.get("/v0.1/servers?limit=1").await;
+    let cursor = first["metadata"]["nextCursor"].as_str().unwrap().to_owned();
+    let (status, _, next) = uncached.get(&format!("/v0.1/servers?limit=1&cursor={cursor}")).await;
+    assert_eq!((status, names(&next)), (StatusCode::OK, vec!["io.github.acme/weather@1.0.0".to_owned()]));
+}
+
+#[tokio::test]
 async fn errors_are_problem_json_never_5xx() {
     let h = seeded().await;
     let cases = [

@@ -27,6 +27,9 @@ pub struct HttpLimits {
     pub read_header_timeout: Duration,
     /// Longest time a keep-alive connection may wait for its next request.
     pub idle_timeout: Duration,
+    /// Most bytes of rendered listing pages kept in memory (their length plus their key and
+    /// `ETag`); 0: no page cache, every listing is rendered per request.
+    pub page_cache_bytes: u64,
 }
 
 impl Default for HttpLimits {
@@ -37,6 +40,7 @@ impl Default for HttpLimits {
             request_timeout: Duration::from_secs(30),
             read_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            page_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -84,6 +88,7 @@ pub fn normalize(raw: &RawHttp, problems: &mut Vec<String>) -> HttpLimits {
             "http.idleTimeout",
             problems,
         ),
+        page_cache_bytes: raw.page_cache_bytes.unwrap_or(d.page_cache_bytes),
     }
 }
 
@@ -109,13 +114,14 @@ mod tests {
             (d.request_timeout, d.read_header_timeout, d.idle_timeout),
             (Duration::from_secs(30), Duration::from_secs(10), Duration::from_secs(60))
         );
+        assert_eq!(d.page_cache_bytes, 64 * 1024 * 1024);
         assert_eq!(load("http: {}\n", &[]).unwrap(), d);
     }
 
     #[test]
     fn every_key_is_read() {
         let c = load(
-            "http:\n  maxBodyBytes: 2048\n  maxHeaderBytes: 4096\n  requestTimeout: 1500ms\n  readHeaderTimeout: 2s\n  idleTimeout: 2m\n",
+            "http:\n  maxBodyBytes: 2048\n  maxHeaderBytes: 4096\n  requestTimeout: 1500ms\n  readHeaderTimeout: 2s\n  idleTimeout: 2m\n  pageCacheBytes: 0\n",
             &[],
         )
         .unwrap();
@@ -127,6 +133,7 @@ mod tests {
                 request_timeout: Duration::from_millis(1500),
                 read_header_timeout: Duration::from_secs(2),
                 idle_timeout: Duration::from_secs(120),
+                page_cache_bytes: 0,
             }
         );
     }

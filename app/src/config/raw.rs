@@ -71,6 +71,9 @@ pub struct RawHttp {
     pub read_header_timeout: Option<String>,
     /// How long a keep-alive connection may wait for its next request. Default `60s`.
     pub idle_timeout: Option<String>,
+    /// Most bytes of rendered listing pages kept in memory; 0 turns the page cache off. Default
+    /// 67108864 (64 MiB).
+    pub page_cache_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -36,17 +36,23 @@ pub const API_TITLE: &str = "thv-registry-api";
 
 type Apis = (ServersApi, ManageApi, DeployedApi, OpsApi);
 
-/// The OpenAPI service over a catalogue (deployed-server listing not configured).
+/// The OpenAPI service over a catalogue (deployed-server listing not configured, default page
+/// cache).
 pub fn api_service(catalog: Arc<Catalog>) -> OpenApiService<Apis, ()> {
-    api_service_with(catalog, DeploymentsSource::NotConfigured)
+    api_service_with(catalog, DeploymentsSource::NotConfigured, HttpLimits::default().page_cache_bytes)
 }
 
-/// The OpenAPI service over a catalogue and a source of deployed servers.
-pub fn api_service_with(catalog: Arc<Catalog>, deployments: DeploymentsSource) -> OpenApiService<Apis, ()> {
+/// The OpenAPI service over a catalogue and a source of deployed servers, with a page cache of
+/// at most `page_cache_bytes` (0: none).
+pub fn api_service_with(
+    catalog: Arc<Catalog>,
+    deployments: DeploymentsSource,
+    page_cache_bytes: u64,
+) -> OpenApiService<Apis, ()> {
     let version = VersionInfo::current();
     OpenApiService::new(
         (
-            ServersApi::new(catalog.clone()),
+            ServersApi::new(catalog.clone(), page_cache_bytes),
             ManageApi { catalog: catalog.clone() },
             DeployedApi { catalog: catalog.clone(), source: deployments },
             OpsApi { catalog, version: version.clone() },
@@ -82,7 +88,7 @@ pub fn app_with(
     limits: HttpLimits,
     auth: auth::Auth,
 ) -> impl Endpoint {
-    let service = api_service_with(catalog, deployments);
+    let service = api_service_with(catalog, deployments, limits.page_cache_bytes);
     let auth = Arc::new(auth);
     let metadata = auth::protected_resource_metadata(&auth);
     let json = service.spec_endpoint();

@@ -35,22 +35,26 @@ pub struct ServersApi {
     catalog: Arc<Catalog>,
     /// Rendered list pages with their `ETag`, keyed by the registry snapshot's content digest
     /// and the request's path and query: a new snapshot simply stops hitting the old keys, which
-    /// age out.
-    pages: Cache<(Arc<str>, String), (Bytes, Arc<str>)>,
+    /// age out. `None` when `http.pageCacheBytes` is 0.
+    pages: Option<PageCache>,
 }
 
-/// Most bytes of rendered pages kept in memory.
-const PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Rendered pages and their `ETag`, by (snapshot digest, path and query).
+type PageCache = Cache<(Arc<str>, String), (Bytes, Arc<str>)>;
 
 impl ServersApi {
-    pub fn new(catalog: Arc<Catalog>) -> Self {
-        let pages = Cache::builder()
-            .max_capacity(PAGE_CACHE_BYTES)
-            .weigher(|k: &(Arc<str>, String), v: &(Bytes, Arc<str>)| {
-                u32::try_from(k.1.len() + v.0.len() + v.1.len() + 64).unwrap_or(u32::MAX)
-            })
-            .time_to_idle(std::time::Duration::from_secs(600))
-            .build();
+    /// The read API over `catalog`, keeping at most `page_cache_bytes` of rendered listing pages
+    /// (0: none).
+    pub fn new(catalog: Arc<Catalog>, page_cache_bytes: u64) -> Self {
+        let pages = (page_cache_bytes > 0).then(|| {
+            Cache::builder()
+                .max_capacity(page_cache_bytes)
+                .weigher(|k: &(Arc<str>, String), v: &(Bytes, Arc<str>)| {
+                    u32::try_from(k.1.len() + v.0.len() + v.1.len() + 64).unwrap_or(u32::MAX)
+                })
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build()
+        });
         Self { catalog, pages }
     }
 }
@@ -387,11 +391,20 @@ impl ServersApi {
         };
         // The page and its ETag come from the cache (computed on a miss), so a hit costs neither
         // a render nor a digest.
-        let key = (reg.digest.clone(), req.uri().path_and_query().map_or_else(String::new, ToString::to_string));
-        let (body, etag) = self.pages.get_with(key, || {
+        let render = || {
             let page = reg.snapshot.list(&query);
-            (Bytes::from(render_list(&page.rows, page.next_cursor.as_deref())), etag(&reg.digest, req).into())
-        });
+            (
+                Bytes::from(render_list(&page.rows, page.next_cursor.as_deref())),
+                Arc::<str>::from(etag(&reg.digest, req)),
+            )
+        };
+        let (body, etag) = match &self.pages {
+            Some(pages) => pages.get_with(
+                (reg.digest.clone(), req.uri().path_and_query().map_or_else(String::new, ToString::to_string)),
+                render,
+            ),
+            None => render(),
+        };
         if not_modified(req, &etag) {
             return Outcome::NotModified(etag.to_string());
         }
