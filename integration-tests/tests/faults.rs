@@ -113,12 +113,13 @@ async fn retries_back_off_while_other_sources_keep_syncing() {
     let gaps: Vec<i64> = attempts.windows(2).map(|w| (w[1] - w[0]).num_milliseconds()).collect();
     assert!(gaps[1] > gaps[0] && gaps[2] > gaps[1], "backoff must grow: {gaps:?}");
 
-    // Meanwhile the local source kept syncing on its own interval.
-    let local = server.source("local").await.unwrap();
+    // Meanwhile the local source kept syncing on its own interval (it may be in the middle of
+    // one right now: wait for it to end).
+    let local =
+        server.wait_named_source("local", "a local sync ends", |s| s["sync"]["phase"] == "synced").await.unwrap();
     let last = ts(&local["sync"]["lastAttempt"]);
     let now = thv_ports::Clock::now(&thv_adapters::SystemClock);
     assert!(now - last < chrono::Duration::seconds(5), "local source stalled: {local}");
-    assert_eq!(local["sync"]["phase"], json!("synced"));
 
     let message = server.source("flaky").await.unwrap()["sync"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("503"), "{message}");
