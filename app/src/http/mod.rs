@@ -73,9 +73,10 @@ pub fn spec_yaml() -> String {
     api_service(Arc::new(Catalog::empty())).spec_yaml()
 }
 
-/// The whole HTTP application, with the default `http` limits and without authentication.
-pub fn app(catalog: Arc<Catalog>) -> impl Endpoint {
-    app_with(catalog, DeploymentsSource::NotConfigured, HttpLimits::default(), auth::Auth::anonymous())
+/// The whole HTTP application under `limits` (the `http` section), without authentication or
+/// deployed-server listing.
+pub fn app(catalog: Arc<Catalog>, limits: HttpLimits) -> impl Endpoint {
+    app_with(catalog, DeploymentsSource::NotConfigured, limits, auth::Auth::anonymous())
 }
 
 /// The whole HTTP application, with deployed-server listing. From the outside in: path

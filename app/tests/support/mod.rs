@@ -72,12 +72,7 @@ impl Harness {
     }
 
     pub async fn request(&self, method: Method, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Value) {
-        let app = thv_app::http::app_with(
-            self.catalog.clone(),
-            thv_app::http::deployed::DeploymentsSource::NotConfigured,
-            self.config.http,
-            thv_app::http::auth::Auth::anonymous(),
-        );
+        let app = thv_app::http::app(self.catalog.clone(), self.config.http);
         let mut req = Request::builder().method(method).uri_str(uri);
         for (k, v) in headers {
             req = req.header(*k, *v);
