@@ -50,6 +50,10 @@ struct SourceRuntime {
 pub struct RegistrySlot {
     pub config: RegistryConfig,
     snapshot: ArcSwap<RegistrySnapshot>,
+    /// Held while a new snapshot is built and stored: two sources of the registry syncing at once
+    /// must not store their snapshots in the other order (the later store would be built from
+    /// the other source's old entries, and lose its new ones).
+    rebuilding: std::sync::Mutex<()>,
 }
 
 impl RegistrySlot {
@@ -178,7 +182,11 @@ impl Catalog {
             .map(|r| {
                 (
                     r.name.clone(),
-                    RegistrySlot { config: r.clone(), snapshot: ArcSwap::from_pointee(RegistrySnapshot::default()) },
+                    RegistrySlot {
+                        config: r.clone(),
+                        snapshot: ArcSwap::from_pointee(RegistrySnapshot::default()),
+                        rebuilding: std::sync::Mutex::new(()),
+                    },
                 )
             })
             .collect();
@@ -326,6 +334,9 @@ impl Catalog {
 
     fn rebuild(&self, name: &RegistryName) {
         let Some(slot) = self.registries.get(name) else { return };
+        // Each source stores its entries before rebuilding, so whichever rebuild runs last reads
+        // every source's newest entries.
+        let _rebuilding = lock(&slot.rebuilding);
         let parts: Vec<Arc<Vec<Entry>>> = slot
             .config
             .sources

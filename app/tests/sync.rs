@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use serde_json::json;
 use support::{Harness, names, official, server, t0};
@@ -191,4 +193,38 @@ async fn publish_time_is_first_seen_and_survives_restarts() {
     let (_, _, body) = h.get("/v0.1/servers/a.b%2Fone/versions").await;
     assert_eq!(names(&body), vec!["a.b/one@2", "a.b/one@1"], "newest publishedAt first");
     assert_eq!(official(&body["servers"][1])["publishedAt"], json!(t0().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_syncing_at_once_both_reach_their_registry() {
+    let h = Arc::new(
+        Harness::new(
+            "dataDir: {dir}/data\ndefaultRegistry: both\nsources:\n  - name: a\n    file: {path: {dir}/a.json}\n  - name: b\n    file: {path: {dir}/b.json}\nregistries:\n  - name: both\n    sources: [a, b]\n",
+        )
+        .await,
+    );
+    // Enough entries that building the registry's snapshot takes a while, so the two rebuilds
+    // overlap. A race: without the registry's rebuild lock this failed in 4 of 5 runs (a
+    // snapshot built from one source's new entries and the other's old ones was stored last).
+    let many = |prefix: &str, round: usize| {
+        json!((0..800).map(|i| server(&format!("{prefix}.x/s{i}"), &format!("{round}.0.0"), "d")).collect::<Vec<_>>())
+    };
+    for round in 1..=15 {
+        h.write_json("a.json", &many("a", round));
+        h.write_json("b.json", &many("b", round));
+        h.clock.advance(Duration::minutes(1));
+        let (ha, hb) = (h.clone(), h.clone());
+        let (a, b) = tokio::join!(
+            tokio::spawn(async move { ha.sync("a").await }),
+            tokio::spawn(async move { hb.sync("b").await })
+        );
+        assert!(matches!(a.unwrap(), SyncOutcome::Updated { .. }));
+        assert!(matches!(b.unwrap(), SyncOutcome::Updated { .. }));
+        let version = format!("{round}.0.0");
+        for name in ["a.x/s0", "b.x/s0"] {
+            let (status, _, body) = h.get(&format!("/v0.1/servers/{}/versions/latest", name.replace('/', "%2F"))).await;
+            assert_eq!(status, poem::http::StatusCode::OK, "round {round}: {name}");
+            assert_eq!(body["server"]["version"], json!(version), "round {round}: {name} is missing its new version");
+        }
+    }
 }
