@@ -167,7 +167,7 @@ impl ApiSource {
     ///   not a valid header value).
     pub fn new(options: ApiSourceOptions, clock: Arc<dyn Clock>) -> Result<Self, SourceError> {
         let base = parse_http_url(&options.endpoint, "endpoint")?;
-        let shown = shown(&options.endpoint, &base);
+        let shown = shown(&options.endpoint);
         if base.query().is_some() || base.fragment().is_some() {
             return Err(SourceError::NotFound(format!(
                 "endpoint {shown} is not a base URL: remove the ?query and #fragment (`/v0.1/servers` is appended to it)"

@@ -42,7 +42,7 @@ impl HttpFileSource {
     pub fn new(url: String, timeout: Duration, user_agent: String, max_bytes: u64) -> Result<Self, SourceError> {
         let parsed = parse_http_url(&url, "file URL")?;
         let client = build_client(timeout, &user_agent)?;
-        let shown = shown(&url, &parsed);
+        let shown = shown(&url);
         let url = parsed;
         Ok(Self { url, shown, timeout, max_bytes, client })
     }
@@ -95,7 +95,11 @@ impl Source for HttpFileSource {
 pub(crate) fn parse_http_url(raw: &str, what: &str) -> Result<Url, SourceError> {
     let invalid = |detail: &str| {
         // The raw text may hold credentials; show it only when it does not look like it does.
-        let shown = if raw.contains('@') { "(a URL with credentials)".to_owned() } else { format!("`{raw}`") };
+        let shown = if raw.contains('@') {
+            "(a URL with credentials)".to_owned()
+        } else {
+            format!("`{}`", thv_domain::redact::location(raw))
+        };
         SourceError::NotFound(format!("{what} {shown} is not a valid http(s) URL: {detail}"))
     };
     let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
@@ -108,18 +112,15 @@ pub(crate) fn parse_http_url(raw: &str, what: &str) -> Result<Url, SourceError> 
     Ok(url)
 }
 
-/// The configured URL for `describe()`: as written, unless it holds credentials.
-pub(crate) fn shown(raw: &str, url: &Url) -> String {
-    if url.username().is_empty() && url.password().is_none() { raw.trim().to_owned() } else { redact(url) }
+/// The configured URL for `describe()` and messages: as written, without userinfo and with
+/// query values redacted (see [`thv_domain::redact`]).
+pub(crate) fn shown(raw: &str) -> String {
+    thv_domain::redact::location(raw)
 }
 
-/// `url` without user name and password, for messages.
+/// `url` without user name and password and with query values redacted, for messages.
 pub(crate) fn redact(url: &Url) -> String {
-    let mut shown = url.clone();
-    // Both only fail for URLs that cannot have credentials, which then have none to hide.
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.to_string()
+    thv_domain::redact::location(url.as_str())
 }
 
 /// An HTTP client with a total per-request timeout (connect + headers + body) and a User-Agent.
@@ -229,6 +230,11 @@ mod tests {
     fn urls_are_checked_and_shown_without_credentials() {
         let url = parse_http_url("https://user:secret@example.com/r.json", "file URL").unwrap();
         assert_eq!(redact(&url), "https://example.com/r.json");
+        let url = parse_http_url("https://example.com/r.json?token=s3cret&v=2", "file URL").unwrap();
+        assert_eq!(redact(&url), "https://example.com/r.json?token=***&v=***");
+        assert_eq!(shown(" https://u:p@example.com/r.json?sig=abc "), "https://example.com/r.json?sig=***");
+        let err = parse_http_url("ftp://example.com/r.json?token=s3cret", "file URL").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
         let err = parse_http_url("ftp://example.com/r.json", "file URL").unwrap_err();
         assert!(matches!(&err, SourceError::NotFound(m) if m.contains("not a valid http(s) URL")), "{err}");
         let err = parse_http_url("https://u:secret@", "endpoint").unwrap_err();

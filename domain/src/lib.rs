@@ -13,6 +13,7 @@
 //! - [`format`]: the upstream and ToolHive data formats, detection and conversion.
 //! - [`reconcile`]: turning a fetched document into the next entries of a source (timestamps,
 //!   tombstones).
+//! - [`redact`]: locations without their secrets (URL userinfo and query values).
 //! - [`registry`]: merging ordered sources into one registry.
 //! - [`snapshot`]: the immutable, pre-rendered read model and its list/lookup queries.
 //!
@@ -26,6 +27,7 @@ pub mod format;
 pub mod latest;
 pub mod names;
 pub mod reconcile;
+pub mod redact;
 pub mod registry;
 pub mod server_json;
 pub mod snapshot;
