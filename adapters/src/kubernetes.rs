@@ -64,13 +64,31 @@ pub struct KubernetesOptions {
     pub context: Option<String>,
     /// Per-request timeout (connect, send, answer); default 10 s.
     pub timeout: Duration,
+    /// How long one listing is reused by every caller (zero: none). Concurrent callers share one
+    /// listing in flight either way, so callers cannot multiply the load on the cluster API.
+    pub cache_ttl: Duration,
 }
 
 impl Default for KubernetesOptions {
     fn default() -> Self {
-        Self { namespaces: Vec::new(), label_selector: None, kubeconfig: None, context: None, timeout: DEFAULT_TIMEOUT }
+        Self {
+            namespaces: Vec::new(),
+            label_selector: None,
+            kubeconfig: None,
+            context: None,
+            timeout: DEFAULT_TIMEOUT,
+            cache_ttl: DEFAULT_CACHE_TTL,
+        }
     }
 }
+
+/// How long a listing is reused unless configured.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a failed listing is reused: long enough to absorb a burst, short enough to recover.
+const ERROR_TTL: Duration = Duration::from_secs(1);
+
+/// The last listing and when it was made.
+type Listing = (tokio::time::Instant, Result<Vec<DeployedServer>, DeploymentsError>);
 
 /// Lists `MCPServer` resources in the configured namespaces (or the whole cluster).
 #[derive(Clone)]
@@ -83,6 +101,9 @@ pub struct KubernetesDeployments {
     timeout: Duration,
     /// The API server URL without credentials, for messages.
     server: String,
+    cache_ttl: Duration,
+    /// The last listing; held while a listing is in flight, so concurrent callers wait for it.
+    last: std::sync::Arc<tokio::sync::Mutex<Option<Listing>>>,
 }
 
 impl std::fmt::Debug for KubernetesDeployments {
@@ -126,7 +147,16 @@ impl KubernetesDeployments {
         let label_selector = options.label_selector.filter(|s| !s.trim().is_empty());
         let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, KIND), PLURAL);
         tracing::debug!(%server, ?namespaces, ?label_selector, "Kubernetes deployments configured");
-        Ok(Self { client, resource, namespaces, label_selector, timeout, server })
+        Ok(Self {
+            client,
+            resource,
+            namespaces,
+            label_selector,
+            timeout,
+            server,
+            cache_ttl: options.cache_ttl,
+            last: std::sync::Arc::default(),
+        })
     }
 
     /// The API server URL (scheme, host, port and path; never credentials).
@@ -239,6 +269,22 @@ impl KubernetesDeployments {
 #[async_trait]
 impl Deployments for KubernetesDeployments {
     async fn list(&self) -> Result<Vec<DeployedServer>, DeploymentsError> {
+        let mut last = self.last.lock().await;
+        if let Some((at, listing)) = last.as_ref() {
+            let ttl = if listing.is_ok() { self.cache_ttl } else { self.cache_ttl.min(ERROR_TTL) };
+            if at.elapsed() < ttl {
+                return listing.clone();
+            }
+        }
+        let listing = self.list_now().await;
+        *last = Some((tokio::time::Instant::now(), listing.clone()));
+        listing
+    }
+}
+
+impl KubernetesDeployments {
+    /// Lists from the cluster now.
+    async fn list_now(&self) -> Result<Vec<DeployedServer>, DeploymentsError> {
         let mut objects = Vec::new();
         if self.namespaces.is_empty() {
             objects = self.list_scope(None).await?;

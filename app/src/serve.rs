@@ -99,6 +99,7 @@ async fn deployments(config: &Config) -> DeploymentsSource {
         kubeconfig: k.kubeconfig.clone(),
         context: k.context.clone(),
         timeout: k.timeout,
+        cache_ttl: k.cache_ttl,
     };
     match KubernetesDeployments::new(options).await {
         Ok(d) => {

@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+pub mod kubernetes;
 pub mod oidc;
 pub mod pg;
 pub mod upstream;

@@ -3,46 +3,9 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
-use std::sync::{Arc, Mutex};
-
-use poem::{EndpointExt, Response, Route, handler, web::Data};
-use serde_json::{Value, json};
-use thv_integration_tests::{Loopback, TestServer, workspace_root, write_config};
-
-type Failing = Arc<Mutex<Option<u16>>>;
-
-#[handler]
-#[expect(clippy::needless_pass_by_value, reason = "poem extractors are taken by value")]
-fn list(req: &poem::Request, failing: Data<&Failing>) -> Response {
-    if let Some(code) = *failing.lock().unwrap() {
-        return Response::builder()
-            .status(poem::http::StatusCode::from_u16(code).unwrap())
-            .content_type("application/json")
-            .body(
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "boom", "code": code})
-                    .to_string(),
-            );
-    }
-    let fixture =
-        std::fs::read_to_string(workspace_root().join("adapters/tests/data/kubernetes/mcpservers.json")).unwrap();
-    let mut all: Value = serde_json::from_str(&fixture).unwrap();
-    if let Some(ns) = req.uri().path().split("/namespaces/").nth(1).and_then(|r| r.split('/').next()) {
-        all["items"].as_array_mut().unwrap().retain(|i| i["metadata"]["namespace"] == ns);
-    }
-    Response::builder().content_type("application/json").body(all.to_string())
-}
-
-async fn stub() -> (String, Failing) {
-    let failing: Failing = Arc::default();
-    let listener = Loopback::bind().await.unwrap();
-    let port = listener.addr.port();
-    let app = Route::new()
-        .at("/apis/toolhive.stacklok.dev/v1alpha1/mcpservers", poem::get(list))
-        .at("/apis/toolhive.stacklok.dev/v1alpha1/namespaces/:ns/mcpservers", poem::get(list))
-        .data(failing.clone());
-    listener.serve(app);
-    (format!("http://127.0.0.1:{port}"), failing)
-}
+use serde_json::Value;
+use thv_integration_tests::kubernetes::{KUBE_TOKEN, KubeStub};
+use thv_integration_tests::{TestServer, workspace_root, write_config};
 
 fn config(dir: &std::path::Path, kube: &str) -> std::path::PathBuf {
     write_config(
@@ -53,18 +16,6 @@ fn config(dir: &std::path::Path, kube: &str) -> std::path::PathBuf {
         ),
     )
     .unwrap()
-}
-
-fn kubeconfig(dir: &std::path::Path, server: &str) -> std::path::PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: stub\n  cluster:\n    server: {server}\ncontexts:\n- name: stub\n  context:\n    cluster: stub\n    user: u\ncurrent-context: stub\nusers:\n- name: u\n  user:\n    token: secret-token\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 fn names(body: &Value) -> Vec<String> {
@@ -78,10 +29,12 @@ fn names(body: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn deployed_servers_are_listed_filtered_and_failures_are_clear() {
-    let (url, failing) = stub().await;
+    let kube = KubeStub::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(dir.path(), &url);
-    let cfg = config(dir.path(), &format!("kubernetes:\n  kubeconfig: {}\n  timeout: 2s\n", kc.display()));
+    let kc = kube.kubeconfig(dir.path()).unwrap();
+    // Every request lists the cluster (no cache), so failures show at once.
+    let cfg =
+        config(dir.path(), &format!("kubernetes:\n  kubeconfig: {}\n  timeout: 2s\n  cacheTtl: 0s\n", kc.display()));
     let server = TestServer::start(&cfg, &[]).await.unwrap();
     server.wait_ready().await.unwrap();
 
@@ -106,21 +59,41 @@ async fn deployed_servers_are_listed_filtered_and_failures_are_clear() {
     }
     assert_eq!(server.get("/registry/nope/v0.1/x/dev.toolhive/deployed").await.unwrap().status, 404);
 
-    *failing.lock().unwrap() = Some(500);
+    kube.fail_with(Some(500));
     let err = server.get("/api/v0/deployed").await.unwrap();
     assert_eq!(err.status, 503);
     assert!(err.content_type().starts_with("application/problem+json"));
-    *failing.lock().unwrap() = Some(403);
+    kube.fail_with(Some(403));
     let err = server.get("/api/v0/deployed").await.unwrap();
     assert_eq!(err.status, 502);
-    assert!(!err.body.contains("secret-token"));
+    assert!(!err.body.contains(KUBE_TOKEN));
+}
+
+#[tokio::test]
+async fn callers_share_one_listing_of_the_cluster_per_cache_ttl() {
+    let kube = KubeStub::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kube.kubeconfig(dir.path()).unwrap();
+    let cfg = config(dir.path(), &format!("kubernetes:\n  kubeconfig: {}\n  cacheTtl: 1h\n", kc.display()));
+    let server = TestServer::start(&cfg, &[]).await.unwrap();
+    server.wait_ready().await.unwrap();
+    let paths = ["/api/v0/deployed", "/api/v0/deployed/osv", "/registry/seed/v0.1/x/dev.toolhive/deployed"];
+    let replies = futures::future::join_all((0..30).map(|i| server.get(paths[i % paths.len()]))).await;
+    for reply in replies {
+        assert_eq!(reply.unwrap().status, 200);
+    }
+    assert_eq!(kube.lists(), 1, "30 concurrent requests, one listing");
+    // A cluster that starts failing is not asked again until the listing expires.
+    kube.fail_with(Some(500));
+    assert_eq!(server.get("/api/v0/deployed").await.unwrap().status, 200);
+    assert_eq!(kube.lists(), 1);
 }
 
 #[tokio::test]
 async fn a_namespace_list_limits_what_is_listed() {
-    let (url, _) = stub().await;
+    let kube = KubeStub::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig(dir.path(), &url);
+    let kc = kube.kubeconfig(dir.path()).unwrap();
     let cfg =
         config(dir.path(), &format!("kubernetes:\n  kubeconfig: {}\n  namespaces: [toolhive-system]\n", kc.display()));
     let server = TestServer::start(&cfg, &[]).await.unwrap();

@@ -3,7 +3,7 @@
 //! ```yaml
 //! auth:
 //!   mode: oauth                      # anonymous (default) | oauth
-//!   publicPaths: [/metrics]          # added to /health, /readiness, /openapi.json, /.well-known/…
+//!   publicPaths: [/version]          # added to /health, /openapi.json, /.well-known/…
 //!   oauth:
 //!     resourceUrl: https://registry.example.com
 //!     realm: mcp-registry
@@ -32,8 +32,13 @@ use thv_domain::access::{AccessPolicy, ClaimMap, ClaimValues, Role, RoleRules};
 use super::duration;
 
 /// Paths served without authentication in `oauth` mode, before `publicPaths` adds more.
-pub const DEFAULT_PUBLIC_PATHS: &[&str] =
-    &["/health", "/readiness", "/openapi.json", "/.well-known/oauth-protected-resource"];
+/// (`/readiness` takes a token without needing one: see `http::auth`.)
+pub const DEFAULT_PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/.well-known/oauth-protected-resource"];
+
+/// Paths that show every registry and source, so they cannot be made public: `/metrics` (served
+/// to `superAdmin` on the public listener, and on `--internal-address`) and `/readiness` (without a
+/// token it already answers, with the status alone).
+const NEVER_PUBLIC: &[&str] = &["/metrics", "/readiness"];
 
 /// Default realm of the `WWW-Authenticate` challenge.
 pub const DEFAULT_REALM: &str = "mcp-registry";
@@ -163,7 +168,7 @@ impl AuthConfig {
 
     /// Whether a path is served without a token.
     pub fn is_public_path(&self, path: &str) -> bool {
-        self.public_paths.iter().any(|p| if p.ends_with('/') { path.starts_with(p.as_str()) } else { path == p })
+        self.public_paths.iter().any(|p| path_covers(p, path))
     }
 }
 
@@ -191,6 +196,11 @@ pub struct ProviderConfig {
     pub ca_cert_pem: Option<Vec<u8>>,
 }
 
+/// Whether the `publicPaths` entry `entry` (exact, or a prefix ending in `/`) covers `path`.
+fn path_covers(entry: &str, path: &str) -> bool {
+    if entry.ends_with('/') { path.starts_with(entry) } else { path == entry }
+}
+
 /// Pushes `` `key`: message ``.
 fn problem(problems: &mut Vec<String>, key: &str, msg: impl std::fmt::Display) {
     problems.push(format!("`{key}`: {msg}"));
@@ -215,7 +225,17 @@ pub fn normalize(raw: Option<&RawAuth>, problems: &mut Vec<String>) -> AuthConfi
             problem(
                 problems,
                 &format!("auth.publicPaths[{i}]"),
-                format!("`{path}` is not a path; write it like `/metrics` (exact) or `/docs/` (prefix)"),
+                format!("`{path}` is not a path; write it like `/version` (exact) or `/docs/` (prefix)"),
+            );
+        } else if let Some(shown) = NEVER_PUBLIC.iter().find(|p| path_covers(path, p)) {
+            problem(
+                problems,
+                &format!("auth.publicPaths[{i}]"),
+                format!(
+                    "`{path}` would make `{shown}` public, and it names every registry and source; remove it \
+                     (`/metrics` is served to superAdmin and on --internal-address, `/readiness` answers its \
+                     status without a token already)"
+                ),
             );
         } else if !public_paths.contains(path) {
             public_paths.push(path.clone());
@@ -473,7 +493,7 @@ mod tests {
     #[test]
     fn oauth_with_providers_roles_and_access_policies() {
         let c = load(&format!(
-            "{SOURCES}registries:\n  - name: open\n    sources: [a]\n    access: public\n  - name: members\n    sources: [a]\n  - name: team\n    sources: [a]\n    access: {{tenant: a, groups: [x, y], level: 3}}\n  - name: legacy\n    sources: [a]\n    claims: {{org: acme}}\nauth:\n  mode: oauth\n  publicPaths: [/metrics, /docs/]\n  oauth:\n    providers:\n      - name: corp\n        issuerUrl: https://idp.example.com/realms/corp\n        audience: registry\n      - name: local\n        issuerUrl: http://127.0.0.1:8081\n        audience: registry\n        jwksUrl: http://localhost:8081/keys\n  authz:\n    roles:\n      superAdmin: [{{role: admin}}]\n      manageSources: [{{role: [ops, sre]}}, {{team: platform}}]\n"
+            "{SOURCES}registries:\n  - name: open\n    sources: [a]\n    access: public\n  - name: members\n    sources: [a]\n  - name: team\n    sources: [a]\n    access: {{tenant: a, groups: [x, y], level: 3}}\n  - name: legacy\n    sources: [a]\n    claims: {{org: acme}}\nauth:\n  mode: oauth\n  publicPaths: [/version, /docs/]\n  oauth:\n    providers:\n      - name: corp\n        issuerUrl: https://idp.example.com/realms/corp\n        audience: registry\n      - name: local\n        issuerUrl: http://127.0.0.1:8081\n        audience: registry\n        jwksUrl: http://localhost:8081/keys\n  authz:\n    roles:\n      superAdmin: [{{role: admin}}]\n      manageSources: [{{role: [ops, sre]}}, {{team: platform}}]\n"
         ))
         .unwrap();
         assert_eq!(c.auth.mode, AuthMode::Oauth);
@@ -487,8 +507,9 @@ mod tests {
         let entries: Vec<(&str, &[String])> = team.entries().collect();
         assert_eq!(entries[1], ("level", &["3".to_owned()][..]));
         assert_eq!(c.auth.roles.rules(Role::ManageSources).len(), 2);
-        assert!(c.auth.is_public_path("/health") && c.auth.is_public_path("/metrics"));
-        assert!(c.auth.is_public_path("/docs/index.html") && !c.auth.is_public_path("/metrics/x"));
+        assert!(c.auth.is_public_path("/health") && c.auth.is_public_path("/version"));
+        assert!(c.auth.is_public_path("/docs/index.html") && !c.auth.is_public_path("/version/x"));
+        assert!(!c.auth.is_public_path("/readiness") && !c.auth.is_public_path("/metrics"));
         assert!(!c.auth.is_public_path("/v0.1/servers"));
         // `config check` says who may read what and how callers authenticate.
         let summary = crate::config::describe(&c);
@@ -529,6 +550,12 @@ mod tests {
                 "`auth.oauth.providers[0].caCertPath`: cannot read /no/such.pem",
             ),
             ("auth: {publicPaths: [metrics]}", "`auth.publicPaths[0]`: `metrics` is not a path"),
+            (
+                "auth: {publicPaths: [/version, /metrics]}",
+                "`auth.publicPaths[1]`: `/metrics` would make `/metrics` public",
+            ),
+            ("auth: {publicPaths: [/]}", "`auth.publicPaths[0]`: `/` would make `/metrics` public"),
+            ("auth: {publicPaths: [/readiness]}", "`auth.publicPaths[0]`: `/readiness` would make `/readiness` public"),
             ("auth: {authz: {roles: {superAdmin: [{}]}}}", "`auth.authz.roles.superAdmin[0]`: is an empty claim map"),
             (
                 "auth: {authz: {roles: {owner: [{a: b}]}}}",

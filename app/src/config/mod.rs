@@ -136,20 +136,21 @@ impl SourceKind {
         }
     }
 
-    /// Where the data comes from, for humans (no secrets).
+    /// Where the data comes from, for humans: URLs without userinfo and with query values
+    /// redacted ([`thv_domain::redact::location`]).
     pub fn location(&self) -> String {
         match self {
             Self::File { path } => path.display().to_string(),
-            Self::Url { url, .. } => url.clone(),
+            Self::Url { url, .. } => thv_domain::redact::location(url),
             Self::Git { repository, pin, path, .. } => {
                 let pin = match pin {
                     GitPin::Branch(b) => format!("branch {b}"),
                     GitPin::Tag(t) => format!("tag {t}"),
                     GitPin::Commit(c) => format!("commit {c}"),
                 };
-                format!("{repository} ({pin}) {path}")
+                format!("{} ({pin}) {path}", thv_domain::redact::location(repository))
             }
-            Self::Api(api) => api.endpoint.clone(),
+            Self::Api(api) => thv_domain::redact::location(&api.endpoint),
         }
     }
 }
@@ -162,6 +163,8 @@ pub struct KubernetesConfig {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub timeout: Duration,
+    /// How long one listing is reused (zero: every request lists).
+    pub cache_ttl: Duration,
 }
 
 /// One configured source.
@@ -198,6 +201,18 @@ pub struct RegistryConfig {
     pub filter: Filter,
     /// Who may read it.
     pub access: thv_domain::access::AccessPolicy,
+    /// Which deployed servers it lists; `None`: every one the `kubernetes` section sees in
+    /// `anonymous` mode, none in `oauth` mode.
+    pub deployed: Option<DeployedScope>,
+}
+
+/// A registry's `deployed` section: the deployed servers it lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedScope {
+    /// Namespaces whose servers are listed.
+    pub namespaces: Vec<String>,
+    /// Whether callers without a token may list them (`oauth` mode).
+    pub public: bool,
 }
 
 /// A configuration that could not be loaded. The message names every problem found.

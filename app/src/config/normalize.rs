@@ -44,6 +44,7 @@ pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Conf
         kubeconfig: k.kubeconfig.clone(),
         context: k.context.clone(),
         timeout: parse_duration(k.timeout.as_deref(), Duration::from_secs(10), "kubernetes.timeout", &mut p),
+        cache_ttl: parse_duration(k.cache_ttl.as_deref(), Duration::from_secs(5), "kubernetes.cacheTtl", &mut p),
     });
     let auth = super::auth::normalize(raw.auth.as_ref(), &mut p.0);
     let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
@@ -117,6 +118,7 @@ fn layout_single(raw: &RawConfig, auth: &AuthConfig, p: &mut Problems) -> Normal
             filter_spec: FilterSpec::default(),
             filter: Filter::default(),
             access: auth.default_access(),
+            deployed: None,
         })
         .collect();
     (1, sources, registries, Some(name))
@@ -148,12 +150,14 @@ fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], auth: &AuthConfig, p: &m
                 "cannot be enforced here: with several inline registries, every one is also served merged into the `registryName` registry; use the `sources:` + `registries:` layout for per-registry access",
             );
         }
+        let deployed = deployed(reg, &key, raw, &access, p);
         registries.push(RegistryConfig {
             name,
             sources: vec![src.name.clone()],
             filter_spec: FilterSpec::default(),
             filter: Filter::default(),
             access,
+            deployed,
         });
         sources.push(src);
     }
@@ -165,6 +169,7 @@ fn layout_inline(raw: &RawConfig, regs: &[RawRegistry], auth: &AuthConfig, p: &m
             filter_spec: FilterSpec::default(),
             filter: Filter::default(),
             access: auth.default_access(),
+            deployed: None,
         });
     }
     let default = if registries.len() == 1 { registries.first().map(|r| r.name.clone()) } else { Some(top) };
@@ -215,7 +220,8 @@ fn layout_named(
         let filter_spec = reg.filter.clone().unwrap_or_default();
         let Some(filter) = compile_filter(&filter_spec, &format!("{key}.filter"), p) else { continue };
         let access = access(reg, &key, auth, p);
-        registries.push(RegistryConfig { name, sources: list, filter_spec, filter, access });
+        let deployed = deployed(reg, &key, raw, &access, p);
+        registries.push(RegistryConfig { name, sources: list, filter_spec, filter, access, deployed });
     }
     let default = match &raw.default_registry {
         Some(d) => RegistryName::parse(d).map_err(|e| p.push("defaultRegistry", e)).ok(),
@@ -223,6 +229,46 @@ fn layout_named(
         None => None,
     };
     (3, sources, registries, default)
+}
+
+/// A registry's `deployed` section: namespaces required (and within `kubernetes.namespaces` when
+/// that lists any), `public` only on a public registry.
+fn deployed(
+    reg: &RawRegistry,
+    key: &str,
+    raw: &RawConfig,
+    access: &AccessPolicy,
+    p: &mut Problems,
+) -> Option<super::DeployedScope> {
+    let d = reg.deployed.as_ref()?;
+    let key = format!("{key}.deployed");
+    let Some(kube) = &raw.kubernetes else {
+        p.push(&key, "lists deployed servers, but there is no `kubernetes` section to list them from; add one");
+        return None;
+    };
+    let namespaces = d.namespaces.clone().unwrap_or_default();
+    if namespaces.is_empty() {
+        p.push(&format!("{key}.namespaces"), "list the namespaces whose deployed servers this registry shows");
+    }
+    let listed = kube.namespaces.clone().unwrap_or_default();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if ns.trim().is_empty() {
+            p.push(&format!("{key}.namespaces[{i}]"), "is empty; write a namespace name");
+        } else if !listed.is_empty() && !listed.contains(ns) {
+            p.push(
+                &format!("{key}.namespaces[{i}]"),
+                format!("`{ns}` is not in `kubernetes.namespaces`, so nothing from it is listed; add it there"),
+            );
+        }
+    }
+    let public = d.public.unwrap_or(false);
+    if public && *access != AccessPolicy::Public {
+        p.push(
+            &format!("{key}.public"),
+            "only a `public` registry can show its deployed servers to callers without a token",
+        );
+    }
+    Some(super::DeployedScope { namespaces, public })
 }
 
 /// A registry's access policy: as configured, else the mode's default; checked against the mode.

@@ -56,6 +56,8 @@ pub struct RawKubernetes {
     pub context: Option<String>,
     /// Per-request timeout. Default `10s`.
     pub timeout: Option<String>,
+    /// How long one listing of the cluster is reused by every request. Default `5s`; `0`: none.
+    pub cache_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -149,6 +151,19 @@ pub struct RawRegistry {
     pub access: Option<super::auth::RawAccess>,
     /// The original server's spelling of a claim-map `access`.
     pub claims: Option<super::auth::RawClaimMap>,
+    /// Which deployed MCP servers (of the `kubernetes` section) this registry lists.
+    pub deployed: Option<RawDeployed>,
+}
+
+/// A registry's `deployed` section.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawDeployed {
+    /// Namespaces whose deployed servers this registry lists (required, at least one).
+    pub namespaces: Option<Vec<String>>,
+    /// Whether callers without a token may list them (`oauth` mode; the registry must be
+    /// `public`). Default false.
+    pub public: Option<bool>,
 }
 
 impl RawRegistry {

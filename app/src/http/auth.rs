@@ -77,10 +77,15 @@ fn quoted(s: &str) -> String {
 }
 
 /// Paths an unauthenticated caller may try in `oauth` mode: the registry read API (each
-/// handler then admits `public` registries only).
-fn is_registry_read_path(path: &str) -> bool {
-    path.starts_with("/v0.1/") || path.starts_with("/registry/") || path.starts_with("/api/v0/")
+/// handler then admits `public` registries only) and `/readiness`.
+fn token_optional(path: &str) -> bool {
+    path.starts_with("/v0.1/") || path.starts_with("/registry/") || path.starts_with("/api/v0/") || path == READINESS
 }
+
+/// `/readiness` answers every caller (probes send no token, or a stale one): the status alone
+/// unless a valid token shows which registries the caller may read. A token that does not verify
+/// is treated as no token there, not refused.
+const READINESS: &str = "/readiness";
 
 /// The middleware: attaches the [`Caller`] and answers 401 where the request cannot go on.
 pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Request) -> poem::Result<Response> {
@@ -93,8 +98,10 @@ pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Reques
         req.set_data(Caller::Anonymous);
         return next.call(req).await.map(IntoResponse::into_response);
     }
+    let lenient = path == READINESS;
     let caller = match bearer(&req) {
-        Bearer::None if is_registry_read_path(path) => Caller::Anonymous,
+        Bearer::None if token_optional(path) => Caller::Anonymous,
+        Bearer::Malformed if lenient => Caller::Anonymous,
         Bearer::None => {
             return Ok(unauthorized(&auth, None, TOKEN_REQUIRED));
         }
@@ -113,6 +120,7 @@ pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Reques
             };
             match verifier.verify(&token).await {
                 Ok(identity) => Caller::user(identity, auth.roles()),
+                Err(_) if lenient => Caller::Anonymous,
                 Err(e @ TokenError::KeysUnavailable(_)) => {
                     tracing::warn!(error = %e, "cannot verify a token");
                     let mut resp = Problem::new(

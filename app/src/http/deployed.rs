@@ -2,6 +2,12 @@
 //! `GET /api/v0/deployed/{name}`, and the same under each registry as
 //! `/registry/{registry}/v0.1/x/dev.toolhive/deployed`.
 //!
+//! Each registry lists the deployed servers of the namespaces its `deployed` section names (the
+//! root paths: the default registry's); a registry without one lists every deployed server in
+//! `anonymous` mode and none in `oauth` mode. Whoever may read the registry may list them, except
+//! callers without a token, who need `deployed.public: true`. The cluster is listed at most once
+//! per `kubernetes.cacheTtl` (5 s) whatever the traffic.
+//!
 //! Without a `kubernetes` section the endpoints answer 501 with a problem saying how to enable
 //! them; when the cluster cannot be reached, 503; when it refuses us, 502. They never hang: every
 //! cluster request has a timeout.
@@ -14,6 +20,8 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use thv_ports::{DeployedServer, Deployments, DeploymentsError};
+
+use thv_domain::access::Caller;
 
 use super::problem::Problem;
 use crate::catalog::Catalog;
@@ -141,20 +149,14 @@ impl DeployedApi {
 
 impl DeployedApi {
     async fn list(&self, req: &Request, registry: Option<&str>, name: Option<&str>) -> DeployedResponse {
-        // Deployed servers belong to no registry: without a registry, any authenticated caller
-        // may list them; under a registry, whoever may read it.
-        let caller = super::auth::caller(req);
-        let refused = match registry {
-            Some(_) => super::servers::readable_registry(&self.catalog, req, registry).err(),
-            None => super::auth::token_required(caller),
+        // The root paths list the default registry's deployed servers.
+        let slot = match super::servers::readable_registry(&self.catalog, req, registry) {
+            Ok(slot) => slot,
+            Err(p) if p.status == 401 => return DeployedResponse::Unauthorized(p.json()),
+            Err(p) => return DeployedResponse::NotFound(p.json()),
         };
-        if let Some(p) = refused {
-            return if p.status == 401 {
-                DeployedResponse::Unauthorized(p.json())
-            } else {
-                DeployedResponse::NotFound(p.json())
-            };
-        }
+        let caller = super::auth::caller(req);
+        let scope = &slot.config.deployed;
         let deployments = match &self.source {
             DeploymentsSource::NotConfigured => {
                 return DeployedResponse::NotConfigured(
@@ -172,10 +174,34 @@ impl DeployedApi {
             }
             DeploymentsSource::Ready(d) => d,
         };
+        if !scope.as_ref().is_some_and(|s| s.public)
+            && let Some(p) = super::auth::token_required(caller)
+        {
+            return DeployedResponse::Unauthorized(p.json());
+        }
+        // Without a `deployed` section a registry lists every deployed server in `anonymous`
+        // mode (one trusted audience) and none in `oauth` mode (tenants).
+        if scope.is_none() && !matches!(caller, Caller::Open) {
+            return DeployedResponse::NotFound(
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "registry `{}` lists no deployed servers: give it a `deployed: {{namespaces: […]}}` section",
+                        slot.config.name
+                    ),
+                )
+                .json(),
+            );
+        }
         match deployments.list().await {
             Ok(all) => {
-                let servers: Vec<DeployedServerInfo> =
-                    all.into_iter().filter(|s| name.is_none_or(|n| s.name == n)).map(Into::into).collect();
+                let in_scope =
+                    |s: &DeployedServer| scope.as_ref().is_none_or(|sc| sc.namespaces.contains(&s.namespace));
+                let servers: Vec<DeployedServerInfo> = all
+                    .into_iter()
+                    .filter(|s| in_scope(s) && name.is_none_or(|n| s.name == n))
+                    .map(Into::into)
+                    .collect();
                 if let Some(n) = name
                     && servers.is_empty()
                 {

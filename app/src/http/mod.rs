@@ -28,7 +28,7 @@ use crate::catalog::Catalog;
 use crate::config::http::HttpLimits;
 use deployed::{DeployedApi, DeploymentsSource};
 use manage::ManageApi;
-use ops::{OpsApi, VersionInfo};
+use ops::{OpsApi, OpsAudience, VersionInfo};
 use servers::ServersApi;
 
 /// Title of the OpenAPI document.
@@ -55,7 +55,7 @@ pub fn api_service_with(
             ServersApi::new(catalog.clone(), page_cache_bytes),
             ManageApi { catalog: catalog.clone() },
             DeployedApi { catalog: catalog.clone(), source: deployments },
-            OpsApi { catalog, version: version.clone() },
+            OpsApi { catalog, version: version.clone(), audience: OpsAudience::Public },
         ),
         API_TITLE,
         version.version,
@@ -103,7 +103,7 @@ pub fn app_with(
         .nest("/docs", docs)
         .at("/openapi.json", json)
         .at("/openapi.yaml", yaml)
-        .at("/metrics", poem::get(metrics_endpoint))
+        .at("/metrics", poem::get(public_metrics))
         .at("/.well-known/oauth-protected-resource", poem::get(ProtectedResource(metadata)));
     Front { api: service.into_endpoint(), others }
         .around(move |next, req| auth::authenticate(auth.clone(), next, req))
@@ -185,18 +185,45 @@ fn bench_baseline(poem::web::Query(q): poem::web::Query<BaselineQuery>) -> poem:
     poem::Response::builder().content_type("application/json").body(body)
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition (it names every registry and source).
 #[poem::handler]
 fn metrics_endpoint() -> poem::Response {
+    metrics_response()
+}
+
+fn metrics_response() -> poem::Response {
     poem::Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::telemetry::metrics::render())
 }
 
+/// `GET /metrics` on the public listener: the metrics name every registry and source, so only a
+/// caller who may see all of them gets them (`superAdmin`, or everyone in `anonymous` mode); the
+/// operations listener serves them to every caller that reaches it.
+#[poem::handler]
+fn public_metrics(req: &poem::Request) -> poem::Response {
+    let caller = auth::caller(req);
+    if caller.has_role(thv_domain::access::Role::SuperAdmin) {
+        return metrics_response();
+    }
+    auth::token_required(caller)
+        .unwrap_or_else(|| {
+            problem::Problem::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "`/metrics` needs the superAdmin role on this listener; scrape it on --internal-address",
+            )
+        })
+        .into_poem()
+}
+
 /// The operations endpoints alone (`/health`, `/readiness`, `/version`, `/ping`, `/metrics`), for
 /// `--internal-address`, with the same hardening as the main application.
 pub fn internal_app(catalog: Arc<Catalog>, limits: HttpLimits) -> impl Endpoint {
-    let ops = OpenApiService::new(OpsApi { catalog, version: VersionInfo::current() }, API_TITLE, "internal");
+    let ops = OpenApiService::new(
+        OpsApi { catalog, version: VersionInfo::current(), audience: OpsAudience::Operators },
+        API_TITLE,
+        "internal",
+    );
     Route::new()
         .at("/metrics", poem::get(metrics_endpoint))
         .nest("/", ops)

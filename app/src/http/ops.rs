@@ -1,14 +1,17 @@
-//! Operations endpoints: liveness, readiness, version.
+//! Operations endpoints: liveness, readiness, version. Readiness shows each caller only the
+//! registries it may read (see [`Readiness`]).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use thv_domain::access::{Caller, Role};
 use thv_domain::{SyncPhase, SyncStatus};
 
 use crate::catalog::Catalog;
-use crate::config::SourceConfig;
+use crate::config::{RegistryConfig, SourceConfig};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -49,16 +52,23 @@ pub struct Pong {
 }
 
 /// Readiness of the whole server.
+///
+/// A caller without a token (`oauth` mode) gets `status` alone; an authenticated caller gets the
+/// registries it may read; the full report (every registry and source, and why the store is
+/// degraded) goes to `anonymous` mode, to `superAdmin` and to the operations listener
+/// (`--internal-address`).
 #[derive(Debug, Object)]
 pub struct Readiness {
     /// `ready` when every registry has data or a definite outcome; `degraded` when, in addition,
     /// the database cannot be reached (reads are served from memory, syncs retry); `not_ready`
     /// before.
     pub status: String,
-    /// Why the status is `degraded`.
+    /// Why the status is `degraded` (full report only).
     #[oai(skip_serializing_if_is_none)]
     pub message: Option<String>,
-    pub registries: Vec<RegistryReadiness>,
+    /// The registries the caller may read (absent for a caller without a token).
+    #[oai(skip_serializing_if_is_none)]
+    pub registries: Option<Vec<RegistryReadiness>>,
 }
 
 /// Readiness of one registry.
@@ -149,11 +159,21 @@ enum ReadinessResponse {
     NotReady(Json<Readiness>),
 }
 
+/// Who sees what of the operations endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpsAudience {
+    /// The public listener: what a caller sees depends on who it is.
+    Public,
+    /// The operations listener (`--internal-address`): everything, to everyone who can reach it.
+    Operators,
+}
+
 /// Operations API.
 #[derive(Debug)]
 pub struct OpsApi {
     pub catalog: Arc<Catalog>,
     pub version: VersionInfo,
+    pub audience: OpsAudience,
 }
 
 #[OpenApi]
@@ -171,10 +191,15 @@ impl OpsApi {
     }
 
     /// Readiness: 200 once every registry has data or a definite outcome (a failure counts, and
-    /// says why), 503 before. The body has every source's sync status.
+    /// says why), 503 before. Without a token (`oauth` mode) the body is the status alone; with
+    /// one, it lists the registries the caller may read with their sources' sync status.
     #[oai(path = "/readiness", method = "get", operation_id = "readiness", tag = "ApiTags::Operations")]
-    async fn readiness(&self) -> ReadinessResponse {
-        let body = readiness(&self.catalog);
+    async fn readiness(&self, req: &Request) -> ReadinessResponse {
+        let view = match self.audience {
+            OpsAudience::Operators => View::Everything,
+            OpsAudience::Public => View::of(super::auth::caller(req)),
+        };
+        let body = readiness(&self.catalog, &view);
         if body.status == "not_ready" {
             ReadinessResponse::NotReady(Json(body))
         } else {
@@ -189,42 +214,74 @@ impl OpsApi {
     }
 }
 
-/// The readiness report of a catalogue.
-pub fn readiness(catalog: &Catalog) -> Readiness {
+/// How much of the readiness report a caller sees.
+enum View<'a> {
+    /// The status alone.
+    Status,
+    /// The registries this caller may read.
+    Readable(&'a Caller),
+    /// Every registry, and the store's problem.
+    Everything,
+}
+
+impl<'a> View<'a> {
+    fn of(caller: &'a Caller) -> Self {
+        match caller {
+            Caller::Open => Self::Everything,
+            Caller::Anonymous => Self::Status,
+            Caller::User { .. } if caller.has_role(Role::SuperAdmin) => Self::Everything,
+            Caller::User { .. } => Self::Readable(caller),
+        }
+    }
+
+    fn shows(&self, registry: &RegistryConfig) -> bool {
+        match self {
+            Self::Status => false,
+            Self::Readable(caller) => caller.can_read(&registry.access),
+            Self::Everything => true,
+        }
+    }
+}
+
+/// The readiness report of a catalogue as `view` may see it. The status covers every registry
+/// whatever the view, so every caller gets the same 200 or 503.
+fn readiness(catalog: &Catalog, view: &View<'_>) -> Readiness {
     let default = catalog.default_registry();
-    let registries: Vec<RegistryReadiness> = catalog
-        .registries()
-        .map(|r| {
-            let sources = r
-                .config
-                .sources
-                .iter()
-                .filter_map(|s| {
-                    let slot = catalog.source(s)?;
-                    let (status, _) = catalog.source_status(s)?;
-                    Some(SourceStatus::new(&slot.config, status))
-                })
-                .collect();
-            let server_count = catalog.registry(r.config.name.as_str()).map_or(0, |s| s.snapshot.server_count());
-            RegistryReadiness {
-                name: r.config.name.to_string(),
-                default: default == Some(&r.config.name),
-                ready: catalog.registry_ready(&r.config),
-                server_count: server_count as u64,
-                sources,
-            }
-        })
-        .collect();
-    let ready = registries.iter().all(|r| r.ready);
+    let ready = catalog.registries().all(|r| catalog.registry_ready(&r.config));
     let problem = catalog.store_problem();
     let status = match (ready, &problem) {
         (false, _) => "not_ready",
         (true, Some(_)) => "degraded",
         (true, None) => "ready",
     };
-    Readiness {
-        status: status.to_owned(),
-        message: problem.map(|p| format!("the database cannot be reached ({p}); serving the data in memory")),
-        registries,
-    }
+    let registries = (!matches!(view, View::Status)).then(|| {
+        catalog
+            .registries()
+            .filter(|r| view.shows(&r.config))
+            .map(|r| {
+                let sources = r
+                    .config
+                    .sources
+                    .iter()
+                    .filter_map(|s| {
+                        let slot = catalog.source(s)?;
+                        let (status, _) = catalog.source_status(s)?;
+                        Some(SourceStatus::new(&slot.config, status))
+                    })
+                    .collect();
+                let server_count = catalog.registry(r.config.name.as_str()).map_or(0, |s| s.snapshot.server_count());
+                RegistryReadiness {
+                    name: r.config.name.to_string(),
+                    default: default == Some(&r.config.name),
+                    ready: catalog.registry_ready(&r.config),
+                    server_count: server_count as u64,
+                    sources,
+                }
+            })
+            .collect()
+    });
+    let message = problem
+        .filter(|_| matches!(view, View::Everything))
+        .map(|p| format!("the database cannot be reached ({p}); serving the data in memory"));
+    Readiness { status: status.to_owned(), message, registries }
 }
