@@ -29,8 +29,11 @@ pub struct SourceSlot {
     pub config: SourceConfig,
     adapter: Arc<dyn Source>,
     state: std::sync::Mutex<SourceRuntime>,
-    /// Held for the duration of a sync: one sync per source at a time.
+    /// Held for the duration of a sync, and briefly while catching up with the store.
     sync_lock: Mutex<()>,
+    /// A sync of this source runs now (only syncs: a catch-up with the store does not count, so
+    /// it never makes a requested sync look busy).
+    running: AtomicU64,
     /// Wakes the source's sync task for a sync now.
     pub(crate) trigger: tokio::sync::Notify,
     /// A requested sync has not started yet.
@@ -153,13 +156,22 @@ impl Catalog {
                 Some(s) => (s.entries, s.status),
                 None => (Vec::new(), SyncStatus::pending()),
             };
-            if status.phase == SyncPhase::Syncing {
+            // A sync recorded as running was cut off, unless another process sharing the store
+            // runs it right now (it holds the source's lease): only the lease holder writes the
+            // status.
+            if status.phase == SyncPhase::Syncing
+                && let Some(lease) = store.try_lease(&cfg.name).await?
+            {
                 status.phase = SyncPhase::Interrupted;
                 status.message = Some(
                     "the previous sync was interrupted (the process stopped while it ran); the last good data is served and the sync is retried"
                         .to_owned(),
                 );
-                store.write_status(&cfg.name, &status).await?;
+                let written = store.write_status(&cfg.name, &status).await;
+                if let Err(e) = lease.release().await {
+                    tracing::warn!(source.name = %cfg.name, error = %e, "cannot release the sync lease");
+                }
+                written?;
             }
             let settled = !entries.is_empty() || status.phase == SyncPhase::Synced;
             let runtime = SourceRuntime { entries: Arc::new(entries), status, settled };
@@ -171,6 +183,7 @@ impl Catalog {
                         .map_err(|message| OpenError::Source { source_name: cfg.name.to_string(), message })?,
                     state: std::sync::Mutex::new(runtime),
                     sync_lock: Mutex::new(()),
+                    running: AtomicU64::new(0),
                     trigger: tokio::sync::Notify::new(),
                     requested: AtomicBool::new(false),
                 },
@@ -307,14 +320,16 @@ impl Catalog {
         } else {
             let catalog = self.clone();
             let name = name.clone();
-            tokio::spawn(async move { catalog.sync(&name).await });
+            tokio::spawn(async move { catalog.sync_supervised(&name).await });
         }
         SyncRequest::Started
     }
 
     /// Whether a sync of the source is running now, or was requested and is about to start.
     pub fn is_syncing(&self, name: &SourceName) -> bool {
-        self.sources.get(name).is_some_and(|s| s.sync_lock.try_lock().is_err() || s.requested.load(Ordering::Acquire))
+        self.sources
+            .get(name)
+            .is_some_and(|s| s.running.load(Ordering::Acquire) != 0 || s.requested.load(Ordering::Acquire))
     }
 
     /// The number of entries (versions, tombstones included) a source holds.
@@ -364,12 +379,46 @@ impl Catalog {
         }
     }
 
+    /// Syncs one source in a task of its own, so that a panic in a sync (a bug in an adapter or a
+    /// parser) ends that sync only: it is logged once, the source's status says so (`failed`, one
+    /// more attempt, so retries back off), and the outcome is a failure. Dropping the returned
+    /// future stops the sync, as dropping [`Catalog::sync`] would.
+    pub async fn sync_supervised(self: &Arc<Self>, name: &SourceName) -> SyncOutcome {
+        let catalog = self.clone();
+        let source = name.clone();
+        let task = tokio::spawn(async move { catalog.sync(&source).await });
+        let _abort = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let why = if e.is_panic() { panic_message(e.into_panic()) } else { e.to_string() };
+                tracing::error!(source.name = %name, error = %why, "a sync task panicked; the source is retried with backoff");
+                let Some(slot) = self.sources.get(name) else { return SyncOutcome::Failed { message: why } };
+                let before = lock(&slot.state).clone();
+                let message = format!("the sync stopped on an internal error ({why}); it is retried with backoff");
+                // Status is written only under the source's lease, as by a sync.
+                match self.store.try_lease(name).await {
+                    Ok(Some(lease)) => {
+                        let outcome = self.fail(slot, &before, message, Persist::Yes).await;
+                        if let Err(e) = lease.release().await {
+                            tracing::warn!(source.name = %name, error = %e, "cannot release the sync lease");
+                        }
+                        outcome
+                    }
+                    _ => self.fail(slot, &before, message, Persist::No).await,
+                }
+            }
+        }
+    }
+
     /// Syncs one source now. Returns [`SyncOutcome::Busy`] when a sync of it is already running.
     pub async fn sync(&self, name: &SourceName) -> SyncOutcome {
         let Some(slot) = self.sources.get(name) else {
             return SyncOutcome::Failed { message: format!("no source is named `{name}`") };
         };
-        let Ok(_guard) = slot.sync_lock.try_lock() else { return SyncOutcome::Busy };
+        let Some(_running) = Running::start(&slot.running) else { return SyncOutcome::Busy };
+        // A catch-up with the store may hold the lock for a moment: wait for it.
+        let _guard = slot.sync_lock.lock().await;
         slot.requested.store(false, Ordering::Release);
         let span = tracing::info_span!(
             "sync",
@@ -435,7 +484,7 @@ impl Catalog {
             Err(e) => {
                 self.store_failed(&e);
                 let before = lock(&slot.state).clone();
-                self.fail(slot, &before, format!("cannot take the sync lease: {e}")).await
+                self.fail(slot, &before, format!("cannot take the sync lease: {e}"), Persist::No).await
             }
         }
     }
@@ -444,7 +493,7 @@ impl Catalog {
     async fn sync_leased(&self, slot: &SourceSlot) -> SyncOutcome {
         if let Err(e) = self.refresh_slot(slot).await {
             let before = lock(&slot.state).clone();
-            return self.fail(slot, &before, format!("cannot read the stored state: {e}")).await;
+            return self.fail(slot, &before, format!("cannot read the stored state: {e}"), Persist::Yes).await;
         }
         self.sync_locked(slot).await
     }
@@ -540,7 +589,7 @@ impl Catalog {
         attempt.last_attempt = Some(now);
         if let Err(e) = self.store.write_status(name, &attempt).await {
             self.store_failed(&e);
-            return self.fail(slot, &before, format!("cannot record the sync start: {e}")).await;
+            return self.fail(slot, &before, format!("cannot record the sync start: {e}"), Persist::Yes).await;
         }
         lock(&slot.state).status = attempt;
 
@@ -552,46 +601,56 @@ impl Catalog {
             Ok(Ok(Fetched::Unchanged)) => return self.unchanged(slot, &before).await,
             Ok(Ok(Fetched::Documents { revision, documents, complete })) => (revision, documents, complete),
             Ok(Err(e)) => {
-                return self.fail(slot, &before, format!("fetch from {} failed: {e}", slot.adapter.describe())).await;
+                return self
+                    .fail(slot, &before, format!("fetch from {} failed: {e}", slot.adapter.describe()), Persist::Yes)
+                    .await;
             }
             Err(_) => {
                 let limit = crate::config::duration::format(slot.config.timeout);
                 let message =
                     format!("fetch from {} timed out after {limit} (syncPolicy.timeout)", slot.adapter.describe());
-                return self.fail(slot, &before, message).await;
+                return self.fail(slot, &before, message, Persist::Yes).await;
             }
         };
 
         let mut servers: Vec<ParsedServer> = Vec::new();
         let mut skipped = Vec::new();
+        let (mut items, mut invalid) = (0usize, 0usize);
         for doc in &documents {
             match parse_document(doc, slot.config.format) {
                 Ok(parsed) => {
                     if let Some(summary) = parsed.skipped_summary() {
                         skipped.push(summary);
                     }
+                    items += parsed.servers.len() + parsed.skipped.len();
+                    invalid += parsed.skipped.len();
                     servers.extend(parsed.servers.into_iter().filter(|s| slot.config.filter.matches(&s.server)));
                 }
                 Err(e) => {
-                    return self
-                        .fail(slot, &before, format!("data from {} is unusable: {e}", slot.adapter.describe()))
-                        .await;
+                    let message = format!("data from {} is unusable: {e}", slot.adapter.describe());
+                    return self.fail(slot, &before, message, Persist::Yes).await;
                 }
             }
         }
         let previous_live = live_servers(&before.entries);
         if complete && servers.is_empty() && previous_live > 0 {
             let why = skipped.first().map_or(String::new(), |s| format!(" ({s})"));
-            return self
-                .fail(
-                    slot,
-                    &before,
-                    format!(
-                        "{} returned no servers{why}; keeping the previous {previous_live}",
-                        slot.adapter.describe()
-                    ),
-                )
-                .await;
+            let message =
+                format!("{} returned no servers{why}; keeping the previous {previous_live}", slot.adapter.describe());
+            return self.fail(slot, &before, message, Persist::Yes).await;
+        }
+        // A document whose entries suddenly mostly fail to read is as suspect as an empty one:
+        // taking it would turn every entry it lost into a tombstone.
+        #[expect(clippy::cast_precision_loss, reason = "entry counts are far below 2^52")]
+        let invalid_ratio = if items == 0 { 0.0 } else { invalid as f64 / items as f64 };
+        if complete && previous_live > 0 && invalid_ratio > slot.config.max_invalid_ratio {
+            let why = skipped.first().map_or(String::new(), |s| format!(" ({s})"));
+            let message = format!(
+                "{}: {invalid} of {items} entries are invalid{why}, more than syncPolicy.maxInvalidRatio ({}) allows; keeping the previous {previous_live}",
+                slot.adapter.describe(),
+                slot.config.max_invalid_ratio
+            );
+            return self.fail(slot, &before, message, Persist::Yes).await;
         }
         let retention = chrono::Duration::from_std(slot.config.tombstone_retention).unwrap_or(chrono::Duration::MAX);
         let coverage = if complete { Coverage::Complete } else { Coverage::Delta };
@@ -617,16 +676,14 @@ impl Catalog {
         };
         if let Err(e) = self.store.replace(name, &entries, &status).await {
             self.store_failed(&e);
-            return self.fail(slot, &before, format!("cannot store the new data: {e}")).await;
+            return self.fail(slot, &before, format!("cannot store the new data: {e}"), Persist::Yes).await;
         }
         self.store_ok();
         // Serve the new data first, then report it: whoever sees the new status (readiness,
         // management API) also sees the new snapshots.
         lock(&slot.state).entries = Arc::new(entries);
         self.rebuild_for(name);
-        let mut st = lock(&slot.state);
-        st.status = status;
-        st.settled = true;
+        settle(slot, status);
         SyncOutcome::Updated { servers: server_count }
     }
 
@@ -652,15 +709,13 @@ impl Catalog {
         }
         if let Err(e) = self.store.write_status(&slot.config.name, &status).await {
             self.store_failed(&e);
-            return self.fail(slot, before, format!("cannot record the sync result: {e}")).await;
+            return self.fail(slot, before, format!("cannot record the sync result: {e}"), Persist::Yes).await;
         }
-        let mut st = lock(&slot.state);
-        st.status = status;
-        st.settled = true;
+        settle(slot, status);
         SyncOutcome::Unchanged
     }
 
-    async fn fail(&self, slot: &SourceSlot, before: &SourceRuntime, message: String) -> SyncOutcome {
+    async fn fail(&self, slot: &SourceSlot, before: &SourceRuntime, message: String, persist: Persist) -> SyncOutcome {
         let now = self.clock.now();
         let kept = live_servers(&before.entries);
         let message = if kept > 0 && !message.contains("keeping the previous") {
@@ -673,13 +728,13 @@ impl Catalog {
         status.last_attempt = Some(Self::attempt_start(slot, now));
         status.attempt_count = status.attempt_count.saturating_add(1);
         status.message = Some(message.clone());
-        if let Err(e) = self.store.write_status(&slot.config.name, &status).await {
+        if persist == Persist::Yes
+            && let Err(e) = self.store.write_status(&slot.config.name, &status).await
+        {
             self.store_failed(&e);
             tracing::error!(source.name = %slot.config.name, error = %e, "cannot record a failed sync");
         }
-        let mut st = lock(&slot.state);
-        st.status = status;
-        st.settled = true;
+        settle(slot, status);
         SyncOutcome::Failed { message }
     }
 }
@@ -694,6 +749,63 @@ fn snapshot_digest(name: &RegistryName, entries: &[Entry]) -> String {
         h.update(serde_json::to_vec(&e.official).unwrap_or_default());
     }
     hex::encode(&h.finalize()[..12])
+}
+
+/// Whether a failure is written to the store too, or kept in memory (when this process does not
+/// hold the source's lease, it must not write the source's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persist {
+    Yes,
+    No,
+}
+
+/// Publishes the final status of a sync and, in the same critical section, ends the sync: whoever
+/// sees the new status can request the next sync at once.
+fn settle(slot: &SourceSlot, status: SyncStatus) {
+    let mut st = lock(&slot.state);
+    st.status = status;
+    st.settled = true;
+    slot.running.store(0, Ordering::Release);
+}
+
+/// Marks a source as syncing until the sync settles (see [`settle`]) or, at the latest, until
+/// this is dropped (a panic included). Each sync has its own id, so a guard dropped late never
+/// ends the next sync.
+struct Running<'a> {
+    flag: &'a AtomicU64,
+    id: u64,
+}
+
+impl<'a> Running<'a> {
+    /// `None` when a sync of the source is running already.
+    fn start(flag: &'a AtomicU64) -> Option<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        flag.compare_exchange(0, id, Ordering::AcqRel, Ordering::Acquire).ok().map(|_| Self { flag, id })
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = self.flag.compare_exchange(self.id, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Aborts a spawned task when dropped (the caller stopped waiting for it).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload.downcast_ref::<&str>().map_or_else(|| "a panic".to_owned(), |s| (*s).to_owned()),
+    }
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

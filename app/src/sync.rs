@@ -52,21 +52,36 @@ async fn run_source(catalog: Arc<Catalog>, name: SourceName, interval: Duration,
             return;
         }
         let outcome = tokio::select! {
-            outcome = catalog.sync(&name) => outcome,
+            outcome = catalog.sync_supervised(&name) => outcome,
             _ = stopped.changed() => return,
         };
         // Consecutive failures come from the status, so failed syncs requested through the API
         // count too.
         let failures = catalog.source_status(&name).map_or(0, |(s, _)| s.attempt_count);
-        let wait = match outcome {
-            SyncOutcome::Failed { .. } if failures > 0 => backoff(failures, interval),
-            _ => jitter(interval),
-        };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = slot.trigger.notified() => {}
-            _ = stopped.changed() => return,
+        let backing_off = matches!(outcome, SyncOutcome::Failed { .. }) && failures > 0;
+        let wait = if backing_off { backoff(failures, interval) } else { jitter(interval) };
+        let until = tokio::time::Instant::now().checked_add(wait);
+        loop {
+            tokio::select! {
+                () = sleep_until(until) => break,
+                () = slot.trigger.notified() => {
+                    // A sync asked for through the API starts now, unless the source is backing
+                    // off after a failure: then it starts when the backoff ends.
+                    if !backing_off {
+                        break;
+                    }
+                }
+                _ = stopped.changed() => return,
+            }
         }
+    }
+}
+
+/// Sleeps until `until`; forever when it is too far to represent.
+async fn sleep_until(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -130,10 +145,10 @@ async fn next_change(feed: &mut Option<Box<dyn thv_ports::ChangeFeed>>) -> Resul
     }
 }
 
-/// The interval ± 10%.
+/// The interval ± 10% (the interval itself if that does not fit a `Duration`).
 fn jitter(interval: Duration) -> Duration {
     let factor = rand::rng().random_range(0.9..=1.1);
-    interval.mul_f64(factor)
+    Duration::try_from_secs_f64(interval.as_secs_f64() * factor).unwrap_or(interval)
 }
 
 /// 1s, 2s, 4s … after consecutive failures, never more than the interval or the cap.
@@ -154,5 +169,11 @@ mod tests {
         assert!((3.6..=4.4).contains(&b(3)));
         assert!(b(40) <= 330.0);
         assert!(backoff(5, Duration::from_millis(200)) <= Duration::from_millis(220));
+    }
+
+    #[test]
+    fn jitter_of_the_longest_interval_does_not_overflow() {
+        assert!(jitter(Duration::MAX) >= Duration::MAX.mul_f64(0.8));
+        assert!(jitter(Duration::ZERO).is_zero());
     }
 }

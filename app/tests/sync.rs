@@ -228,3 +228,116 @@ async fn sources_syncing_at_once_both_reach_their_registry() {
         }
     }
 }
+
+/// A real adapter that panics on its next fetch while armed (a stand-in for a bug in an adapter
+/// or a parser).
+#[derive(Debug)]
+struct PanicsWhenArmed {
+    inner: Arc<dyn thv_ports::Source>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl thv_ports::Source for PanicsWhenArmed {
+    async fn fetch(&self, since: Option<&thv_domain::Revision>) -> Result<thv_ports::Fetched, thv_ports::SourceError> {
+        assert!(!self.armed.swap(false, std::sync::atomic::Ordering::SeqCst), "a bug in the adapter");
+        self.inner.fetch(since).await
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Polls the source's status until `pred` holds (the sync tasks run on their own).
+async fn wait_status(
+    h: &Harness,
+    what: &str,
+    pred: impl Fn(&thv_domain::SyncStatus) -> bool,
+) -> thv_domain::SyncStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let st = status(h);
+        if pred(&st) {
+            return st;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {st:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+const HOURLY: &str =
+    "registryName: reg\ndataDir: {dir}/data\nsource:\n  file: {path: {dir}/servers.json}\nsyncPolicy: {interval: 1h}\n";
+
+#[tokio::test]
+async fn a_panicking_sync_is_reported_and_the_source_is_synced_again() {
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let trigger = armed.clone();
+    let h = Harness::wrapping(HOURLY, move |inner| Arc::new(PanicsWhenArmed { inner, armed: trigger.clone() })).await;
+    h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
+    let reg = SourceName::parse("reg").unwrap();
+    let sync = thv_app::sync::Coordinator::start(&h.catalog);
+    let failed = wait_status(&h, "the panic to be reported", |s| s.phase == SyncPhase::Failed).await;
+    assert!(failed.message.as_deref().unwrap().contains("internal error (a bug in the adapter)"), "{failed:?}");
+    assert_eq!(failed.attempt_count, 1);
+    // The source's task lives on: it retries after the backoff, and syncs can be requested again.
+    let synced = wait_status(&h, "the retry", |s| s.phase == SyncPhase::Synced).await;
+    assert_eq!(synced.server_count, 1);
+    assert!(!h.catalog.is_syncing(&reg));
+    assert_eq!(h.catalog.request_sync(&reg), thv_app::catalog::SyncRequest::Started);
+    sync.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_requested_sync_waits_for_the_failure_backoff() {
+    let h = Harness::new(HOURLY).await;
+    let reg = SourceName::parse("reg").unwrap();
+    let sync = thv_app::sync::Coordinator::start(&h.catalog);
+    // No file: the first sync fails, and the next attempt waits for the backoff (about 1 s).
+    wait_status(&h, "the first failure", |s| s.attempt_count == 1).await;
+    let failed_at = std::time::Instant::now();
+    assert_eq!(h.catalog.request_sync(&reg), thv_app::catalog::SyncRequest::Started);
+    // Requested but not started yet: a second request is a conflict, not a second sync.
+    assert_eq!(h.catalog.request_sync(&reg), thv_app::catalog::SyncRequest::Busy);
+    wait_status(&h, "the second attempt", |s| s.attempt_count == 2).await;
+    let waited = failed_at.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(800), "the requested sync ran after {waited:?}");
+    sync.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_document_that_is_mostly_invalid_is_refused_like_an_empty_one() {
+    let h = Harness::new(SINGLE).await;
+    let good: Vec<_> = (0..10).map(|i| server(&format!("a.b/s{i}"), "1", "d")).collect();
+    h.write_json("servers.json", &json!(good));
+    assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 10 });
+    // 9 of 10 entries lose their description (invalid server.json): refused, nothing becomes a
+    // tombstone.
+    let mostly_bad: Vec<_> = (0..10)
+        .map(|i| if i == 0 { server("a.b/s0", "1", "d") } else { json!({"name": format!("a.b/s{i}"), "version": "1"}) })
+        .collect();
+    h.write_json("servers.json", &json!(mostly_bad));
+    let SyncOutcome::Failed { message } = h.sync("reg").await else { panic!("a mostly invalid document must fail") };
+    assert!(
+        message.contains("9 of 10 entries are invalid") && message.contains("syncPolicy.maxInvalidRatio"),
+        "{message}"
+    );
+    let (_, _, body) = h.get("/v0.1/servers?limit=100").await;
+    assert_eq!(names(&body).len(), 10);
+    let (_, _, deleted) = h.get("/v0.1/servers?include_deleted=true&limit=100").await;
+    assert_eq!(names(&deleted).len(), 10, "no tombstones");
+
+    // A lenient source takes it.
+    let mut h = h;
+    h.restart(&format!("{SINGLE}syncPolicy: {{maxInvalidRatio: 1}}\n")).await;
+    assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 1 });
+}
+
+#[test]
+fn max_invalid_ratio_is_a_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, "source:\n  file: {path: x.json}\nsyncPolicy: {maxInvalidRatio: 1.5}\n").unwrap();
+    let err = thv_app::config::Config::load_with_env(&path, Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("`syncPolicy.maxInvalidRatio`: 1.5 is not a share of entries"), "{err}");
+}

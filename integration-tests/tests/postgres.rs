@@ -313,3 +313,32 @@ async fn a_database_outage_degrades_reads_continue_and_everything_recovers() {
     .unwrap_or_else(|e| panic!("{e}\nserver output:\n{}", server.stderr()));
     assert_eq!(server.source("pg").await.unwrap()["sync"]["phase"], json!("synced"));
 }
+
+#[tokio::test]
+async fn a_starting_replica_leaves_a_live_sync_of_another_replica_alone() {
+    use thv_ports::EntryStore as _;
+    let db = TestDb::create().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("servers.json");
+    std::fs::write(&data, serde_json::to_vec(&json!([server_json("io.pg/a", "1.0.0", "a")])).unwrap()).unwrap();
+    let cfg = config(dir.path(), &db, "", &data);
+    let first = TestServer::start(&cfg, &[]).await.unwrap();
+    first.wait_ready().await.unwrap();
+    first.stop().await.unwrap();
+
+    // Another replica is syncing `pg` right now: it holds the lease and recorded `syncing`.
+    let store = thv_adapters::store::postgres::PostgresStore::new(db.pool().await.unwrap());
+    let source = thv_domain::SourceName::parse("pg").unwrap();
+    let lease = store.try_lease(&source).await.unwrap().expect("the lease is free");
+    let mut live = store.load_status(&source).await.unwrap().unwrap();
+    live.phase = thv_domain::SyncPhase::Syncing;
+    store.write_status(&source, &live).await.unwrap();
+
+    // A replica starting now must not call that sync interrupted, nor write anything else.
+    let second = TestServer::start(&cfg, &[]).await.unwrap();
+    second.wait_ready().await.unwrap();
+    assert_eq!(store.load_status(&source).await.unwrap().unwrap(), live);
+    // Once the other replica lets go, this one syncs the source itself.
+    lease.release().await.unwrap();
+    second.wait_named_source("pg", "this replica's own sync", |s| s["sync"]["phase"] == "synced").await.unwrap();
+}

@@ -53,6 +53,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_PAGES: u32 = 1000;
 /// Default time a removed version stays as a tombstone.
 pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default `syncPolicy.maxInvalidRatio`: a document more than half of whose entries are invalid
+/// does not replace a source's data.
+pub const DEFAULT_MAX_INVALID_RATIO: f64 = 0.5;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -177,6 +180,8 @@ pub struct SourceConfig {
     pub tombstone_retention: Duration,
     /// Longest time one fetch may take.
     pub timeout: Duration,
+    /// Largest share of invalid entries a document may have and still replace the data.
+    pub max_invalid_ratio: f64,
     pub filter_spec: FilterSpec,
     pub filter: Filter,
 }

@@ -12,8 +12,8 @@ use super::auth::AuthConfig;
 use super::raw::{RawConfig, RawRegistry, RawSource};
 use super::{
     ApiConfig, Config, DEFAULT_FETCH_TIMEOUT, DEFAULT_FULL_SYNC_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_INTERVAL,
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, DEFAULT_TOMBSTONE_RETENTION, GitAuthConfig, GitPin, RegistryConfig,
-    SourceConfig, SourceKind, duration,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_INVALID_RATIO, DEFAULT_MAX_PAGES, DEFAULT_TOMBSTONE_RETENTION, GitAuthConfig,
+    GitPin, RegistryConfig, SourceConfig, SourceKind, duration,
 };
 
 /// Shortest accepted sync interval.
@@ -359,6 +359,13 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
     );
     let timeout =
         parse_duration(policy.timeout.as_deref(), DEFAULT_FETCH_TIMEOUT, &format!("{outer}syncPolicy.timeout"), p);
+    let max_invalid_ratio = policy.max_invalid_ratio.unwrap_or(DEFAULT_MAX_INVALID_RATIO);
+    if !(0.0..=1.0).contains(&max_invalid_ratio) {
+        p.push(
+            &format!("{outer}syncPolicy.maxInvalidRatio"),
+            format!("{max_invalid_ratio} is not a share of entries; use a number from 0 to 1, e.g. 0.5"),
+        );
+    }
     let filter_spec = raw.filter.clone().unwrap_or_default();
     let filter = compile_filter(&filter_spec, &format!("{outer}filter"), p);
     if p.0.len() > before {
@@ -371,6 +378,7 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
         interval,
         tombstone_retention,
         timeout,
+        max_invalid_ratio,
         filter_spec,
         filter: filter?,
     })

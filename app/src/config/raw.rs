@@ -245,6 +245,9 @@ pub struct RawSyncPolicy {
     pub tombstone_retention: Option<String>,
     /// Longest time one fetch may take before it counts as failed. Default `10m`.
     pub timeout: Option<String>,
+    /// Largest share (0–1) of a document's entries that may be invalid before the whole document
+    /// is refused (when the source has data to lose). Default `0.5`.
+    pub max_invalid_ratio: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -303,7 +303,10 @@ impl ManageApi {
                 message: "sync started".to_owned(),
             })),
             SyncRequest::Busy => SyncResponse::Conflict(
-                Problem::new(StatusCode::CONFLICT, format!("a sync of source `{}` is already running", cfg.name))
+                Problem::new(StatusCode::CONFLICT, format!(
+                        "a sync of source `{}` is already running or requested (after a failure it starts when the retry backoff ends)",
+                        cfg.name
+                    ))
                     .json(),
             ),
             SyncRequest::Unknown => SyncResponse::NotFound(source_not_found(&name.0).json()),

@@ -15,6 +15,7 @@ use thv_adapters::{EmbeddedStore, ManualClock};
 use thv_app::catalog::Catalog;
 use thv_app::config::Config;
 use thv_domain::SourceName;
+use thv_ports::Source;
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -34,9 +35,15 @@ pub fn server(name: &str, version: &str, description: &str) -> Value {
 impl Harness {
     /// A config whose `{dir}` placeholders are replaced by the temp dir.
     pub async fn new(config_yaml: &str) -> Self {
+        Self::wrapping(config_yaml, |a| a).await
+    }
+
+    /// Like [`Harness::new`], with every source adapter passed through `wrap` (to inject faults
+    /// around the real adapters).
+    pub async fn wrapping(config_yaml: &str, wrap: impl Fn(Arc<dyn Source>) -> Arc<dyn Source>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
-        let (catalog, config) = open(dir.path(), config_yaml, clock.clone()).await;
+        let (catalog, config) = open(dir.path(), config_yaml, clock.clone(), &wrap).await;
         Self { dir, clock, catalog, config }
     }
 
@@ -50,7 +57,7 @@ impl Harness {
 
     /// Re-opens the catalogue on the same data directory (a restart), with a new config.
     pub async fn restart(&mut self, config_yaml: &str) {
-        let (catalog, config) = open(self.dir.path(), config_yaml, self.clock.clone()).await;
+        let (catalog, config) = open(self.dir.path(), config_yaml, self.clock.clone(), &|a| a).await;
         self.catalog = catalog;
         self.config = config;
     }
@@ -89,7 +96,12 @@ impl Harness {
     }
 }
 
-async fn open(dir: &Path, yaml: &str, clock: Arc<ManualClock>) -> (Arc<Catalog>, Config) {
+async fn open(
+    dir: &Path,
+    yaml: &str,
+    clock: Arc<ManualClock>,
+    wrap: &dyn Fn(Arc<dyn Source>) -> Arc<dyn Source>,
+) -> (Arc<Catalog>, Config) {
     let yaml = yaml.replace("{dir}", &dir.display().to_string());
     let config_path = dir.join("config.yaml");
     std::fs::write(&config_path, yaml).unwrap();
@@ -98,7 +110,7 @@ async fn open(dir: &Path, yaml: &str, clock: Arc<ManualClock>) -> (Arc<Catalog>,
     let data_dir = config.data_dir.clone();
     let source_clock: Arc<dyn thv_ports::Clock> = clock.clone();
     let catalog = Catalog::open(&config, Arc::new(store), clock, |s| {
-        thv_app::serve::adapter_for(s, &data_dir, source_clock.clone())
+        thv_app::serve::adapter_for(s, &data_dir, source_clock.clone()).map(wrap)
     })
     .await
     .unwrap();
