@@ -18,8 +18,8 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong in this request.
     pub detail: String,
-    /// Which inputs were invalid, for validation failures.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Which inputs were invalid, for validation failures (absent otherwise).
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<ProblemError>,
 }
 
@@ -144,4 +144,15 @@ fn error_to_problem(err: &poem::Error) -> Response {
         return Problem::new(status, "internal error").into_poem();
     }
     Problem::new(status, default_detail(status)).into_poem()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The document must describe what `into_poem` sends: `errors` only on validation failures.
+    #[test]
+    fn the_documented_problem_does_not_require_errors() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::http::spec_json()).unwrap();
+        let schema = &spec["components"]["schemas"]["Problem"];
+        assert_eq!(schema["required"], serde_json::json!(["title", "status", "detail"]), "{schema}");
+    }
 }
