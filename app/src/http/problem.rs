@@ -155,4 +155,21 @@ mod tests {
         let schema = &spec["components"]["schemas"]["Problem"];
         assert_eq!(schema["required"], serde_json::json!(["title", "status", "detail"]), "{schema}");
     }
+
+    /// The path hardening answers 400 before routing, so every operation with a path parameter
+    /// (which a client fills with arbitrary text) must document it.
+    #[test]
+    fn every_operation_with_a_path_parameter_documents_the_hardening_400() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::http::spec_json()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let has_path_param = op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
+                if has_path_param && op["responses"].get("400").is_none() {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no documented 400: {missing:?}");
+    }
 }
