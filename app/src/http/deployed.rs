@@ -83,6 +83,14 @@ enum DeployedResponse {
     /// The deployed servers (sorted by namespace, then name).
     #[oai(status = 200)]
     Ok(Json<DeployedList>),
+    /// The path is malformed (a control character, `..`, a backslash, double encoding): refused
+    /// by the request hardening before this operation runs.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    #[expect(
+        dead_code,
+        reason = "answered by the path hardening (http::harden) before any handler; declared for the document"
+    )]
+    BadPath(Json<Problem>),
     /// A token is required (no token was sent, or it is not valid).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),

@@ -144,6 +144,14 @@ enum RegistryResponse {
     /// The registry.
     #[oai(status = 200)]
     Ok(Json<RegistryInfo>),
+    /// The path is malformed (a control character, `..`, a backslash, double encoding): refused
+    /// by the request hardening before this operation runs.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    #[expect(
+        dead_code,
+        reason = "answered by the path hardening (http::harden) before any handler; declared for the document"
+    )]
+    BadPath(Json<Problem>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
@@ -187,6 +195,14 @@ enum SourceResponse {
     /// The source.
     #[oai(status = 200)]
     Ok(Json<Box<SourceInfo>>),
+    /// The path is malformed (a control character, `..`, a backslash, double encoding): refused
+    /// by the request hardening before this operation runs.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    #[expect(
+        dead_code,
+        reason = "answered by the path hardening (http::harden) before any handler; declared for the document"
+    )]
+    BadPath(Json<Problem>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
@@ -200,6 +216,14 @@ enum SyncResponse {
     /// The sync started; follow it in `GET /v1/sources/{name}`.
     #[oai(status = 202)]
     Accepted(Json<SyncAccepted>),
+    /// The path is malformed (a control character, `..`, a backslash, double encoding): refused
+    /// by the request hardening before this operation runs.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    #[expect(
+        dead_code,
+        reason = "answered by the path hardening (http::harden) before any handler; declared for the document"
+    )]
+    BadPath(Json<Problem>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),

@@ -168,6 +168,20 @@ pub enum OpsAudience {
     Operators,
 }
 
+/// An answer of an operations endpoint that is not a public path in `oauth` mode.
+#[derive(ApiResponse)]
+enum GuardedResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
+    #[oai(status = 200)]
+    Ok(Json<T>),
+    /// `oauth` mode and not in `auth.publicPaths`: a token is required.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    #[expect(
+        dead_code,
+        reason = "answered by authentication (http::auth) before the handler; declared for the document"
+    )]
+    Unauthorized(Json<super::problem::Problem>),
+}
+
 /// Operations API.
 #[derive(Debug)]
 pub struct OpsApi {
@@ -186,8 +200,8 @@ impl OpsApi {
 
     /// Ping.
     #[oai(path = "/ping", method = "get", operation_id = "ping", tag = "ApiTags::Operations")]
-    async fn ping(&self) -> Json<Pong> {
-        Json(Pong { pong: true })
+    async fn ping(&self) -> GuardedResponse<Pong> {
+        GuardedResponse::Ok(Json(Pong { pong: true }))
     }
 
     /// Readiness: 200 once every registry has data or a definite outcome (a failure counts, and
@@ -209,8 +223,8 @@ impl OpsApi {
 
     /// Build information.
     #[oai(path = "/version", method = "get", operation_id = "version", tag = "ApiTags::Operations")]
-    async fn version(&self) -> Json<VersionInfo> {
-        Json(self.version.clone())
+    async fn version(&self) -> GuardedResponse<VersionInfo> {
+        GuardedResponse::Ok(Json(self.version.clone()))
     }
 }
 

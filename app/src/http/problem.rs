@@ -18,8 +18,8 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong in this request.
     pub detail: String,
-    /// Which inputs were invalid, for validation failures.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Which inputs were invalid, for validation failures (absent otherwise).
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<ProblemError>,
 }
 
@@ -144,4 +144,51 @@ fn error_to_problem(err: &poem::Error) -> Response {
         return Problem::new(status, "internal error").into_poem();
     }
     Problem::new(status, default_detail(status)).into_poem()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The document must describe what `into_poem` sends: `errors` only on validation failures.
+    #[test]
+    fn the_documented_problem_does_not_require_errors() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::http::spec_json()).unwrap();
+        let schema = &spec["components"]["schemas"]["Problem"];
+        assert_eq!(schema["required"], serde_json::json!(["title", "status", "detail"]), "{schema}");
+    }
+
+    /// The path hardening answers 400 before routing, so every operation with a path parameter
+    /// (which a client fills with arbitrary text) must document it.
+    #[test]
+    fn every_operation_with_a_path_parameter_documents_the_hardening_400() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::http::spec_json()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let has_path_param = op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
+                if has_path_param && op["responses"].get("400").is_none() {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no documented 400: {missing:?}");
+    }
+
+    /// In `oauth` mode authentication answers 401 before the handler on every path that is not
+    /// public by default, so every such operation must document it.
+    #[test]
+    fn every_operation_outside_the_default_public_paths_documents_401() {
+        let spec: serde_json::Value = serde_json::from_str(&crate::http::spec_json()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            if crate::config::auth::DEFAULT_PUBLIC_PATHS.contains(&path.as_str()) {
+                continue;
+            }
+            for (method, op) in item.as_object().unwrap() {
+                if op["responses"].get("401").is_none() {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no documented 401: {missing:?}");
+    }
 }
