@@ -128,7 +128,7 @@ async fn a_sync_can_be_triggered() {
     h.write_json("vendor.json", &json!([tagged("io.vendor/new", "1.0.0", &["database"])]));
     let (status, _, body) = h.post("/v1/sources/vendor/sync").await;
     assert_eq!((status, body), (StatusCode::ACCEPTED, json!({"source": "vendor", "message": "sync started"})));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let (_, _, body) = h.get("/registry/databases/v0.1/servers").await;
         if names(&body).contains(&"io.vendor/new@1.0.0".to_owned()) {

@@ -111,7 +111,8 @@ async fn without_kubernetes_the_endpoints_say_so_at_once() {
     let reply = server.get("/api/v0/deployed").await.unwrap();
     assert_eq!(reply.status, 501);
     assert!(reply.body.contains("kubernetes"), "{}", reply.body);
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // At once: no cluster is asked (a hang would be the kube client's 10 s timeout or more).
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
     // A configured but unusable cluster (missing kubeconfig) is a clear 503, and start-up goes on.
     let dir2 = tempfile::tempdir().unwrap();
     let server = TestServer::start(&config(dir2.path(), "kubernetes:\n  kubeconfig: /nonexistent/kubeconfig\n"), &[])

@@ -14,6 +14,8 @@ fn upstream_rows() -> Vec<Value> {
     (0..150).map(|i| row(&format!("io.up/s{i:03}"), "1.0.0", "2025-01-01T00:00:00Z", "active")).collect()
 }
 
+/// `flaky` syncs every 5 s: its retry backoff (1 s, 2 s, 4 s…) is capped by that interval, and a
+/// requested sync waits for the backoff, so the six faults in a row below stay quick.
 async fn start() -> (Upstream, TestServer, tempfile::TempDir) {
     let upstream = Upstream::start(upstream_rows()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -29,7 +31,7 @@ sources:
   - name: flaky
     format: upstream
     api: {{endpoint: {endpoint}, timeout: 1s, maxPages: 5, maxBytes: 1000000, fullSyncInterval: 1s}}
-    syncPolicy: {{interval: 1h}}
+    syncPolicy: {{interval: 5s}}
   - name: local
     file: {{path: {local}}}
     syncPolicy: {{interval: 300ms}}

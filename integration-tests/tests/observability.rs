@@ -132,7 +132,11 @@ async fn sigterm_drains_a_slow_request_and_stops_accepting() {
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
     stream.write_all(b"GET /v0.1/servers?limit=100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The response is in flight once its first bytes arrive (waiting for that, not for a while).
+    let mut response = vec![0u8; 512];
+    let first = stream.read(&mut response).await.unwrap();
+    assert!(first > 0, "the server closed before answering");
+    response.truncate(first);
     let started = std::time::Instant::now();
     server.signal("TERM").unwrap();
 
@@ -144,7 +148,6 @@ async fn sigterm_drains_a_slow_request_and_stops_accepting() {
     .unwrap();
 
     // The in-flight response completes, whole.
-    let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
