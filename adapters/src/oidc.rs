@@ -4,29 +4,40 @@
 //! they are older than `key_ttl`. Only asymmetric algorithms are accepted (RS*, PS*, ES256,
 //! ES384, `EdDSA`); keys are never taken from the token itself (`jku`, `jwk`, `x5u` are ignored).
 //!
+//! Keys come only from https URLs (plain http on a loopback host aside), whether configured or
+//! named by the discovery document, and redirects are held to the same rule.
+//!
 //! A token that verified is remembered (by its SHA-256) for at most [`VERIFIED_TTL`], so a client
 //! sending the same token again skips the signature check; the entry is dropped at the token's
-//! `exp` (plus the leeway) and whenever any provider's keys are fetched again, so a retired key
-//! stops working as soon as the server learns of it.
+//! `exp` (plus the leeway), and as soon as the key that verified it is no longer among its
+//! provider's keys, so a retired key stops working as soon as the server learns of it. A fetch
+//! that keeps a key keeps what that key verified: tokens with random `kid`s cannot make the
+//! server forget its verified tokens.
+//!
+//! Token-controlled text (the header's `alg`) reaches error messages only through [`untrusted`]:
+//! at most [`UNTRUSTED_MAX_CHARS`] characters of printable ASCII, quotes and backslashes excluded.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::Client;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use thv_domain::access::Identity;
 use thv_ports::{Clock as _, TokenError, TokenVerifier};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::http_file::error_chain;
+
+mod token;
+
+use token::{ACCEPTED, Peeked, check_access_token_type, issuer_spellings, peek, same_issuer};
+pub use token::{UNTRUSTED_MAX_CHARS, untrusted};
 
 /// One OIDC provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +51,10 @@ pub struct ProviderSpec {
     pub jwks_url: Option<String>,
     /// Extra PEM root certificates for reaching the provider.
     pub ca_cert_pem: Option<Vec<u8>>,
+    /// Accept only RFC 9068 access tokens: header `typ` `at+jwt` (or `application/at+jwt`), and
+    /// nothing recognisable as an ID token. Off by default: many providers (Keycloak, Entra ID)
+    /// issue access tokens with `typ: JWT`.
+    pub require_access_token_type: bool,
 }
 
 /// Timing of key fetching and token checks.
@@ -73,8 +88,8 @@ pub struct OidcVerifier {
     options: VerifierOptions,
     /// Tokens that verified, by SHA-256 of the token.
     verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
-    /// Bumped whenever any provider's keys are fetched: older remembered tokens are checked again.
-    key_generation: Arc<AtomicU64>,
+    /// Signatures checked (tokens not answered from memory whose key was found).
+    signatures_checked: AtomicU64,
 }
 
 /// How long a verified token is remembered at most.
@@ -83,13 +98,19 @@ pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// Most tokens remembered; the memory is cleared when it is full.
 const VERIFIED_MAX: usize = 10_000;
 
+/// What identifies a key across fetches: the SHA-256 of its JWK (kid, algorithm and key
+/// material), so a new key published under an old `kid` is another key.
+type KeyFingerprint = [u8; 32];
+
 #[derive(Debug)]
 struct Verified {
     identity: Identity,
     /// The token's `exp`, seconds since the epoch.
     exp: i64,
     until: Instant,
-    key_generation: u64,
+    /// Index of the provider whose key verified the token, and that key.
+    provider: usize,
+    key: KeyFingerprint,
 }
 
 #[derive(Debug)]
@@ -99,8 +120,6 @@ struct Provider {
     keys: RwLock<KeyCache>,
     /// Serialises fetches, so a burst of unknown `kid`s triggers one.
     fetching: Mutex<()>,
-    /// The verifier's key generation, bumped after every successful fetch.
-    key_generation: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -109,7 +128,19 @@ struct KeyCache {
     fetched_at: Option<Instant>,
     /// Last fetch attempt, successful or not (for rate limiting).
     attempted_at: Option<Instant>,
+    /// Why the last fetch failed, until one succeeds.
+    last_error: Option<String>,
     jwks_url: Option<String>,
+}
+
+impl KeyCache {
+    /// Why a provider without keys has none.
+    fn no_keys(&self, provider: &str) -> TokenError {
+        TokenError::KeysUnavailable(match &self.last_error {
+            Some(e) => format!("provider `{provider}` has no keys yet: {e}"),
+            None => format!("provider `{provider}` has no keys yet"),
+        })
+    }
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -118,37 +149,25 @@ impl std::fmt::Debug for KeyCache {
             .field("keys", &self.keys.len())
             .field("fetched_at", &self.fetched_at)
             .field("attempted_at", &self.attempted_at)
+            .field("last_error", &self.last_error)
             .field("jwks_url", &self.jwks_url)
             .finish()
     }
 }
 
 struct CachedKey {
+    fingerprint: KeyFingerprint,
     kid: Option<String>,
     /// `alg` from the JWK, when it names one.
     alg: Option<Algorithm>,
     key: DecodingKey,
 }
 
-/// Signature algorithms accepted.
-const ACCEPTED: &[Algorithm] = &[
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
 /// Largest JWKS or discovery document read.
 const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
 
 impl OidcVerifier {
     pub fn new(specs: Vec<ProviderSpec>, options: VerifierOptions) -> Result<Self, String> {
-        let key_generation = Arc::new(AtomicU64::new(0));
         let providers = specs
             .into_iter()
             .map(|spec| {
@@ -156,7 +175,15 @@ impl OidcVerifier {
                     .timeout(options.http_timeout)
                     .connect_timeout(options.http_timeout)
                     .user_agent(concat!("thv-registry-api/", env!("CARGO_PKG_VERSION")))
-                    .redirect(reqwest::redirect::Policy::limited(3));
+                    .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                        if attempt.previous().len() >= 3 {
+                            attempt.error("more than 3 redirects")
+                        } else if let Err(e) = check_url(attempt.url()) {
+                            attempt.error(format!("redirected: {e}"))
+                        } else {
+                            attempt.follow()
+                        }
+                    }));
                 if let Some(pem) = &spec.ca_cert_pem {
                     for cert in reqwest::Certificate::from_pem_bundle(pem)
                         .map_err(|e| format!("provider `{}`: cannot read the CA certificate: {e}", spec.name))?
@@ -172,11 +199,16 @@ impl OidcVerifier {
                     spec,
                     client,
                     fetching: Mutex::new(()),
-                    key_generation: key_generation.clone(),
                 })
             })
             .collect::<Result<_, String>>()?;
-        Ok(Self { providers, options, verified: std::sync::Mutex::default(), key_generation })
+        Ok(Self { providers, options, verified: std::sync::Mutex::default(), signatures_checked: AtomicU64::new(0) })
+    }
+
+    /// How many token signatures were checked so far: tokens answered from memory, and tokens
+    /// refused before any key was found for them, are not counted.
+    pub fn signatures_checked(&self) -> u64 {
+        self.signatures_checked.load(Ordering::Relaxed)
     }
 
     /// Fetches every provider's keys now; failures are returned (per provider name) and retried
@@ -196,52 +228,64 @@ impl OidcVerifier {
 impl TokenVerifier for OidcVerifier {
     async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(identity) = self.remembered(&digest) {
+        if let Some(identity) = self.remembered(&digest).await {
             return Ok(identity);
         }
-        let generation = self.key_generation.load(Ordering::SeqCst);
-        let identity = self.verify_now(token).await?;
-        self.remember(digest, &identity, generation);
+        let (identity, provider, key) = self.verify_now(token).await?;
+        self.remember(digest, &identity, provider, key);
         Ok(identity)
     }
 }
 
 impl OidcVerifier {
-    /// A remembered identity for this token, while it is still valid.
-    fn remembered(&self, digest: &[u8; 32]) -> Option<Identity> {
-        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = verified.get(digest)?;
-        let leeway = i64::try_from(self.options.leeway.as_secs()).unwrap_or(0);
-        let fresh = entry.until > Instant::now()
-            && entry.key_generation == self.key_generation.load(Ordering::SeqCst)
-            && crate::SystemClock.now().timestamp() < entry.exp.saturating_add(leeway);
-        if fresh {
-            Some(entry.identity.clone())
+    /// A remembered identity for this token, while it is still valid and the key that verified
+    /// it is still among its provider's keys.
+    async fn remembered(&self, digest: &[u8; 32]) -> Option<Identity> {
+        let (identity, provider, key) = {
+            let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let entry = verified.get(digest)?;
+            let leeway = i64::try_from(self.options.leeway.as_secs()).unwrap_or(0);
+            let fresh =
+                entry.until > Instant::now() && crate::SystemClock.now().timestamp() < entry.exp.saturating_add(leeway);
+            if !fresh {
+                verified.remove(digest);
+                return None;
+            }
+            (entry.identity.clone(), entry.provider, entry.key)
+        };
+        let published = match self.providers.get(provider) {
+            Some(p) => p.keys.read().await.keys.iter().any(|k| k.fingerprint == key),
+            None => false,
+        };
+        if published {
+            Some(identity)
         } else {
-            verified.remove(digest);
+            self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(digest);
             None
         }
     }
 
-    fn remember(&self, digest: [u8; 32], identity: &Identity, key_generation: u64) {
+    fn remember(&self, digest: [u8; 32], identity: &Identity, provider: usize, key: KeyFingerprint) {
         let Some(exp) = identity.claims.get("exp").and_then(Value::as_i64) else { return };
         let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verified.len() >= VERIFIED_MAX {
             verified.clear();
         }
-        let entry = Verified { identity: identity.clone(), exp, until: Instant::now() + VERIFIED_TTL, key_generation };
+        let entry = Verified { identity: identity.clone(), exp, until: Instant::now() + VERIFIED_TTL, provider, key };
         verified.insert(digest, entry);
     }
 
-    async fn verify_now(&self, token: &str) -> Result<Identity, TokenError> {
-        let (alg, kid, claims) = peek(token)?;
-        let issuer = claims.get("iss").and_then(Value::as_str).ok_or(TokenError::Issuer)?;
+    /// Checks the token now: the identity, and which provider's key verified it.
+    async fn verify_now(&self, token: &str) -> Result<(Identity, usize, KeyFingerprint), TokenError> {
+        let peeked = peek(token)?;
+        let issuer = peeked.claims.get("iss").and_then(Value::as_str).ok_or(TokenError::Issuer)?;
         let mut last = TokenError::Issuer;
-        for provider in self.providers.iter().filter(|p| same_issuer(&p.spec.issuer_url, issuer)) {
-            match provider.verify(token, alg, kid.as_deref(), &self.options).await {
-                Ok(claims) => {
+        for (i, provider) in self.providers.iter().enumerate().filter(|(_, p)| same_issuer(&p.spec.issuer_url, issuer))
+        {
+            match provider.verify(token, &peeked, &self.options, &self.signatures_checked).await {
+                Ok((claims, key)) => {
                     let subject = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
-                    return Ok(Identity { provider: provider.spec.name.clone(), subject, claims });
+                    return Ok((Identity { provider: provider.spec.name.clone(), subject, claims }, i, key));
                 }
                 Err(e) => last = e,
             }
@@ -250,52 +294,18 @@ impl OidcVerifier {
     }
 }
 
-fn same_issuer(configured: &str, presented: &str) -> bool {
-    configured.trim_end_matches('/') == presented.trim_end_matches('/')
-}
-
-/// What is read from a token before any key is chosen: the header's algorithm and `kid`, and
-/// the unverified claims (to pick the provider).
-type Peeked = (Algorithm, Option<String>, Map<String, Value>);
-
-fn peek(token: &str) -> Result<Peeked, TokenError> {
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header, payload, _signature] = parts.as_slice() else {
-        return Err(TokenError::Malformed("a JWT has three dot-separated parts".into()));
-    };
-    let header = decode_part(header, "header")?;
-    let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default();
-    let alg =
-        ACCEPTED.iter().copied().find(|a| format!("{a:?}") == alg_name).ok_or_else(|| {
-            TokenError::Algorithm(if alg_name.is_empty() { "missing".into() } else { alg_name.into() })
-        })?;
-    let kid = match header.get("kid") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(TokenError::Malformed("`kid` must be a string".into())),
-    };
-    let claims = decode_part(payload, "payload")?;
-    Ok((alg, kid, claims))
-}
-
-fn decode_part(part: &str, what: &str) -> Result<Map<String, Value>, TokenError> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part.trim_end_matches('='))
-        .map_err(|_| TokenError::Malformed(format!("the {what} is not base64url")))?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(TokenError::Malformed(format!("the {what} is not a JSON object"))),
-    }
-}
-
 impl Provider {
+    /// Checks the token with this provider's keys: its claims, and the key that verified it.
     async fn verify(
         &self,
         token: &str,
-        alg: Algorithm,
-        kid: Option<&str>,
+        peeked: &Peeked,
         options: &VerifierOptions,
-    ) -> Result<Map<String, Value>, TokenError> {
+        signatures_checked: &AtomicU64,
+    ) -> Result<(Map<String, Value>, KeyFingerprint), TokenError> {
+        if self.spec.require_access_token_type {
+            check_access_token_type(peeked)?;
+        }
         let stale = {
             let cache = self.keys.read().await;
             cache.fetched_at.is_none_or(|t| t.elapsed() >= options.key_ttl)
@@ -304,10 +314,10 @@ impl Provider {
             // A failed refresh keeps the old keys; the lookup below decides.
             let _ = self.refresh(options, false).await;
         }
-        match self.check(token, alg, kid, options).await {
+        match self.check(token, peeked, options, signatures_checked).await {
             Err(TokenError::UnknownKey) => {
                 self.refresh(options, false).await?;
-                self.check(token, alg, kid, options).await
+                self.check(token, peeked, options, signatures_checked).await
             }
             other => other,
         }
@@ -316,20 +326,21 @@ impl Provider {
     async fn check(
         &self,
         token: &str,
-        alg: Algorithm,
-        kid: Option<&str>,
+        peeked: &Peeked,
         options: &VerifierOptions,
-    ) -> Result<Map<String, Value>, TokenError> {
+        signatures_checked: &AtomicU64,
+    ) -> Result<(Map<String, Value>, KeyFingerprint), TokenError> {
+        let alg = peeked.alg;
         let cache = self.keys.read().await;
         let candidates: Vec<&CachedKey> = cache
             .keys
             .iter()
-            .filter(|k| kid.is_none_or(|kid| k.kid.as_deref() == Some(kid)))
+            .filter(|k| peeked.kid.as_deref().is_none_or(|kid| k.kid.as_deref() == Some(kid)))
             .filter(|k| k.alg.is_none_or(|a| a == alg) && k.key.family() == alg.family())
             .collect();
         if candidates.is_empty() {
             return Err(if cache.fetched_at.is_none() {
-                TokenError::KeysUnavailable(format!("provider `{}` has no keys yet", self.spec.name))
+                cache.no_keys(&self.spec.name)
             } else {
                 TokenError::UnknownKey
             });
@@ -338,12 +349,13 @@ impl Provider {
         validation.leeway = options.leeway.as_secs();
         validation.validate_nbf = true;
         validation.set_audience(&[self.spec.audience.as_str()]);
-        validation.set_issuer(&[self.spec.issuer_url.as_str(), self.spec.issuer_url.trim_end_matches('/')]);
+        validation.set_issuer(&issuer_spellings(&self.spec.issuer_url));
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let mut last = TokenError::Signature;
         for candidate in candidates {
+            signatures_checked.fetch_add(1, Ordering::Relaxed);
             match jsonwebtoken::decode::<Map<String, Value>>(token, &candidate.key, &validation) {
-                Ok(data) => return Ok(data.claims),
+                Ok(data) => return Ok((data.claims, candidate.fingerprint)),
                 Err(e) => {
                     last = map_error(e.kind());
                     if last != TokenError::Signature {
@@ -362,14 +374,7 @@ impl Provider {
         let jwks_url = {
             let cache = self.keys.read().await;
             if !force && cache.attempted_at.is_some_and(|t| t.elapsed() < options.refresh_min_interval) {
-                return if cache.fetched_at.is_some() {
-                    Ok(())
-                } else {
-                    Err(TokenError::KeysUnavailable(format!(
-                        "provider `{}` could not be reached; retrying shortly",
-                        self.spec.name
-                    )))
-                };
+                return if cache.fetched_at.is_some() { Ok(()) } else { Err(cache.no_keys(&self.spec.name)) };
             }
             cache.jwks_url.clone()
         };
@@ -382,11 +387,12 @@ impl Provider {
                 cache.keys = keys;
                 cache.jwks_url = Some(url);
                 cache.fetched_at = Some(Instant::now());
-                self.key_generation.fetch_add(1, Ordering::SeqCst);
+                cache.last_error = None;
                 Ok(())
             }
             Err(e) => {
                 tracing::warn!(provider = %self.spec.name, error = %e, "cannot fetch signing keys");
+                cache.last_error = Some(e.clone());
                 Err(TokenError::KeysUnavailable(e))
             }
         }
@@ -397,6 +403,7 @@ impl Provider {
             Some(url) => url,
             None => self.discover().await?,
         };
+        check_url_text(&url).map_err(|e| format!("JWKS URL {e}"))?;
         let set: JwkSet =
             serde_json::from_value(self.get_json(&url).await?).map_err(|e| format!("{url} is not a JWK set: {e}"))?;
         let keys: Vec<CachedKey> = set.keys.iter().filter_map(cached_key).collect();
@@ -414,7 +421,9 @@ impl Provider {
         {
             return Err(format!("{url} names issuer `{issuer}`, not `{}`", self.spec.issuer_url));
         }
-        doc.get("jwks_uri").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("{url} has no jwks_uri"))
+        let jwks_uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| format!("{url} has no jwks_uri"))?;
+        check_url_text(jwks_uri).map_err(|e| format!("{url}: jwks_uri {e}; the provider's keys cannot be fetched"))?;
+        Ok(jwks_uri.to_owned())
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, String> {
@@ -430,6 +439,28 @@ impl Provider {
     }
 }
 
+/// [`check_url`] on text.
+fn check_url_text(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    check_url(&url)
+}
+
+/// The keys of a provider are fetched over https only; plain http only from a loopback host
+/// (local development and tests), the rule `issuerUrl` and `jwksUrl` follow in the config.
+fn check_url(url: &url::Url) -> Result<(), String> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("`{url}` must use https (plain http is accepted only for localhost, 127.0.0.1 and [::1])")),
+    }
+}
+
 /// A JWK usable for verifying signatures: not an encryption key, not a symmetric key.
 fn cached_key(jwk: &Jwk) -> Option<CachedKey> {
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))) {
@@ -441,7 +472,8 @@ fn cached_key(jwk: &Jwk) -> Option<CachedKey> {
     }
     let alg =
         jwk.common.key_algorithm.and_then(|a| a.to_string().parse::<Algorithm>().ok()).filter(|a| ACCEPTED.contains(a));
-    Some(CachedKey { kid: jwk.common.key_id.clone(), alg, key })
+    let fingerprint = Sha256::digest(serde_json::to_vec(jwk).ok()?).into();
+    Some(CachedKey { fingerprint, kid: jwk.common.key_id.clone(), alg, key })
 }
 
 fn map_error(kind: &ErrorKind) -> TokenError {
@@ -465,33 +497,31 @@ fn map_error(kind: &ErrorKind) -> TokenError {
         _ => TokenError::Signature,
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn part(v: &Value) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-    }
-
     #[test]
-    fn headers_are_checked_before_any_key_is_used() {
-        let payload = part(&serde_json::json!({"iss": "https://idp"}));
-        let token = |h: Value| format!("{}.{payload}.sig", part(&h));
-        assert!(matches!(peek(&token(serde_json::json!({"alg": "none"}))), Err(TokenError::Algorithm(_))));
-        assert!(matches!(peek(&token(serde_json::json!({"alg": "HS256"}))), Err(TokenError::Algorithm(_))));
-        assert!(matches!(peek(&token(serde_json::json!({"typ": "JWT"}))), Err(TokenError::Algorithm(_))));
-        assert!(matches!(peek(&token(serde_json::json!({"alg": "RS256", "kid": 7}))), Err(TokenError::Malformed(_))));
-        assert!(matches!(peek("abc"), Err(TokenError::Malformed(_))));
-        assert!(matches!(peek("a.b.c.d"), Err(TokenError::Malformed(_))));
-        assert!(matches!(peek(&format!("!!.{payload}.sig")), Err(TokenError::Malformed(_))));
-        let (alg, kid, claims) = peek(&token(serde_json::json!({"alg": "ES256", "kid": "k1"}))).unwrap();
-        assert_eq!((alg, kid.as_deref(), claims["iss"].as_str()), (Algorithm::ES256, Some("k1"), Some("https://idp")));
-    }
-
-    #[test]
-    fn issuers_compare_without_trailing_slash() {
-        assert!(same_issuer("https://idp/realms/a/", "https://idp/realms/a"));
-        assert!(!same_issuer("https://idp/realms/a", "https://idp/realms/b"));
+    fn keys_come_over_https_or_from_a_loopback_host() {
+        for (url, ok) in [
+            ("https://idp.example.com/jwks", true),
+            ("http://127.0.0.1:8080/jwks", true),
+            ("http://127.9.9.9/jwks", true),
+            ("http://localhost/jwks", true),
+            ("http://LocalHost:1/jwks", true),
+            ("http://[::1]:8080/jwks", true),
+            ("http://idp.example.com/jwks", false),
+            ("http://10.0.0.1/jwks", false),
+            ("http://localhost.example.com/jwks", false),
+            ("ftp://idp.example.com/jwks", false),
+            ("file:///etc/jwks.json", false),
+            ("jwks", false),
+        ] {
+            let result = check_url_text(url);
+            assert_eq!(result.is_ok(), ok, "{url}: {result:?}");
+            if let Err(e) = result {
+                assert!(e.contains("https") || e.contains("not a URL"), "{url}: {e}");
+            }
+        }
     }
 }

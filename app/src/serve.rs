@@ -129,6 +129,7 @@ fn auth(config: &Config) -> anyhow::Result<Auth> {
             audience: p.audience.clone(),
             jwks_url: p.jwks_url.clone(),
             ca_cert_pem: p.ca_cert_pem.clone(),
+            require_access_token_type: p.require_access_token_type,
         })
         .collect();
     let options = VerifierOptions {

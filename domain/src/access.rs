@@ -4,7 +4,9 @@
 //! matches; a key matches when the claim's values and the map's values overlap (a scalar is a
 //! one-value list; numbers and booleans compare as their JSON text). A key with dots
 //! (`realm_access.roles`) that is not a top-level claim is looked up as a path into nested
-//! objects.
+//! objects. A map may be bound to one provider (`provider: corp`): it then matches only tokens
+//! verified by that provider ([`Identity::provider`]); `provider` is never looked up in the
+//! token's claims.
 //!
 //! The rules, in one place so every surface applies the same ones:
 //! - in `anonymous` mode every caller may do everything ([`Caller::Open`]);
@@ -31,28 +33,49 @@ impl ClaimValues {
     }
 }
 
-/// A set of required claims: every key must match (see the module docs).
+/// A set of required claims: every key must match (see the module docs), and the token must come
+/// from the map's provider when it names one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClaimMap(BTreeMap<String, ClaimValues>);
+pub struct ClaimMap {
+    provider: Option<String>,
+    entries: BTreeMap<String, ClaimValues>,
+}
 
 impl ClaimMap {
+    /// A map that matches tokens from any provider.
     pub fn new(entries: BTreeMap<String, ClaimValues>) -> Self {
-        Self(entries)
+        Self { provider: None, entries }
+    }
+
+    /// This map, matching only tokens verified by the provider named `provider`.
+    #[must_use]
+    pub fn for_provider(self, provider: impl Into<String>) -> Self {
+        Self { provider: Some(provider.into()), ..self }
+    }
+
+    /// The provider whose tokens this map applies to; `None`: any provider.
+    pub fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries.is_empty()
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.values()))
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.values()))
     }
 
-    /// Whether the claims satisfy every key of this map. An empty map matches nothing: a policy
-    /// that names no claim grants nothing by accident.
-    pub fn matches(&self, claims: &Map<String, Value>) -> bool {
-        !self.0.is_empty()
-            && self.0.iter().all(|(key, wanted)| {
+    /// Whether the identity comes from this map's provider (when it names one) and its claims
+    /// satisfy every key. An empty map matches nothing: a policy that names no claim grants
+    /// nothing by accident.
+    pub fn matches(&self, identity: &Identity) -> bool {
+        self.provider.as_deref().is_none_or(|p| p == identity.provider) && self.matches_claims(&identity.claims)
+    }
+
+    fn matches_claims(&self, claims: &Map<String, Value>) -> bool {
+        !self.entries.is_empty()
+            && self.entries.iter().all(|(key, wanted)| {
                 lookup(claims, key).is_some_and(|have| {
                     let have = claim_strings(have);
                     wanted.0.iter().any(|w| have.iter().any(|h| h == w))
@@ -159,9 +182,9 @@ impl RoleRules {
         self.0.get(&role).map_or(&[], Vec::as_slice)
     }
 
-    /// The roles these claims hold; `superAdmin` implies every other.
-    pub fn roles_for(&self, claims: &Map<String, Value>) -> Vec<Role> {
-        let held = |role| self.rules(role).iter().any(|m| m.matches(claims));
+    /// The roles this identity holds; `superAdmin` implies every other.
+    pub fn roles_for(&self, identity: &Identity) -> Vec<Role> {
+        let held = |role| self.rules(role).iter().any(|m| m.matches(identity));
         if held(Role::SuperAdmin) {
             return Role::ALL.to_vec();
         }
@@ -191,7 +214,7 @@ pub enum Caller {
 impl Caller {
     /// A caller with a valid token and the roles its claims hold under `rules`.
     pub fn user(identity: Identity, rules: &RoleRules) -> Self {
-        let held = rules.roles_for(&identity.claims);
+        let held = rules.roles_for(&identity);
         Self::User { identity, roles: held }
     }
 
@@ -237,7 +260,7 @@ impl Caller {
             (Self::Anonymous, _) => false,
             (Self::User { .. }, _) if self.has_role(Role::SuperAdmin) => true,
             (Self::User { .. }, AccessPolicy::Authenticated) => true,
-            (Self::User { identity, .. }, AccessPolicy::Claims(map)) => map.matches(&identity.claims),
+            (Self::User { identity, .. }, AccessPolicy::Claims(map)) => map.matches(identity),
         }
     }
 }
@@ -249,6 +272,10 @@ mod tests {
 
     fn claims(v: &Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn from(provider: &str, c: &Value) -> Identity {
+        Identity { provider: provider.into(), subject: Some("s".into()), claims: claims(c) }
     }
 
     fn map(entries: &[(&str, &[&str])]) -> ClaimMap {
@@ -264,10 +291,13 @@ mod tests {
 
     #[test]
     fn claim_maps_match_every_key_with_overlap() {
-        let c = claims(&json!({
-            "org": "acme", "groups": ["a", "b"], "level": 3, "admin": true,
-            "realm_access": {"roles": ["writer"]}, "obj": {"x": 1}, "nil": null
-        }));
+        let c = from(
+            "p",
+            &json!({
+                "org": "acme", "groups": ["a", "b"], "level": 3, "admin": true,
+                "realm_access": {"roles": ["writer"]}, "obj": {"x": 1}, "nil": null
+            }),
+        );
         let cases: &[(Entries, bool)] = &[
             (&[("org", &["acme"])], true),
             (&[("org", &["other", "acme"])], true),
@@ -297,18 +327,43 @@ mod tests {
             (Role::SuperAdmin, vec![map(&[("role", &["root"])])]),
             (Role::ManageSources, vec![map(&[("role", &["ops"])]), map(&[("team", &["platform"])])]),
         ]));
-        assert_eq!(rules.roles_for(&claims(&json!({"role": "root"}))), Role::ALL.to_vec());
-        assert_eq!(rules.roles_for(&claims(&json!({"team": "platform"}))), vec![Role::ManageSources]);
-        assert_eq!(rules.roles_for(&claims(&json!({"role": ["x", "ops"]}))), vec![Role::ManageSources]);
-        assert!(rules.roles_for(&claims(&json!({"role": "dev"}))).is_empty());
+        assert_eq!(rules.roles_for(&from("p", &json!({"role": "root"}))), Role::ALL.to_vec());
+        assert_eq!(rules.roles_for(&from("p", &json!({"team": "platform"}))), vec![Role::ManageSources]);
+        assert_eq!(rules.roles_for(&from("p", &json!({"role": ["x", "ops"]}))), vec![Role::ManageSources]);
+        assert!(rules.roles_for(&from("p", &json!({"role": "dev"}))).is_empty());
+    }
+
+    #[test]
+    fn a_map_bound_to_a_provider_matches_only_its_tokens() {
+        let admin_of_a = map(&[("role", &["admin"])]).for_provider("a");
+        let rules = RoleRules::new(BTreeMap::from([(Role::SuperAdmin, vec![admin_of_a.clone()])]));
+        let tenant_of_a = AccessPolicy::Claims(map(&[("tenant", &["t"])]).for_provider("a"));
+        // `provider` is not a claim: a token claiming `provider: a` gains nothing by it.
+        for (who, identity, admin, reads) in [
+            ("a's admin", from("a", &json!({"role": "admin", "tenant": "t"})), true, true),
+            ("a's tenant", from("a", &json!({"role": "dev", "tenant": "t"})), false, true),
+            ("b's admin", from("b", &json!({"role": "admin", "tenant": "t"})), false, false),
+            (
+                "b claiming provider a",
+                from("b", &json!({"role": "admin", "tenant": "t", "provider": "a"})),
+                false,
+                false,
+            ),
+        ] {
+            assert_eq!(admin_of_a.matches(&identity), admin, "{who}");
+            assert_eq!(rules.roles_for(&identity).contains(&Role::SuperAdmin), admin, "{who}");
+            let caller = Caller::user(identity, &RoleRules::default());
+            assert_eq!(caller.can_read(&tenant_of_a), reads, "{who}");
+        }
+        assert_eq!(admin_of_a.provider(), Some("a"));
+        assert_eq!(map(&[("role", &["admin"])]).provider(), None);
+        assert!(map(&[("role", &["admin"])]).matches(&from("b", &json!({"role": "admin"}))));
     }
 
     #[test]
     fn read_access_follows_the_policy() {
         let rules = RoleRules::new(BTreeMap::from([(Role::SuperAdmin, vec![map(&[("role", &["root"])])])]));
-        let user = |c: &Value| {
-            Caller::user(Identity { provider: "p".into(), subject: Some("s".into()), claims: claims(c) }, &rules)
-        };
+        let user = |c: &Value| Caller::user(from("p", c), &rules);
         let tenant_a = AccessPolicy::Claims(map(&[("tenant", &["a"])]));
         let a = user(&json!({"tenant": "a"}));
         let b = user(&json!({"tenant": "b"}));

@@ -1,6 +1,7 @@
 //! A local `OpenID` provider for the authentication tests: signing keys generated with the
 //! `openssl` CLI, a discovery document and a JWKS served on 127.0.0.1 (the published keys can be
-//! switched while it runs), and tokens minted with any key, valid or deliberately broken.
+//! switched while it runs, and the discovery document can be made to say something else), and
+//! tokens minted with any key and header, valid or deliberately broken.
 
 use std::path::Path;
 use std::process::Command;
@@ -117,6 +118,15 @@ impl TestKey {
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding_key()?)?)
     }
 
+    /// A token signed with this key whose header `typ` is `typ` (`None`: no `typ` at all);
+    /// [`sign`](Self::sign) writes `typ: JWT`, as most providers do.
+    pub fn sign_typed(&self, typ: Option<&str>, claims: &Value) -> anyhow::Result<String> {
+        let mut header = Header::new(self.alg);
+        header.kid = Some(self.kid.clone());
+        header.typ = typ.map(str::to_owned);
+        Ok(jsonwebtoken::encode(&header, claims, &self.encoding_key()?)?)
+    }
+
     /// The classic confusion attack: HS256 with this key's public PEM as the HMAC secret.
     pub fn sign_hs256_with_public_key(&self, claims: &Value) -> anyhow::Result<String> {
         let mut header = Header::new(Algorithm::HS256);
@@ -131,11 +141,19 @@ pub fn unsigned_token(kid: &str, claims: &Value) -> String {
     format!("{}.{}.", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()))
 }
 
+/// A token with any header and claims and a signature that is not one (`c2ln`), for headers no
+/// JWT library would write.
+pub fn raw_token(header: &Value, claims: &Value) -> String {
+    format!("{}.{}.c2ln", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()))
+}
+
 #[derive(Debug)]
 struct State {
     issuer: String,
     jwks: Mutex<Value>,
     jwks_fetches: AtomicUsize,
+    /// Replaces members of the discovery document (`issuer`, `jwks_uri`).
+    discovery_overrides: Mutex<serde_json::Map<String, Value>>,
 }
 
 /// The provider: `/.well-known/openid-configuration` and `/jwks` on 127.0.0.1.
@@ -153,11 +171,14 @@ impl Drop for Idp {
 
 #[handler]
 fn discovery(Data(state): Data<&Arc<State>>) -> Response {
-    let doc = json!({
+    let mut doc = json!({
         "issuer": state.issuer,
         "jwks_uri": format!("{}/jwks", state.issuer),
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
     });
+    for (k, v) in state.discovery_overrides.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        doc[k] = v.clone();
+    }
     Response::builder().content_type("application/json").body(doc.to_string())
 }
 
@@ -176,6 +197,7 @@ impl Idp {
             issuer: format!("http://{}", listener.addr),
             jwks: Mutex::new(Value::Null),
             jwks_fetches: AtomicUsize::new(0),
+            discovery_overrides: Mutex::default(),
         });
         let idp_state = state.clone();
         let app = Route::new().at("/.well-known/openid-configuration", discovery).at("/jwks", jwks).data(state.clone());
@@ -198,6 +220,12 @@ impl Idp {
     pub fn publish(&self, keys: &[&TestKey]) {
         let set = json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
         *self.state.jwks.lock().unwrap_or_else(PoisonError::into_inner) = set;
+    }
+
+    /// Makes the discovery document say `member: value` (e.g. another `issuer` or `jwks_uri`).
+    pub fn set_discovery(&self, member: &str, value: &str) {
+        let mut overrides = self.state.discovery_overrides.lock().unwrap_or_else(PoisonError::into_inner);
+        overrides.insert(member.to_owned(), Value::String(value.to_owned()));
     }
 
     /// How many times the JWKS was fetched.

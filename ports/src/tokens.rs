@@ -30,6 +30,10 @@ pub enum TokenError {
     /// `exp` is in the past (beyond the leeway), or missing.
     #[error("token has expired")]
     Expired,
+    /// Not an access token where the provider requires RFC 9068 access tokens (`typ: at+jwt`):
+    /// an ID token, or a token of another type.
+    #[error("token is not an access token: {0}")]
+    TokenType(String),
     /// `nbf` is in the future (beyond the leeway).
     #[error("token is not valid yet")]
     NotYetValid,

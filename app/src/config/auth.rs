@@ -12,6 +12,7 @@
 //!         issuerUrl: https://idp.example.com/realms/corp
 //!         audience: mcp-registry
 //!         jwksUrl: https://idp.example.com/realms/corp/certs   # optional: OIDC discovery otherwise
+//!         requireAccessTokenType: false # true: only RFC 9068 `typ: at+jwt` tokens
 //!   authz:
 //!     roles:
 //!       superAdmin: [{groups: registry-admins}]
@@ -21,15 +22,26 @@
 //!     sources: [a]
 //!     access: {tenant: a}            # public | authenticated | claim map
 //! ```
+//!
+//! A claim map may say `provider: corp`: it then applies to that provider's tokens only (the key
+//! is never looked up in a token's claims). With more than one provider every claim map must say
+//! whose tokens it is for, so one provider's `role: admin` never grants what another's does.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use thv_domain::access::{AccessPolicy, ClaimMap, ClaimValues, Role, RoleRules};
+use thv_domain::access::{AccessPolicy, ClaimMap, Role, RoleRules};
 
 use super::duration;
+
+mod claims;
+
+pub use claims::{
+    RawAccess, RawClaimMap, RawClaimValue, RawScalar, check_access_mode, claim_map, describe_access,
+    describe_claim_map, describe_roles, registry_access,
+};
 
 /// Paths served without authentication in `oauth` mode, before `publicPaths` adds more.
 /// (`/readiness` takes a token without needing one: see `http::auth`.)
@@ -82,6 +94,8 @@ pub struct RawProvider {
     pub jwks_url: Option<String>,
     /// PEM file with the CA certificate(s) of the provider's TLS server.
     pub ca_cert_path: Option<PathBuf>,
+    /// Accept only RFC 9068 access tokens (`typ: at+jwt`). Default `false`.
+    pub require_access_token_type: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -97,44 +111,6 @@ pub struct RawRoles {
     pub manage_sources: Option<Vec<RawClaimMap>>,
     pub manage_registries: Option<Vec<RawClaimMap>>,
     pub manage_entries: Option<Vec<RawClaimMap>>,
-}
-
-/// A claim map as written: each value a scalar or a list of scalars.
-pub type RawClaimMap = BTreeMap<String, RawClaimValue>;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawClaimValue {
-    One(RawScalar),
-    Many(Vec<RawScalar>),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawScalar {
-    Text(String),
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-}
-
-impl RawScalar {
-    fn text(&self) -> String {
-        match self {
-            Self::Text(s) => s.clone(),
-            Self::Bool(b) => b.to_string(),
-            Self::Int(i) => i.to_string(),
-            Self::Float(f) => f.to_string(),
-        }
-    }
-}
-
-/// A registry's `access` as written: `public`, `authenticated`, or a claim map.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawAccess {
-    Keyword(String),
-    Claims(RawClaimMap),
 }
 
 /// `anonymous` or `oauth`.
@@ -154,6 +130,9 @@ pub struct AuthConfig {
     /// Present in `oauth` mode.
     pub oauth: Option<OauthConfig>,
     pub roles: RoleRules,
+    /// The names under `auth.oauth.providers` in `oauth` mode (as written, even where a provider
+    /// is invalid): what a claim map's `provider` may name.
+    pub provider_names: Vec<String>,
 }
 
 impl AuthConfig {
@@ -194,6 +173,8 @@ pub struct ProviderConfig {
     pub ca_cert_path: Option<PathBuf>,
     /// The PEM read from `ca_cert_path` at load.
     pub ca_cert_pem: Option<Vec<u8>>,
+    /// Only RFC 9068 access tokens (`typ: at+jwt`) are accepted.
+    pub require_access_token_type: bool,
 }
 
 /// Whether the `publicPaths` entry `entry` (exact, or a prefix ending in `/`) covers `path`.
@@ -253,8 +234,21 @@ pub fn normalize(raw: Option<&RawAuth>, problems: &mut Vec<String>) -> AuthConfi
         (AuthMode::Oauth, Some(o)) => Some(oauth(o, problems)),
         (AuthMode::Anonymous, _) => None,
     };
-    let roles = roles(raw.authz.as_ref().and_then(|a| a.roles.as_ref()), problems);
-    AuthConfig { mode, public_paths, oauth, roles }
+    let provider_names = match (mode, &raw.oauth) {
+        (AuthMode::Oauth, Some(o)) => {
+            let mut names: Vec<String> = o
+                .providers
+                .iter()
+                .flatten()
+                .filter_map(|p| p.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned))
+                .collect();
+            names.dedup();
+            names
+        }
+        _ => Vec::new(),
+    };
+    let roles = roles(raw.authz.as_ref().and_then(|a| a.roles.as_ref()), &provider_names, problems);
+    AuthConfig { mode, public_paths, oauth, roles, provider_names }
 }
 
 fn default_public_paths() -> Vec<String> {
@@ -337,6 +331,7 @@ fn oauth(raw: &RawOauth, problems: &mut Vec<String>) -> OauthConfig {
             jwks_url,
             ca_cert_path: p.ca_cert_path.clone(),
             ca_cert_pem,
+            require_access_token_type: p.require_access_token_type.unwrap_or(false),
         });
     }
     OauthConfig {
@@ -372,7 +367,7 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-fn roles(raw: Option<&RawRoles>, problems: &mut Vec<String>) -> RoleRules {
+fn roles(raw: Option<&RawRoles>, providers: &[String], problems: &mut Vec<String>) -> RoleRules {
     let Some(raw) = raw else { return RoleRules::default() };
     let mut rules = BTreeMap::new();
     for (role, maps) in [
@@ -385,7 +380,7 @@ fn roles(raw: Option<&RawRoles>, problems: &mut Vec<String>) -> RoleRules {
             .iter()
             .flatten()
             .enumerate()
-            .filter_map(|(i, m)| claim_map(m, &format!("auth.authz.roles.{role}[{i}]"), problems))
+            .filter_map(|(i, m)| claim_map(m, &format!("auth.authz.roles.{role}[{i}]"), providers, problems))
             .collect();
         if !list.is_empty() {
             rules.insert(role, list);
@@ -394,199 +389,5 @@ fn roles(raw: Option<&RawRoles>, problems: &mut Vec<String>) -> RoleRules {
     RoleRules::new(rules)
 }
 
-/// Validates a claim map: at least one key, every key with at least one value.
-pub fn claim_map(raw: &RawClaimMap, key: &str, problems: &mut Vec<String>) -> Option<ClaimMap> {
-    if raw.is_empty() {
-        problem(
-            problems,
-            key,
-            "is an empty claim map, which would match nothing; name at least one claim, e.g. `{groups: admins}`",
-        );
-        return None;
-    }
-    let mut out = BTreeMap::new();
-    for (claim, value) in raw {
-        let values: Vec<String> = match value {
-            RawClaimValue::One(s) => vec![s.text()],
-            RawClaimValue::Many(list) => list.iter().map(RawScalar::text).collect(),
-        };
-        if claim.trim().is_empty() || values.is_empty() {
-            problem(problems, &format!("{key}.{claim}"), "needs a claim name and at least one value");
-            return None;
-        }
-        out.insert(claim.clone(), ClaimValues::new(values));
-    }
-    Some(ClaimMap::new(out))
-}
-
-/// A registry's access policy from `access` (or the original server's `claims`), or `None` when
-/// neither is set.
-pub fn registry_access(
-    access: Option<&RawAccess>,
-    claims: Option<&RawClaimMap>,
-    key: &str,
-    problems: &mut Vec<String>,
-) -> Option<AccessPolicy> {
-    match (access, claims) {
-        (Some(_), Some(_)) => {
-            problem(
-                problems,
-                &format!("{key}.claims"),
-                "cannot be combined with `access`; write the claim map under `access`",
-            );
-            None
-        }
-        (None, None) => None,
-        (None, Some(map)) => claim_map(map, &format!("{key}.claims"), problems).map(AccessPolicy::Claims),
-        (Some(RawAccess::Keyword(k)), None) => match k.trim() {
-            "public" => Some(AccessPolicy::Public),
-            "authenticated" => Some(AccessPolicy::Authenticated),
-            other => {
-                problem(
-                    problems,
-                    &format!("{key}.access"),
-                    format!(
-                        "`{other}` is not a policy; use `public`, `authenticated`, or a claim map like `{{tenant: a}}`"
-                    ),
-                );
-                None
-            }
-        },
-        (Some(RawAccess::Claims(map)), None) => {
-            claim_map(map, &format!("{key}.access"), problems).map(AccessPolicy::Claims)
-        }
-    }
-}
-
-/// `anonymous` mode cannot enforce anything but `public`: say so instead of silently opening a
-/// registry meant to be private.
-pub fn check_access_mode(auth: &AuthConfig, key: &str, policy: &AccessPolicy, problems: &mut Vec<String>) {
-    if auth.mode == AuthMode::Anonymous && *policy != AccessPolicy::Public {
-        problems.push(format!(
-            "`{key}.access`: `{}` needs authentication, but `auth.mode` is `anonymous`; set `auth.mode: oauth` with providers, or make the registry `public`",
-            policy.kind()
-        ));
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::io::Write as _;
-
-    use thv_domain::access::{AccessPolicy, Role};
-
-    use super::AuthMode;
-    use crate::config::{Config, ConfigError};
-
-    fn load(yaml: &str) -> Result<Config, ConfigError> {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(yaml.as_bytes()).unwrap();
-        Config::load_with_env(f.path(), std::iter::empty())
-    }
-
-    fn problems(yaml: &str) -> String {
-        load(yaml).unwrap_err().to_string()
-    }
-
-    const SOURCES: &str = "sources:\n  - name: a\n    file: {path: a.json}\n";
-
-    #[test]
-    fn oauth_with_providers_roles_and_access_policies() {
-        let c = load(&format!(
-            "{SOURCES}registries:\n  - name: open\n    sources: [a]\n    access: public\n  - name: members\n    sources: [a]\n  - name: team\n    sources: [a]\n    access: {{tenant: a, groups: [x, y], level: 3}}\n  - name: legacy\n    sources: [a]\n    claims: {{org: acme}}\nauth:\n  mode: oauth\n  publicPaths: [/version, /docs/]\n  oauth:\n    providers:\n      - name: corp\n        issuerUrl: https://idp.example.com/realms/corp\n        audience: registry\n      - name: local\n        issuerUrl: http://127.0.0.1:8081\n        audience: registry\n        jwksUrl: http://localhost:8081/keys\n  authz:\n    roles:\n      superAdmin: [{{role: admin}}]\n      manageSources: [{{role: [ops, sre]}}, {{team: platform}}]\n"
-        ))
-        .unwrap();
-        assert_eq!(c.auth.mode, AuthMode::Oauth);
-        let oauth = c.auth.oauth.as_ref().unwrap();
-        assert_eq!(oauth.providers.len(), 2);
-        assert_eq!(oauth.realm, "mcp-registry");
-        assert_eq!(oauth.providers[1].jwks_url.as_deref(), Some("http://localhost:8081/keys"));
-        let access: Vec<&str> = c.registries.iter().map(|r| r.access.kind()).collect();
-        assert_eq!(access, ["public", "authenticated", "claims", "claims"]);
-        let AccessPolicy::Claims(team) = &c.registries[2].access else { panic!() };
-        let entries: Vec<(&str, &[String])> = team.entries().collect();
-        assert_eq!(entries[1], ("level", &["3".to_owned()][..]));
-        assert_eq!(c.auth.roles.rules(Role::ManageSources).len(), 2);
-        assert!(c.auth.is_public_path("/health") && c.auth.is_public_path("/version"));
-        assert!(c.auth.is_public_path("/docs/index.html") && !c.auth.is_public_path("/version/x"));
-        assert!(!c.auth.is_public_path("/readiness") && !c.auth.is_public_path("/metrics"));
-        assert!(!c.auth.is_public_path("/v0.1/servers"));
-        // `config check` says who may read what and how callers authenticate.
-        let summary = crate::config::describe(&c);
-        for line in
-            ["  - team <- a, access claims", "auth: oauth, providers corp, local", "http: bodies up to 1048576 bytes"]
-        {
-            assert!(summary.contains(line), "{line}:\n{summary}");
-        }
-    }
-
-    #[test]
-    fn anonymous_is_the_default_and_every_registry_is_public() {
-        let c = load(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n")).unwrap();
-        assert_eq!(c.auth.mode, AuthMode::Anonymous);
-        assert_eq!(c.registries[0].access, AccessPolicy::Public);
-    }
-
-    #[test]
-    fn mistakes_name_the_key_and_the_fix() {
-        let cases = [
-            ("auth: {mode: ldap}", "`auth.mode`: `ldap` is not a mode; use `anonymous` or `oauth`"),
-            ("auth: {mode: oauth}", "`auth.oauth`: is required with `mode: oauth`"),
-            ("auth: {mode: oauth, oauth: {providers: []}}", "`auth.oauth.providers`: list at least one provider"),
-            (
-                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'http://idp.example.com', audience: x}]}}",
-                "`auth.oauth.providers[0].issuerUrl`: `http://idp.example.com` must use https",
-            ),
-            (
-                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://idp'}]}}",
-                "`auth.oauth.providers[0].audience`: is required",
-            ),
-            (
-                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://a', audience: x}, {name: p, issuerUrl: 'https://b', audience: x}]}}",
-                "`auth.oauth.providers[1].name`: `p` is used by more than one provider",
-            ),
-            (
-                "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://a', audience: x, caCertPath: /no/such.pem}]}}",
-                "`auth.oauth.providers[0].caCertPath`: cannot read /no/such.pem",
-            ),
-            ("auth: {publicPaths: [metrics]}", "`auth.publicPaths[0]`: `metrics` is not a path"),
-            (
-                "auth: {publicPaths: [/version, /metrics]}",
-                "`auth.publicPaths[1]`: `/metrics` would make `/metrics` public",
-            ),
-            ("auth: {publicPaths: [/]}", "`auth.publicPaths[0]`: `/` would make `/metrics` public"),
-            ("auth: {publicPaths: [/readiness]}", "`auth.publicPaths[0]`: `/readiness` would make `/readiness` public"),
-            ("auth: {authz: {roles: {superAdmin: [{}]}}}", "`auth.authz.roles.superAdmin[0]`: is an empty claim map"),
-            (
-                "auth: {authz: {roles: {owner: [{a: b}]}}}",
-                "`auth.authz.roles.owner`: unknown key; valid keys here are `superAdmin`",
-            ),
-        ];
-        for (auth, want) in cases {
-            let msg = problems(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n{auth}\n"));
-            assert!(msg.contains(want), "{auth}:\n{msg}");
-        }
-        let oauth = "auth: {mode: oauth, oauth: {providers: [{name: p, issuerUrl: 'https://a', audience: x}]}}\n";
-        let registry_cases = [
-            ("access: private", "`registries[0].access`: `private` is not a policy"),
-            ("access: {}", "`registries[0].access`: is an empty claim map"),
-            ("access: public\n    claims: {a: b}", "`registries[0].claims`: cannot be combined with `access`"),
-        ];
-        for (access, want) in registry_cases {
-            let msg = problems(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n    {access}\n{oauth}"));
-            assert!(msg.contains(want), "{access}:\n{msg}");
-        }
-        let msg =
-            problems(&format!("{SOURCES}registries:\n  - name: r\n    sources: [a]\n    access: authenticated\n"));
-        assert!(
-            msg.contains(
-                "`registries[0].access`: `authenticated` needs authentication, but `auth.mode` is `anonymous`"
-            ),
-            "{msg}"
-        );
-        let msg = problems(&format!(
-            "registries:\n  - name: one\n    file: {{path: a.json}}\n    access: {{tenant: a}}\n  - name: two\n    file: {{path: b.json}}\n{oauth}"
-        ));
-        assert!(msg.contains("`registries[0].access`: cannot be enforced here"), "{msg}");
-    }
-}
+mod tests;

@@ -338,7 +338,8 @@ pub fn describe(c: &Config) -> String {
         let default =
             if c.default_registry.as_ref() == Some(&r.name) { " [default: also served at /v0.1]" } else { "" };
         let names: Vec<&str> = r.sources.iter().map(SourceName::as_str).collect();
-        let _ = writeln!(out, "  - {} <- {}{default}, access {}", r.name, names.join(", "), r.access.kind());
+        let access = auth::describe_access(&r.access);
+        let _ = writeln!(out, "  - {} <- {}{default}, access {access}", r.name, names.join(", "));
     }
     let h = &c.http;
     let _ = writeln!(
@@ -357,8 +358,15 @@ pub fn describe(c: &Config) -> String {
     );
     match (&c.auth.mode, &c.auth.oauth) {
         (auth::AuthMode::Oauth, Some(o)) => {
-            let names: Vec<&str> = o.providers.iter().map(|p| p.name.as_str()).collect();
+            let names: Vec<String> = o
+                .providers
+                .iter()
+                .map(|p| if p.require_access_token_type { format!("{} (at+jwt only)", p.name) } else { p.name.clone() })
+                .collect();
             let _ = writeln!(out, "auth: oauth, providers {}", names.join(", "));
+            for line in auth::describe_roles(&c.auth.roles) {
+                let _ = writeln!(out, "  role {line}");
+            }
         }
         _ => {
             let _ = writeln!(out, "auth: anonymous (every registry public, /v1 open to every caller)");

@@ -273,7 +273,7 @@ fn deployed(
 
 /// A registry's access policy: as configured, else the mode's default; checked against the mode.
 fn access(reg: &RawRegistry, key: &str, auth: &AuthConfig, p: &mut Problems) -> AccessPolicy {
-    let policy = super::auth::registry_access(reg.access.as_ref(), reg.claims.as_ref(), key, &mut p.0)
+    let policy = super::auth::registry_access(reg.access.as_ref(), reg.claims.as_ref(), key, auth, &mut p.0)
         .unwrap_or_else(|| auth.default_access());
     super::auth::check_access_mode(auth, key, &policy, &mut p.0);
     policy

@@ -54,11 +54,17 @@ impl Auth {
         self.config.oauth.as_ref().map_or(crate::config::auth::DEFAULT_REALM, |o| o.realm.as_str())
     }
 
-    /// The `WWW-Authenticate` challenge, with the error when a token was refused.
+    /// The `WWW-Authenticate` challenge, with the error when a token was refused. The
+    /// description is cut to [`DESCRIPTION_MAX_CHARS`]: it may quote the token.
     fn challenge(&self, error: Option<(&str, &str)>) -> HeaderValue {
         let mut value = format!("Bearer realm=\"{}\"", quoted(self.realm()));
         if let Some((code, description)) = error {
-            let _ = write!(value, ", error=\"{code}\", error_description=\"{}\"", quoted(description));
+            let mut description = quoted(description);
+            if description.len() > DESCRIPTION_MAX_CHARS {
+                description.truncate(DESCRIPTION_MAX_CHARS - 3);
+                description.push_str("...");
+            }
+            let _ = write!(value, ", error=\"{code}\", error_description=\"{description}\"");
         }
         if let Some(resource) = self.config.oauth.as_ref().and_then(|o| o.resource_url.as_deref()) {
             let _ = write!(
@@ -71,9 +77,16 @@ impl Auth {
     }
 }
 
-/// Keeps a header parameter inside its quotes.
+/// Longest `error_description` in a challenge.
+const DESCRIPTION_MAX_CHARS: usize = 200;
+
+/// Keeps a header parameter inside its quotes and the header ASCII: quotes, backslashes and
+/// control characters are dropped, anything else not ASCII becomes `?`.
 fn quoted(s: &str) -> String {
-    s.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .map(|c| if c.is_ascii() { c } else { '?' })
+        .collect()
 }
 
 /// Paths an unauthenticated caller may try in `oauth` mode: the registry read API (each
@@ -215,4 +228,23 @@ pub fn protected_resource_metadata(auth: &Auth) -> Option<serde_json::Value> {
         doc["scopes_supported"] = serde_json::json!(oauth.scopes_supported);
     }
     Some(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_description_leaves_a_short_valid_challenge() {
+        let auth = Auth::new(AuthConfig { mode: AuthMode::Oauth, ..AuthConfig::default() }, None);
+        let hostile = format!("x\"y\\z\r\n\u{7}\u{fc}\u{2026}, error=\"other\" {}", "A".repeat(10_000));
+        let value = auth.challenge(Some(("invalid_token", &hostile)));
+        let text = value.to_str().unwrap();
+        assert!(
+            text.starts_with("Bearer realm=\"mcp-registry\", error=\"invalid_token\", error_description=\"xyz??, ")
+        );
+        assert!(text.len() < 300, "{} bytes", text.len());
+        assert!(text.ends_with("AAA...\""), "{text}");
+        assert_eq!(text.matches('"').count(), 6, "{text}");
+    }
 }

@@ -8,18 +8,26 @@
 //!   registry that does not exist too, so nothing leaks;
 //! - with a token, a registry the caller may not read answers exactly like one that does not
 //!   exist (404, same body); `/v1` shows only what the caller can see; triggering a sync needs
-//!   `manageSources` (403 on a source the caller can see, 404 on one it cannot).
+//!   `manageSources` (403 on a source the caller can see, 404 on one it cannot);
+//! - claim maps apply to the tokens of their own provider only (`providers`);
+//! - token-controlled text never makes a challenge long or broken (`hostile`);
+//! - the verifier itself: key fetching, its memory of verified tokens, issuers, token types
+//!   (`verifier`).
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
-use std::collections::BTreeSet;
+mod hostile;
+mod matrix;
+mod providers;
+mod verifier;
+
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey, now, unsigned_token};
-use thv_integration_tests::{Reply, TestServer, enc, server_json, write_config};
+use thv_integration_tests::{Reply, TestServer, server_json, write_config};
 
 const PUBLIC_TOOL: &str = "io.example/public-tool";
 const A_TOOL: &str = "io.example/a-tool";
@@ -37,16 +45,21 @@ fn write_data(dir: &Path, file: &str, name: &str) {
 
 /// Four registries over three sources: `public` (public), `team-a` (claim `tenant: a`, the
 /// default registry), `team-b` (the original server's `claims:` spelling, `tenant: b`) and
-/// `members` (no `access`: authenticated by default in oauth mode).
-async fn start(idp: &Idp, second: Option<&Idp>, clock_skew: &str) -> Env {
+/// `members` (no `access`: authenticated by default in oauth mode). The roles and `team-a` are
+/// bound to provider `main`; `team-b` to provider `second` when there is one (with `settings`
+/// added to it, one `key: value` a line), else to `main`.
+async fn start(idp: &Idp, second: Option<(&Idp, &str)>, clock_skew: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     write_data(dir.path(), "pub.json", PUBLIC_TOOL);
     write_data(dir.path(), "a.json", A_TOOL);
     write_data(dir.path(), "b.json", B_TOOL);
     let p = |f: &str| serde_json::to_string(dir.path().join(f).to_str().unwrap()).unwrap();
-    let second = second.map_or_else(String::new, |s| {
+    let b_provider = if second.is_some() { "second" } else { "main" };
+    let second = second.map_or_else(String::new, |(s, settings)| {
+        let settings: Vec<String> = settings.lines().map(|l| format!("        {l}\n")).collect();
+        let settings = settings.concat();
         format!(
-            "      - name: second\n        issuerUrl: {}\n        audience: {AUDIENCE}\n        jwksUrl: {}\n",
+            "      - name: second\n        issuerUrl: {}\n        audience: {AUDIENCE}\n        jwksUrl: {}\n{settings}",
             s.issuer(),
             s.jwks_url()
         )
@@ -66,10 +79,10 @@ registries:
     access: public
   - name: team-a
     sources: [a-src, pub-src]
-    access: {{tenant: a}}
+    access: {{tenant: a, provider: main}}
   - name: team-b
     sources: [b-src]
-    claims: {{tenant: [b]}}
+    claims: {{tenant: [b], provider: {b_provider}}}
   - name: members
     sources: [pub-src]
 auth:
@@ -84,8 +97,8 @@ auth:
         audience: {AUDIENCE}
 {second}  authz:
     roles:
-      superAdmin: [{{role: admin}}]
-      manageSources: [{{role: ops}}]
+      superAdmin: [{{role: admin, provider: main}}]
+      manageSources: [{{role: ops, provider: main}}]
 ",
         pub_file = p("pub.json"),
         a_file = p("a.json"),
@@ -124,7 +137,7 @@ async fn tokens_are_verified_locally_and_every_bad_token_is_refused() {
     let idp = Idp::start(&[&rsa, &ec, &ed]).await.unwrap();
     let second_key = TestKey::ec("second-1").unwrap();
     let second = Idp::start(&[&second_key]).await.unwrap();
-    let env = start(&idp, Some(&second), "30s").await;
+    let env = start(&idp, Some((&second, "")), "30s").await;
     let s = &env.server;
     let path = "/registry/members/v0.1/servers";
 
@@ -240,237 +253,6 @@ async fn raw_get(s: &TestServer, path: &str, authorization: &str) -> Reply {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     Reply { status, headers, body: resp.text().await.unwrap() }
-}
-
-/// Who may read which registry.
-#[derive(Debug, Clone, Copy)]
-struct Who {
-    name: &'static str,
-    reads: &'static [&'static str],
-    /// Sources it sees in `/v1`.
-    sources: &'static [&'static str],
-    /// Sources it may sync (needs manageSources).
-    syncs: &'static [&'static str],
-    roles: &'static [&'static str],
-}
-
-const REGISTRIES: &[(&str, &str)] =
-    &[("public", PUBLIC_TOOL), ("team-a", A_TOOL), ("team-b", B_TOOL), ("members", PUBLIC_TOOL), ("nope", A_TOOL)];
-const SOURCES: &[&str] = &["pub-src", "a-src", "b-src", "no-src"];
-
-#[tokio::test]
-async fn tenant_isolation_matrix() {
-    let key = TestKey::ec("k1").unwrap();
-    let idp = Idp::start(&[&key]).await.unwrap();
-    let env = start(&idp, None, "30s").await;
-    let s = &env.server;
-    let token = |extra: Value| Some(key.sign(&idp.claims("user", &extra)).unwrap());
-    let all_roles: &[&str] = &["superAdmin", "manageSources", "manageRegistries", "manageEntries"];
-    let callers: Vec<(Who, Option<String>)> = vec![
-        (Who { name: "no token", reads: &["public"], sources: &[], syncs: &[], roles: &[] }, None),
-        (
-            Who {
-                name: "tenant A",
-                reads: &["public", "team-a", "members"],
-                sources: &["pub-src", "a-src"],
-                syncs: &[],
-                roles: &[],
-            },
-            token(json!({"tenant": "a"})),
-        ),
-        (
-            Who {
-                name: "tenant B",
-                reads: &["public", "team-b", "members"],
-                sources: &["pub-src", "b-src"],
-                syncs: &[],
-                roles: &[],
-            },
-            token(json!({"tenant": ["x", "b"]})),
-        ),
-        (
-            Who {
-                name: "tenant A operator",
-                reads: &["public", "team-a", "members"],
-                sources: &["pub-src", "a-src"],
-                syncs: &["pub-src", "a-src"],
-                roles: &["manageSources"],
-            },
-            token(json!({"tenant": "a", "role": "ops"})),
-        ),
-        (
-            Who {
-                name: "admin",
-                reads: &["public", "team-a", "team-b", "members"],
-                sources: &["pub-src", "a-src", "b-src"],
-                syncs: &["pub-src", "a-src", "b-src"],
-                roles: all_roles,
-            },
-            token(json!({"role": "admin"})),
-        ),
-    ];
-    let mut cells = 0;
-    for (who, token) in &callers {
-        let token = token.as_deref();
-        cells += registry_cells(s, who, token).await;
-        cells += default_registry_cells(s, who, token).await;
-        cells += list_cells(s, who, token).await;
-        cells += source_cells(s, who, token).await;
-        cells += me_cell(s, who, token).await;
-    }
-    assert!(cells > 200, "{cells} cells");
-}
-
-async fn registry_cells(s: &TestServer, who: &Who, token: Option<&str>) -> usize {
-    let anonymous = token.is_none();
-    let mut cells = 0;
-    // Registry surfaces: the MCP API (both versions), deployed servers, /v1 details.
-    for (registry, tool) in REGISTRIES {
-        let visible = who.reads.contains(registry);
-        let name = enc(tool);
-        for path in [
-            format!("/registry/{registry}/v0.1/servers"),
-            format!("/registry/{registry}/v0/servers?version=latest"),
-            format!("/registry/{registry}/v0.1/servers/{name}/versions"),
-            format!("/registry/{registry}/v0.1/servers/{name}/versions/latest"),
-            format!("/registry/{registry}/v0/servers/{name}/versions/1.0.0"),
-            format!("/registry/{registry}/v0.1/x/dev.toolhive/deployed"),
-            format!("/v1/registries/{registry}"),
-        ] {
-            let reply = s.call("GET", &path, token).await.unwrap();
-            let v1 = path.starts_with("/v1/");
-            let want = match (visible, anonymous) {
-                (_, true) if v1 => 401,
-                (true, _) if path.contains("/deployed") => 501,
-                (true, _) => 200,
-                (false, true) => 401,
-                (false, false) => 404,
-            };
-            assert_eq!(reply.status, want, "{}: GET {path}: {}", who.name, reply.body);
-            if want == 401 {
-                assert_challenge(&reply, &path, None);
-            }
-            if want == 404 {
-                // Indistinguishable from a registry that does not exist.
-                let missing = s.call("GET", &path.replace(registry, "nope"), token).await.unwrap();
-                assert_eq!(missing.status, 404);
-                assert_eq!(reply.body.replace(registry, "nope"), missing.body, "{}: {path}", who.name);
-            }
-            if want == 200 && path.contains("/servers") {
-                assert!(reply.body.contains(tool), "{}: {path}", who.name);
-            }
-            cells += 1;
-        }
-    }
-    cells
-}
-
-async fn default_registry_cells(s: &TestServer, who: &Who, token: Option<&str>) -> usize {
-    let anonymous = token.is_none();
-    let mut cells = 0;
-    // The default registry (team-a) at the root paths.
-    for path in [
-        "/v0.1/servers".to_owned(),
-        "/v0/servers".to_owned(),
-        format!("/v0.1/servers/{}/versions", enc(A_TOOL)),
-        format!("/v0.1/servers/{}/versions/latest", enc(A_TOOL)),
-        "/api/v0/servers".to_owned(),
-        format!("/api/v0/servers/{}", enc(A_TOOL)),
-    ] {
-        let reply = s.call("GET", &path, token).await.unwrap();
-        let want = if anonymous {
-            401
-        } else if who.reads.contains(&"team-a") {
-            200
-        } else {
-            404
-        };
-        assert_eq!(reply.status, want, "{}: GET {path}: {}", who.name, reply.body);
-        if want == 404 {
-            assert!(!reply.body.contains("team-a"), "{}: {path} names the hidden default: {}", who.name, reply.body);
-        }
-        cells += 1;
-    }
-    cells
-}
-
-async fn list_cells(s: &TestServer, who: &Who, token: Option<&str>) -> usize {
-    let anonymous = token.is_none();
-    let mut cells = 0;
-    // /v1 lists show only what the caller can see.
-    let lists = [("/v1/registries", "registries", who.reads), ("/v1/sources", "sources", who.sources)];
-    for (path, key, want) in lists {
-        let reply = s.call("GET", path, token).await.unwrap();
-        if anonymous {
-            assert_challenge(&reply, path, None);
-        } else {
-            assert_eq!(reply.status, 200, "{}: {path}", who.name);
-            let body: Value = serde_json::from_str(&reply.body).unwrap();
-            let names: BTreeSet<&str> =
-                body[key].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-            assert_eq!(names, want.iter().copied().collect(), "{}: {path}", who.name);
-            if key == "sources" {
-                for src in body[key].as_array().unwrap() {
-                    for r in src["registries"].as_array().unwrap() {
-                        assert!(
-                            who.reads.contains(&r.as_str().unwrap()),
-                            "{}: {src} names a hidden registry",
-                            who.name
-                        );
-                    }
-                }
-            }
-        }
-        cells += 1;
-    }
-    cells
-}
-
-async fn source_cells(s: &TestServer, who: &Who, token: Option<&str>) -> usize {
-    let anonymous = token.is_none();
-    let mut cells = 0;
-    // Sources: details and the sync trigger.
-    for source in SOURCES {
-        let visible = who.sources.contains(source);
-        let reply = s.call("GET", &format!("/v1/sources/{source}"), token).await.unwrap();
-        let want = match (anonymous, visible) {
-            (true, _) => 401,
-            (false, true) => 200,
-            (false, false) => 404,
-        };
-        assert_eq!(reply.status, want, "{}: GET /v1/sources/{source}: {}", who.name, reply.body);
-        let path = format!("/v1/sources/{source}/sync");
-        let reply = s.call("POST", &path, token).await.unwrap();
-        let allowed: &[u16] = match (anonymous, visible, who.syncs.contains(source)) {
-            (true, _, _) => &[401],
-            (false, false, _) => &[404],
-            (false, true, false) => &[403],
-            (false, true, true) => &[202, 409],
-        };
-        assert!(allowed.contains(&reply.status), "{}: POST {path}: {} {}", who.name, reply.status, reply.body);
-        assert!(reply.content_type().starts_with("application/problem+json") || reply.status == 202);
-        cells += 2;
-    }
-    cells
-}
-
-async fn me_cell(s: &TestServer, who: &Who, token: Option<&str>) -> usize {
-    let anonymous = token.is_none();
-    let mut cells = 0;
-    // Who am I.
-    let reply = s.call("GET", "/v1/me", token).await.unwrap();
-    if anonymous {
-        assert_challenge(&reply, "/v1/me", None);
-    } else {
-        let me: Value = serde_json::from_str(&reply.body).unwrap();
-        assert_eq!(me["subject"], "user");
-        let roles: Vec<&str> = me["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-        assert_eq!(roles, who.roles, "{}", who.name);
-        let regs: BTreeSet<&str> = me["registries"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-        assert_eq!(regs, who.reads.iter().copied().collect(), "{}", who.name);
-    }
-    cells += 1;
-    cells
 }
 
 #[tokio::test]
