@@ -55,7 +55,7 @@ fn remove_matching(dir: &Path, recurse: bool, matches: &dyn Fn(&str) -> bool) {
         }
         match std::fs::remove_file(&path) {
             Ok(()) => {
-                tracing::info!(path = %path.display(), "removed a file an interrupted fetch left in the git cache")
+                tracing::info!(path = %path.display(), "removed a file an interrupted fetch left in the git cache");
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove a file left in the git cache"),

@@ -458,7 +458,8 @@ impl Inner {
         let size = repo.find_header(entry.object_id()).map_err(unreadable)?.size();
         if size > self.max_bytes {
             return Err(SourceError::TooLarge(format!(
-                "file `{path}` at commit {short} of {shown} is {size} bytes, more than the limit of {} bytes",
+                "file `{path}` at commit {short} of {shown} is {size} bytes, more than the limit of {} bytes \
+                 (`git.maxBytes`)",
                 self.max_bytes
             )));
         }
@@ -470,12 +471,16 @@ impl Inner {
     fn fetch_error(&self, run: &Run, err: &gix::Error) -> SourceError {
         let shown = &self.shown;
         if run.budget.exceeded() {
+            let what = match &self.reference {
+                GitRef::Commit(_) => "the history it needs to find the commit",
+                GitRef::Branch(_) | GitRef::Tag(_) => "the files at its tip",
+            };
             return SourceError::TooLarge(format!(
-                "{shown} sent more than the limit of {} bytes for one sync of this source (a pack that large \
-                 holds the files of the {}, not just `{}`); use a smaller repository for the registry file",
-                run.budget.limit(),
+                "fetching {} from {shown} to read `{}` received more than the limit of {} bytes: {what} are \
+                 larger than that (raise `git.maxBytes`, or keep the registry file in a smaller repository)",
                 self.reference,
-                self.path
+                self.path,
+                run.budget.limit(),
             ));
         }
         if run.stop.is_set() {

@@ -301,7 +301,7 @@ mod tests {
         assert!(source.is_dir());
         assert_eq!(create_dir_durable(&source).unwrap(), Vec::<PathBuf>::new(), "nothing to create");
         let other = data.join("sources").join("two");
-        assert_eq!(create_dir_durable(&other).unwrap(), [other.clone()], "only the new source directory");
+        assert_eq!(create_dir_durable(&other).unwrap(), std::slice::from_ref(&other), "only the new source directory");
     }
 
     #[test]
