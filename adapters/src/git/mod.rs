@@ -14,11 +14,11 @@
 //!
 //! Bounds: one sync receives at most `max_bytes` of packs (the same bound as the file's size), so
 //! a huge repository or history fails the sync with [`SourceError::TooLarge`] instead of filling
-//! the disk; a clone whose packs pile up is started over ([`cache`]).
+//! the disk; a clone whose packs pile up is started over (`cache`).
 //!
 //! gix is blocking, so all work runs in [`tokio::task::spawn_blocking`], one fetch of a source at a
 //! time. When the caller drops the future (a sync timeout), the blocking work is told to stop
-//! ([`limits`]): gix checks the flag between reads, and the http(s) transport ([`transport`])
+//! (`limits`): gix checks the flag between reads, and the http(s) transport (`transport`)
 //! ends a request that is waiting on a silent server at once. `file://` and local paths are
 //! served by a `git upload-pack` child that gix kills when the fetch stops.
 
