@@ -16,6 +16,9 @@ use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
 use tokio::io::AsyncWriteExt;
 
+#[path = "git_source/hardening.rs"]
+mod hardening;
+
 const V1: &[u8] = br#"[{"name":"io.github.example/one","version":"1.0.0"}]"#;
 const V2: &[u8] = br#"[{"name":"io.github.example/one","version":"2.0.0"}]"#;
 const V3: &[u8] = br#"[{"name":"io.github.example/one","version":"3.0.0"}]"#;

@@ -40,7 +40,7 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
         SourceKind::Url { url, timeout } => Arc::new(
             HttpFileSource::new(url.clone(), *timeout, user_agent(), DEFAULT_MAX_BYTES).map_err(|e| e.to_string())?,
         ),
-        SourceKind::Git { repository, pin, path, auth } => {
+        SourceKind::Git { repository, pin, path, auth, max_bytes } => {
             let reference = match pin {
                 GitPin::Branch(b) => GitRef::Branch(b.clone()),
                 GitPin::Tag(t) => GitRef::Tag(t.clone()),
@@ -48,7 +48,9 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
             };
             let auth = auth.as_ref().map(|a| GitAuth { username: a.username.clone(), password: a.password.clone() });
             let cache = data_dir.join("git").join(config.name.as_str());
-            Arc::new(GitSource::new(repository.clone(), reference, path.clone(), auth, cache))
+            Arc::new(
+                GitSource::new(repository.clone(), reference, path.clone(), auth, cache).with_max_bytes(*max_bytes),
+            )
         }
         SourceKind::Api(api) => {
             let options = ApiSourceOptions {

@@ -6,7 +6,8 @@
 //! {dataDir}/sources/{source}/entries-N.json      [Entry, …]
 //! ```
 //! Every file is written to a temporary name, fsynced, then renamed into place, and the directory
-//! is fsynced. `status.json` is the commit point of a replace: new entries are written to a new
+//! is fsynced; a directory the store creates (the data directory, `sources/`, a source's own) is
+//! made durable the same way, by fsyncing its parent. `status.json` is the commit point of a replace: new entries are written to a new
 //! `entries-N.json` first, and only the rename of `status.json` that points at it makes them
 //! current. A crash at any moment leaves the old or the new state, never a mix; files left over
 //! by a crash are removed at the next replace.
@@ -48,7 +49,7 @@ impl EmbeddedStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         let sources = root.join("sources");
-        fs::create_dir_all(&sources).map_err(|e| unavailable("create data directory", &sources, &e))?;
+        create_dir_durable(&sources).map_err(|e| unavailable("create data directory", &sources, &e))?;
         Ok(Self { root })
     }
 
@@ -105,7 +106,7 @@ impl EmbeddedStore {
 
     fn replace_sync(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
         let dir = self.dir(source);
-        fs::create_dir_all(&dir).map_err(|e| unavailable("create", &dir, &e))?;
+        create_dir_durable(&dir).map_err(|e| unavailable("create", &dir, &e))?;
         let previous = Self::read_status_file(&dir).ok().flatten().and_then(|s| s.entries_file);
         let next = next_entries_name(previous.as_deref());
         write_atomic(&dir, &next, |w| serde_json::to_writer(w, entries).map_err(std::io::Error::other))?;
@@ -119,7 +120,7 @@ impl EmbeddedStore {
 
     fn write_status_sync(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
         let dir = self.dir(source);
-        fs::create_dir_all(&dir).map_err(|e| unavailable("create", &dir, &e))?;
+        create_dir_durable(&dir).map_err(|e| unavailable("create", &dir, &e))?;
         let entries_file = match Self::read_status_file(&dir) {
             Ok(found) => found.and_then(|s| s.entries_file),
             // A corrupt status file loses its pointer; the entries are re-synced.
@@ -154,6 +155,31 @@ fn remove_stale(dir: &Path, keep: &str) {
             tracing::warn!(path = %item.path().display(), error = %e, "cannot remove stale store file");
         }
     }
+}
+
+/// Creates `dir` and its missing ancestors, and fsyncs the parent of each directory it created,
+/// so that a crash cannot lose the new directory entries (and with them the files written into
+/// them). Returns the created directories, outermost first; none when `dir` existed.
+fn create_dir_durable(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut next = Some(dir);
+    while let Some(candidate) = next.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        missing.push(candidate);
+        next = candidate.parent();
+    }
+    let mut created = Vec::with_capacity(missing.len());
+    for dir in missing.into_iter().rev() {
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            // Made by someone else meanwhile: theirs to make durable.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => continue,
+            Err(e) => return Err(e),
+        }
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        File::open(parent)?.sync_all()?;
+        created.push(dir.to_owned());
+    }
+    Ok(created)
 }
 
 /// Writes `name` in `dir` atomically: temp file, fsync, rename, fsync of the directory.
@@ -265,6 +291,35 @@ impl ChangeFeed for NoChanges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durable_directories_are_created_with_their_missing_ancestors() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let source = data.join("sources").join("one");
+        assert_eq!(create_dir_durable(&source).unwrap(), [data.clone(), data.join("sources"), source.clone()]);
+        assert!(source.is_dir());
+        assert_eq!(create_dir_durable(&source).unwrap(), Vec::<PathBuf>::new(), "nothing to create");
+        let other = data.join("sources").join("two");
+        assert_eq!(create_dir_durable(&other).unwrap(), std::slice::from_ref(&other), "only the new source directory");
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_an_error_not_a_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        assert!(create_dir_durable(&file.join("sources")).is_err());
+        assert!(create_dir_durable(&file).is_err());
+    }
+
+    #[test]
+    fn opening_a_new_data_directory_creates_it_durably() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("new").join("data");
+        EmbeddedStore::open(&data).unwrap();
+        assert!(data.join("sources").is_dir());
+    }
 
     #[test]
     fn entries_file_names_count_up() {

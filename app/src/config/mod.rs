@@ -87,8 +87,8 @@ pub enum SourceKind {
     File { path: PathBuf },
     /// A file over http(s).
     Url { url: String, timeout: Duration },
-    /// A file in a git repository.
-    Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuthConfig> },
+    /// A file in a git repository; one sync receives at most `max_bytes` of packs.
+    Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuthConfig>, max_bytes: u64 },
     /// Another MCP-Registry-compatible API.
     Api(ApiConfig),
 }

@@ -473,7 +473,11 @@ fn git_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> 
             }
         }
     });
-    Some(SourceKind::Git { repository, pin, path, auth })
+    if git.max_bytes == Some(0) {
+        p.push(&format!("{key}.maxBytes"), "must be at least 1");
+    }
+    let max_bytes = git.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+    Some(SourceKind::Git { repository, pin, path, auth, max_bytes })
 }
 
 fn api_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> {

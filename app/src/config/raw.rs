@@ -210,6 +210,8 @@ pub struct RawGit {
     /// Path of the registry file in the repository. Default `registry.json`.
     pub path: Option<String>,
     pub auth: Option<RawGitAuth>,
+    /// Most bytes one sync may receive (packs), and the file may have. Default 256 MiB.
+    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -98,6 +98,7 @@ fn bad_values_name_the_key_and_the_fix() {
         ("source:\n  git: {branch: main}\n", "`source.git.repository`", "is required"),
         ("source:\n  git: {repository: x, commit: xyz}\n", "`source.git.commit`", "7 to 40 hex digits"),
         ("source:\n  git: {repository: x, tag: v1, path: ../etc/passwd}\n", "`source.git.path`", "without `..`"),
+        ("source:\n  git: {repository: x, tag: v1, maxBytes: 0}\n", "`source.git.maxBytes`", "at least 1"),
         (
             "source:\n  git: {repository: x, tag: v1, auth: {username: u}}\n",
             "`source.git.auth.passwordFile`",
@@ -180,7 +181,7 @@ fn git_api_and_url_sources() {
     let c = load(&format!(
         "sources:
   - name: g
-    git: {{repository: https://example.com/r.git, tag: v1.2.0, auth: {{username: bot, passwordFile: {}}}}}
+    git: {{repository: https://example.com/r.git, tag: v1.2.0, auth: {{username: bot, passwordFile: {}}}, maxBytes: 1000}}
   - name: a
     api: {{endpoint: https://registry.example.com/, timeout: 5s, fullSyncInterval: 2h, maxPages: 7}}
   - name: u
@@ -192,10 +193,10 @@ registries:
         pw.display()
     ))
     .unwrap();
-    let SourceKind::Git { repository, pin, path, auth } = &c.sources[0].kind else { panic!("git") };
+    let SourceKind::Git { repository, pin, path, auth, max_bytes } = &c.sources[0].kind else { panic!("git") };
     assert_eq!(
-        (repository.as_str(), pin, path.as_str()),
-        ("https://example.com/r.git", &GitPin::Tag("v1.2.0".into()), "registry.json")
+        (repository.as_str(), pin, path.as_str(), *max_bytes),
+        ("https://example.com/r.git", &GitPin::Tag("v1.2.0".into()), "registry.json", 1000)
     );
     let auth = auth.as_ref().unwrap();
     assert_eq!((auth.username.as_str(), auth.password.as_str()), ("bot", "s3cret"));

@@ -12,26 +12,40 @@
 //!   commit, which most hosts allow); otherwise, and for abbreviated ids, all branches and tags are
 //!   fetched with their history and the id is resolved in that clone.
 //!
-//! gix is blocking for http(s) and spawns `git upload-pack` for `file://` and local paths, so all
-//! work runs in [`tokio::task::spawn_blocking`], one fetch of a source at a time.
+//! Bounds: one sync receives at most `max_bytes` of packs (the same bound as the file's size), so
+//! a huge repository or history fails the sync with [`SourceError::TooLarge`] instead of filling
+//! the disk; a clone whose packs pile up is started over (`cache`).
+//!
+//! gix is blocking, so all work runs in [`tokio::task::spawn_blocking`], one fetch of a source at a
+//! time. When the caller drops the future (a sync timeout), the blocking work is told to stop
+//! (`limits`): gix checks the flag between reads, and the http(s) transport (`transport`)
+//! ends a request that is waiting on a silent server at once. `file://` and local paths are
+//! served by a `git upload-pack` child that gix kills when the fetch stops.
 
-use std::borrow::Cow;
+mod cache;
+mod credentials;
+mod limits;
+mod transport;
+
 use std::fmt;
-use std::io::ErrorKind;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use gix::bstr::ByteSlice;
-use gix::protocol::transport::client::blocking_io::http::Options as HttpOptions;
+use gix::protocol::transport::client::blocking_io::Transport;
+use gix::protocol::transport::client::blocking_io::http::Transport as HttpTransport;
 use gix::remote::Direction;
 use gix::remote::fetch::{Shallow, Tags};
 use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
 
+pub use self::credentials::GitAuth;
+use self::credentials::{Secrets, basic_auth, strip_userinfo};
+use self::limits::{PackBudget, Stop, StopOnDrop};
+use self::transport::StoppableHttp;
 use crate::file::DEFAULT_MAX_BYTES;
 
 /// A file in the cache directory naming the repository the clone was made from, so a changed
@@ -59,19 +73,6 @@ impl fmt::Display for GitRef {
     }
 }
 
-/// Basic credentials for http(s) repositories.
-#[derive(Clone)]
-pub struct GitAuth {
-    pub username: String,
-    pub password: String,
-}
-
-impl fmt::Debug for GitAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GitAuth").field("username", &self.username).field("password", &"<redacted>").finish()
-    }
-}
-
 /// Reads one file from a git repository at a branch, tag or commit; see the [module docs](self).
 pub struct GitSource {
     inner: Arc<Inner>,
@@ -92,9 +93,10 @@ struct Inner {
     /// `Authorization: Basic …`, sent with every request to an http(s) repository with `auth`.
     auth_header: Option<String>,
     cache_dir: PathBuf,
+    /// The most bytes of one file, and of the packs one sync receives.
     max_bytes: u64,
-    /// Strings replaced by `***` in every message (the password, and the encoded header).
-    secrets: Vec<String>,
+    /// Replaced by `***` in every message.
+    secrets: Secrets,
 }
 
 impl GitSource {
@@ -106,20 +108,16 @@ impl GitSource {
     pub fn new(repository: String, reference: GitRef, path: String, auth: Option<GitAuth>, cache_dir: PathBuf) -> Self {
         let (shown, url_auth) = strip_userinfo(repository);
         let auth = auth.or(url_auth);
-        let is_http = shown.starts_with("http://") || shown.starts_with("https://");
-        let encoded =
-            auth.as_ref().filter(|_| is_http).map(|a| base64(format!("{}:{}", a.username, a.password).as_bytes()));
-        let auth_header = encoded.as_ref().map(|e| format!("Authorization: Basic {e}"));
-        let mut secrets: Vec<String> = auth.iter().map(|a| a.password.clone()).chain(encoded).collect();
-        secrets.retain(|s| !s.is_empty());
-        // The longest first, so a secret containing another one is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let auth_header =
+            auth.as_ref().filter(|_| is_http(&shown)).map(|a| format!("Authorization: {}", basic_auth(a)));
+        let secrets = Secrets::of(auth.as_ref());
         let inner =
             Inner { shown, reference, path, auth, auth_header, cache_dir, max_bytes: DEFAULT_MAX_BYTES, secrets };
         Self { inner: Arc::new(inner), lock: Arc::new(Mutex::new(())) }
     }
 
-    /// Overrides the upper bound on the file's size (default 256 MiB).
+    /// Overrides the upper bound on the file's size and on the bytes of packs one sync may
+    /// receive (default 256 MiB).
     #[must_use]
     pub fn with_max_bytes(self, max_bytes: u64) -> Self {
         let inner = Inner { max_bytes, ..Arc::unwrap_or_clone(self.inner) };
@@ -147,9 +145,15 @@ impl Source for GitSource {
         let inner = Arc::clone(&self.inner);
         let lock = Arc::clone(&self.lock);
         let since = since.cloned();
+        // Dropped with this future: a caller that stops waiting stops the blocking work too.
+        let stop = StopOnDrop(Arc::new(Stop::default()));
+        let task_stop = Arc::clone(&stop.0);
         tokio::task::spawn_blocking(move || {
             let _guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
-            inner.fetch(since.as_ref()).map_err(|e| inner.scrub_error(e))
+            if task_stop.is_set() {
+                return Err(SourceError::Unavailable(format!("fetching {} was given up", inner.shown)));
+            }
+            inner.fetch(since.as_ref(), &task_stop).map_err(|e| inner.scrub_error(e))
         })
         .await
         .map_err(|e| SourceError::Internal(format!("reading git repository {} failed: {e}", self.inner.shown)))?
@@ -161,23 +165,32 @@ impl Source for GitSource {
     }
 }
 
+/// What one fetch may still do: whether it was told to stop, and the bytes it may receive.
+struct Run {
+    stop: Arc<Stop>,
+    budget: PackBudget,
+}
+
 impl Inner {
-    fn fetch(&self, since: Option<&Revision>) -> Result<Fetched, SourceError> {
+    fn fetch(&self, since: Option<&Revision>, stop: &Arc<Stop>) -> Result<Fetched, SourceError> {
         let url = self.url()?;
-        let mut repo = self.open_cache(&url)?;
+        let moving = matches!(self.reference, GitRef::Branch(_) | GitRef::Tag(_));
+        // A moving ref's clone whose packs piled up is started over (see `cache`).
+        let mut repo = self.open_cache(&url, moving && cache::is_bloated(&self.cache_dir))?;
+        let run = Run { stop: Arc::clone(stop), budget: PackBudget::new(self.max_bytes, Arc::clone(stop)) };
         // Ref updates may want a reflog identity, which a server's git configuration may lack.
         repo.committer_or_set_generic_fallback()
             .map_err(|e| SourceError::Internal(format!("cannot configure the git cache of {}: {e}", self.shown)))?;
         let commit = match &self.reference {
             GitRef::Branch(name) => {
                 let name = name.strip_prefix("refs/heads/").unwrap_or(name);
-                self.fetch_ref(&repo, &url, &format!("refs/heads/{name}"), "branch", name)?
+                self.fetch_ref(&run, &repo, &url, &format!("refs/heads/{name}"), "branch", name)?
             }
             GitRef::Tag(name) => {
                 let name = name.strip_prefix("refs/tags/").unwrap_or(name);
-                self.fetch_ref(&repo, &url, &format!("refs/tags/{name}"), "tag", name)?
+                self.fetch_ref(&run, &repo, &url, &format!("refs/tags/{name}"), "tag", name)?
             }
-            GitRef::Commit(id) => self.resolve_pinned_commit(&repo, &url, id)?,
+            GitRef::Commit(id) => self.resolve_pinned_commit(&run, &repo, &url, id)?,
         };
         let revision = Revision(commit.to_string());
         if since == Some(&revision) {
@@ -187,7 +200,7 @@ impl Inner {
             if matches!(e, SourceError::Internal(_)) {
                 // Objects the clone should hold cannot be read: start over on the next fetch.
                 tracing::warn!(repository = %self.shown, cache = %self.cache_dir.display(), "discarding git cache");
-                drop(clear_dir(&self.cache_dir));
+                drop(cache::clear_dir(&self.cache_dir));
             }
         })?;
         Ok(Fetched::Documents { revision, documents: vec![bytes], complete: true })
@@ -209,15 +222,19 @@ impl Inner {
     }
 
     /// Opens the bare clone in the cache directory, or (re)creates an empty one when it is
-    /// missing, unusable, or was made from another repository.
-    fn open_cache(&self, url: &str) -> Result<gix::Repository, SourceError> {
+    /// missing, unusable, made from another repository, or `start_over` says so.
+    fn open_cache(&self, url: &str, start_over: bool) -> Result<gix::Repository, SourceError> {
         let dir = &self.cache_dir;
         let shown_dir = dir.display();
         std::fs::create_dir_all(dir)
             .map_err(|e| SourceError::Unavailable(format!("cannot create the git cache directory {shown_dir}: {e}")))?;
         let origin = url;
         let origin_file = dir.join(ORIGIN_FILE);
+        cache::remove_leftovers(dir);
         match gix::open(dir) {
+            Ok(_) if start_over => {
+                tracing::info!(cache = %shown_dir, repository = %self.shown, "git cache holds many packs, cloning again");
+            }
             Ok(repo) if repo.is_bare() => {
                 if std::fs::read_to_string(&origin_file).is_ok_and(|recorded| recorded == origin) {
                     return Ok(repo);
@@ -225,10 +242,10 @@ impl Inner {
                 tracing::info!(cache = %shown_dir, repository = %self.shown, "git cache holds another repository, cloning again");
             }
             Ok(_) => tracing::warn!(cache = %shown_dir, "git cache is not a bare repository, cloning again"),
-            Err(e) if is_empty_dir(dir) => tracing::debug!(cache = %shown_dir, "new git cache: {e}"),
+            Err(e) if cache::is_empty_dir(dir) => tracing::debug!(cache = %shown_dir, "new git cache: {e}"),
             Err(e) => tracing::warn!(cache = %shown_dir, "git cache is unusable, cloning again: {e}"),
         }
-        clear_dir(dir)
+        cache::clear_dir(dir)
             .map_err(|e| SourceError::Unavailable(format!("cannot empty the git cache directory {shown_dir}: {e}")))?;
         let repo = gix::init_bare(dir).map_err(|e| {
             SourceError::Unavailable(format!("cannot create a git repository in the cache directory {shown_dir}: {e}"))
@@ -242,6 +259,7 @@ impl Inner {
     /// Fetches the single ref `full_name` (shallow, depth 1) and returns the commit it points to.
     fn fetch_ref(
         &self,
+        run: &Run,
         repo: &gix::Repository,
         url: &str,
         full_name: &str,
@@ -252,7 +270,7 @@ impl Inner {
         let invalid = |e: gix::Error| SourceError::NotFound(format!("`{name}` is not a valid {kind} name: {e}"));
         gix::refs::FullName::try_from(full_name).map_err(|e| invalid(gix::Error::from_error(e)))?;
         let remote = self.remote(repo, url)?.with_refspecs([spec.as_str()], Direction::Fetch).map_err(invalid)?;
-        let found = self.receive(&remote, Shallow::DepthAtRemote(NonZeroU32::MIN), |ref_map| {
+        let found = self.receive(run, &remote, Shallow::DepthAtRemote(NonZeroU32::MIN), |ref_map| {
             ref_map.mappings.iter().any(|m| m.remote.as_name() == Some(full_name.as_bytes().as_bstr()))
         })?;
         if !found {
@@ -276,7 +294,13 @@ impl Inner {
     }
 
     /// Resolves a pinned commit in the clone, fetching only when the clone does not hold it yet.
-    fn resolve_pinned_commit(&self, repo: &gix::Repository, url: &str, id: &str) -> Result<gix::ObjectId, SourceError> {
+    fn resolve_pinned_commit(
+        &self,
+        run: &Run,
+        repo: &gix::Repository,
+        url: &str,
+        id: &str,
+    ) -> Result<gix::ObjectId, SourceError> {
         let hex = id.trim().to_ascii_lowercase();
         if !(4..=40).contains(&hex.len()) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(SourceError::NotFound(format!(
@@ -293,7 +317,7 @@ impl Inner {
             && let Ok(remote) = self.remote(repo, url)?.with_refspecs([hex.as_str()], Direction::Fetch)
         {
             let mut connected = false;
-            let direct = self.receive(&remote, Shallow::DepthAtRemote(NonZeroU32::MIN), |_| {
+            let direct = self.receive(run, &remote, Shallow::DepthAtRemote(NonZeroU32::MIN), |_| {
                 connected = true;
                 true
             });
@@ -303,8 +327,8 @@ impl Inner {
                         return Ok(commit);
                     }
                 }
-                // Unreachable, or access refused: the full fetch would fail the same way.
-                Err(e) if !connected => return Err(e),
+                // Unreachable, access refused, too large or stopped: the full fetch would fail too.
+                Err(e) if !connected || run.stop.is_set() => return Err(e),
                 Err(e) => tracing::debug!(repository = %self.shown, "fetching commit {hex} directly failed: {e}"),
             }
         }
@@ -313,7 +337,7 @@ impl Inner {
             .remote(repo, url)?
             .with_refspecs(["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], Direction::Fetch)
             .map_err(|e| SourceError::Internal(format!("invalid refspec: {e}")))?;
-        let any = self.receive(&remote, shallow, |ref_map| !ref_map.mappings.is_empty())?;
+        let any = self.receive(run, &remote, shallow, |ref_map| !ref_map.mappings.is_empty())?;
         if !any {
             return Err(SourceError::NotFound(format!(
                 "commit {hex} is not in {}: the repository has no branches or tags",
@@ -366,42 +390,39 @@ impl Inner {
     /// pack; returns what `wanted` said.
     fn receive(
         &self,
+        run: &Run,
         remote: &gix::Remote<'_>,
         shallow: Shallow,
         wanted: impl FnOnce(&gix::remote::fetch::RefMap) -> bool,
     ) -> Result<bool, SourceError> {
-        let mut connection = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.network_error(&e))?
-            // Never ask git's credential helpers or a terminal: a server has none, and the
-            // configured credentials go in a header (gix refuses to send them over plain http).
-            .with_credentials(|_| Ok(None));
-        if let Some(header) = &self.auth_header {
-            let url = remote.url(Direction::Fetch).map(gix::Url::to_bstring).unwrap_or_default();
-            let options = remote.repo().transport_options(url.as_bstr(), None).map_err(|e| {
-                SourceError::Internal(format!("cannot configure the HTTP transport for {}: {e}", self.shown))
-            })?;
-            if let Some(mut options) = options {
-                if let Some(http) = options.downcast_mut::<HttpOptions>() {
-                    http.extra_headers.push(header.clone());
-                }
-                connection = connection.with_transport_options(options);
-            }
-        }
+        let failed = |e: &gix::Error| self.fetch_error(run, e);
+        let connection = if is_http(&self.shown) {
+            let (url, version) = remote.sanitized_url_and_version(Direction::Fetch).map_err(|e| failed(&e))?;
+            let headers = self.auth_header.iter().cloned().collect();
+            let http = StoppableHttp::new(Arc::clone(&run.stop), headers)
+                .map_err(|e| SourceError::Internal(format!("cannot set up the HTTP client for {}: {e}", self.shown)))?;
+            let transport: Box<dyn Transport + Send> = Box::new(HttpTransport::new_http(http, url, version, false));
+            remote.to_connection_with_transport(transport)
+        } else {
+            remote.connect(Direction::Fetch).map_err(|e| failed(&e))?
+        };
+        // Never ask git's credential helpers or a terminal: a server has none, and the
+        // configured credentials go in a header (gix refuses to send them over plain http).
+        let connection = connection.with_credentials(|_| Ok(None));
         let prepare = connection
             .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
-            .map_err(|e| self.network_error(&e))?;
+            .map_err(|e| failed(&e))?;
         if !wanted(prepare.ref_map()) {
             return Ok(false);
         }
-        prepare.with_shallow(shallow).receive(gix::progress::Discard, &AtomicBool::new(false)).map_err(|e| {
-            if e.is_corrupted() {
+        prepare.with_shallow(shallow).receive(run.budget.clone(), run.stop.flag()).map_err(|e| {
+            if e.is_corrupted() && !run.stop.is_set() {
                 // Possibly the clone's own data: start over on the next fetch.
                 let detail = self.scrub(describe_error(&e));
                 tracing::warn!(repository = %self.shown, "discarding git cache after a failed fetch: {detail}");
-                drop(clear_dir(&self.cache_dir));
+                drop(cache::clear_dir(&self.cache_dir));
             }
-            self.network_error(&e)
+            failed(&e)
         })?;
         Ok(true)
     }
@@ -437,7 +458,8 @@ impl Inner {
         let size = repo.find_header(entry.object_id()).map_err(unreadable)?.size();
         if size > self.max_bytes {
             return Err(SourceError::TooLarge(format!(
-                "file `{path}` at commit {short} of {shown} is {size} bytes, more than the limit of {} bytes",
+                "file `{path}` at commit {short} of {shown} is {size} bytes, more than the limit of {} bytes \
+                 (`git.maxBytes`)",
                 self.max_bytes
             )));
         }
@@ -446,9 +468,25 @@ impl Inner {
     }
 
     /// Turns a gix error of connecting or fetching into a message saying what to check.
-    fn network_error(&self, err: &gix::Error) -> SourceError {
-        let detail = self.scrub(describe_error(err));
+    fn fetch_error(&self, run: &Run, err: &gix::Error) -> SourceError {
         let shown = &self.shown;
+        if run.budget.exceeded() {
+            let what = match &self.reference {
+                GitRef::Commit(_) => "the history it needs to find the commit",
+                GitRef::Branch(_) | GitRef::Tag(_) => "the files at its tip",
+            };
+            return SourceError::TooLarge(format!(
+                "fetching {} from {shown} to read `{}` received more than the limit of {} bytes: {what} are \
+                 larger than that (raise `git.maxBytes`, or keep the registry file in a smaller repository)",
+                self.reference,
+                self.path,
+                run.budget.limit(),
+            ));
+        }
+        if run.stop.is_set() {
+            return SourceError::Unavailable(format!("fetching from {shown} was stopped: the sync gave up waiting"));
+        }
+        let detail = self.scrub(describe_error(err));
         if err.is_unauthenticated() || err.is_permission_denied() {
             tracing::debug!(repository = %shown, "access refused: {detail}");
             return SourceError::Unavailable(if self.auth.is_some() {
@@ -481,7 +519,7 @@ impl Inner {
 
     /// Replaces every secret in a message with `***`.
     fn scrub(&self, text: String) -> String {
-        self.secrets.iter().fold(text, |t, secret| if t.contains(secret) { t.replace(secret, "***") } else { t })
+        self.secrets.scrub(text)
     }
 
     fn scrub_error(&self, err: SourceError) -> SourceError {
@@ -508,109 +546,7 @@ fn describe_error(err: &gix::Error) -> String {
     if parts.is_empty() { err.to_string() } else { parts.join(": ") }
 }
 
-/// `repository` without userinfo, and the credentials it held, if any.
-fn strip_userinfo(repository: String) -> (String, Option<GitAuth>) {
-    match url::Url::parse(&repository) {
-        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
-            let auth = GitAuth {
-                username: percent_decode(url.username()).into_owned(),
-                password: percent_decode(url.password().unwrap_or_default()).into_owned(),
-            };
-            // Cannot fail for URLs that had userinfo (they have a host).
-            url.set_username("").ok();
-            url.set_password(None).ok();
-            (url.to_string(), Some(auth))
-        }
-        _ => (repository, None),
-    }
-}
-
-/// Standard base64 with padding, for the basic auth header.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 0x3f) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` escapes (a password in a URL is percent-encoded).
-fn percent_decode(text: &str) -> Cow<'_, str> {
-    if !text.contains('%') {
-        return Cow::Borrowed(text);
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) =
-                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn is_empty_dir(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
-}
-
-/// Removes everything inside `dir`, keeping `dir` itself (it may be a mount point).
-fn clear_dir(dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let result = if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(entry.path())
-        } else {
-            std::fs::remove_file(entry.path())
-        };
-        match result {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_auth_is_encoded_like_rfc_4648() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg==")] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
-        assert_eq!(base64(&[0xff, 0xfe, 0xfd]), "//79");
-    }
-
-    #[test]
-    fn userinfo_is_taken_out_of_urls_and_decoded() {
-        let (shown, auth) = strip_userinfo("https://bot:p%40ss%3Aword@example.com/r.git".into());
-        assert_eq!(shown, "https://example.com/r.git");
-        let auth = auth.unwrap();
-        assert_eq!((auth.username.as_str(), auth.password.as_str()), ("bot", "p@ss:word"));
-        for plain in ["https://example.com/r.git", "file:///srv/r", "/srv/r", ".", "git@example.com:r.git"] {
-            let (shown, auth) = strip_userinfo(plain.into());
-            assert_eq!(shown, plain);
-            assert!(auth.is_none(), "{plain}");
-        }
-        assert_eq!(percent_decode("100%"), "100%");
-    }
+/// An `http://` or `https://` URL: fetched through [`StoppableHttp`].
+fn is_http(repository: &str) -> bool {
+    repository.starts_with("http://") || repository.starts_with("https://")
 }
