@@ -73,18 +73,21 @@ pub fn normalize(raw: &RawHttp, problems: &mut Vec<String>) -> HttpLimits {
         request_timeout: duration::positive_setting(
             raw.request_timeout.as_deref(),
             d.request_timeout,
+            duration::MAX_TIMEOUT,
             "http.requestTimeout",
             problems,
         ),
         read_header_timeout: duration::positive_setting(
             raw.read_header_timeout.as_deref(),
             d.read_header_timeout,
+            duration::MAX_TIMEOUT,
             "http.readHeaderTimeout",
             problems,
         ),
         idle_timeout: duration::positive_setting(
             raw.idle_timeout.as_deref(),
             d.idle_timeout,
+            duration::MAX_TIMEOUT,
             "http.idleTimeout",
             problems,
         ),
@@ -157,6 +160,7 @@ mod tests {
             ("http: {requestTimeout: \"0\"}\n", "`http.requestTimeout`: must be more than 0; the default is 30s"),
             ("http: {readHeaderTimeout: 10}\n", "`http.readHeaderTimeout`"),
             ("http: {idleTimeout: soon}\n", "`http.idleTimeout`: `soon` is not a duration; use"),
+            ("http: {idleTimeout: 25h}\n", "`http.idleTimeout`: `25h` is longer than the maximum, 24h0m0s"),
             ("http: {maxBodySize: 1}\n", "`http.maxBodySize`: unknown key; valid keys here are `maxBodyBytes`"),
         ];
         for (yaml, want) in cases {
