@@ -355,6 +355,7 @@ fn every_duration_setting_has_a_maximum_named_in_its_error() {
         ("source:\n  file: {path: a}\nhttp: {requestTimeout: 3000000000h}\n".to_owned(), "http.requestTimeout", "3000000000h", DAY),
         ("source:\n  file: {path: a}\nhttp: {readHeaderTimeout: 25h}\n".to_owned(), "http.readHeaderTimeout", "25h", DAY),
         ("source:\n  file: {path: a}\nhttp: {idleTimeout: 25h}\n".to_owned(), "http.idleTimeout", "25h", DAY),
+        ("source:\n  file: {path: a}\nhttp: {writeTimeout: 25h}\n".to_owned(), "http.writeTimeout", "25h", DAY),
         (
             "source:\n  file: {path: a}\ntelemetry: {metrics: {interval: 25h}}\n".to_owned(),
             "telemetry.metrics.interval",
@@ -393,4 +394,11 @@ fn durations_too_large_to_represent_are_errors_naming_the_key() {
     );
     let msg = problems("source:\n  file: {path: a}\nhttp: {idleTimeout: 1e400s}\n");
     assert!(msg.contains("`http.idleTimeout`: `1e400s` is not a duration"), "{msg}");
+}
+
+#[test]
+fn config_check_shows_the_connection_limits() {
+    let c = load("source:\n  file: {path: a}\nhttp: {writeTimeout: 5s, maxConnections: 7}\n").unwrap();
+    let summary = describe(&c);
+    assert!(summary.contains("stalled writes 5s, up to 7 connections per listener"), "{summary}");
 }
