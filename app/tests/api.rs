@@ -97,6 +97,42 @@ async fn etags_revalidate_and_change_with_the_data() {
 }
 
 #[tokio::test]
+async fn if_none_match_star_is_a_304_only_for_what_exists() {
+    let h = seeded().await;
+    let star = [("if-none-match", "*")];
+    // RFC 9110 13.1.2: `*` matches when a current representation exists; else the request
+    // goes on as without the header.
+    for path in [
+        "/v0.1/servers",
+        "/v0.1/servers/io.github.acme%2Fweather/versions",
+        "/v0.1/servers/io.github.acme%2Fweather/versions/1.0.0",
+        "/v0.1/servers/io.github.acme%2Fweather/versions/latest",
+        "/registry/reg/v0.1/servers/com.example%2Ffiles/versions",
+        "/api/v0/servers/io.github.acme%2Fweather",
+    ] {
+        let (status, headers, _) = h.get_with(path, &star).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(headers.get("etag").is_some(), "{path}");
+    }
+    for (path, detail) in [
+        ("/v0.1/servers/io.github.acme%2Fnope/versions", "Server not found"),
+        ("/v0.1/servers/io.github.acme%2Fnope/versions/1.0.0", "Server not found"),
+        ("/v0.1/servers/io.github.acme%2Fnope/versions/latest", "Server not found"),
+        ("/v0.1/servers/io.github.acme%2Fweather/versions/9.9.9", "Server version not found"),
+        ("/v0/servers/io.github.acme%2Fweather/versions/9.9.9", "Server version not found"),
+        ("/api/v0/servers/io.github.acme%2Fnope", "Server not found"),
+        ("/registry/nope/v0.1/servers", "Registry not found"),
+        ("/registry/nope/v0.1/servers/io.github.acme%2Fweather/versions", "Registry not found"),
+        ("/registry/nope/v0.1/servers/io.github.acme%2Fweather/versions/1.0.0", "Registry not found"),
+    ] {
+        let (status, headers, body) = h.get_with(path, &star).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(body["detail"].as_str().unwrap().starts_with(detail), "{path}: {body}");
+        assert!(headers.get("etag").is_none(), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn without_the_page_cache_listings_and_etags_are_the_same() {
     let cached = seeded().await;
     let uncached = Harness::new(&format!("{SINGLE}http:\n  pageCacheBytes: 0\n")).await;

@@ -114,7 +114,8 @@ pub fn reconcile(
             continue;
         }
         if old.is_deleted() {
-            if old.official.status_changed_at + retention > now {
+            // A retention too long to add to the date never ends (it does not overflow).
+            if old.official.status_changed_at.checked_add_signed(retention).is_none_or(|until| until > now) {
                 next.insert(key, old.clone());
             }
             continue;
@@ -228,6 +229,20 @@ mod tests {
             (back.official.status, back.official.updated_at, back.official.published_at),
             (Status::Active, at(6), at(0))
         );
+    }
+
+    #[test]
+    fn a_retention_too_long_for_a_date_keeps_tombstones_and_does_not_panic() {
+        // What a `tombstoneRetention` beyond chrono's range becomes (`from_std` fails).
+        for ret in [Duration::MAX, Duration::days(3_000_000_000 / 24)] {
+            let v1 = || vec![parsed("a/b", "1", "x"), parsed("a/b", "2", "x")];
+            let (e1, _) = reconcile(&src(), &[], v1(), at(0), ret, Coverage::Complete);
+            let (e2, c2) = reconcile(&src(), &e1, vec![parsed("a/b", "2", "x")], at(1), ret, Coverage::Complete);
+            assert_eq!(c2.removed, 1);
+            let (e3, c3) = reconcile(&src(), &e2, vec![parsed("a/b", "2", "x")], at(100), ret, Coverage::Complete);
+            assert!(c3.is_empty());
+            assert_eq!(find(&e3, "a/b", "1").official.status, Status::Deleted, "kept as a tombstone");
+        }
     }
 
     #[test]

@@ -259,17 +259,25 @@ fn oauth(raw: &RawOauth, problems: &mut Vec<String>) -> OauthConfig {
     let key_refresh_interval = duration::setting(
         raw.key_refresh_interval.as_deref(),
         Duration::from_secs(30),
+        duration::MAX_TIMEOUT,
         "auth.oauth.keyRefreshInterval",
         problems,
     );
-    let key_ttl =
-        duration::positive_setting(raw.key_ttl.as_deref(), Duration::from_secs(3600), "auth.oauth.keyTtl", problems);
-    let clock_skew =
-        duration::setting(raw.clock_skew.as_deref(), Duration::from_secs(30), "auth.oauth.clockSkew", problems);
-
-    if clock_skew > Duration::from_secs(300) {
-        problem(problems, "auth.oauth.clockSkew", "is more than 5m; keep it small (default 30s)");
-    }
+    let key_ttl = duration::positive_setting(
+        raw.key_ttl.as_deref(),
+        Duration::from_secs(3600),
+        duration::MAX_INTERVAL,
+        "auth.oauth.keyTtl",
+        problems,
+    );
+    // Kept small: a larger skew accepts tokens that long after they expired.
+    let clock_skew = duration::setting(
+        raw.clock_skew.as_deref(),
+        Duration::from_secs(30),
+        duration::MAX_CLOCK_SKEW,
+        "auth.oauth.clockSkew",
+        problems,
+    );
     if let Some(url) = &raw.resource_url
         && let Err(msg) = provider_url(url)
     {

@@ -124,6 +124,7 @@ pub fn normalize(
     let conn_max_lifetime = duration::setting(
         raw.conn_max_lifetime.as_deref(),
         Duration::from_secs(300),
+        duration::MAX_INTERVAL,
         "database.connMaxLifetime",
         problems,
     );

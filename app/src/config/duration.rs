@@ -1,6 +1,21 @@
-//! Go-style duration strings: `300ms`, `30s`, `15m`, `1h`, `1h30m`, `1.5h`.
+//! Go-style duration strings: `300ms`, `30s`, `15m`, `1h`, `1h30m`, `1.5h`, and the maxima of
+//! the duration settings: every setting has one, enforced at load, so no absurd value (e.g.
+//! `3000000000h`) reaches the clock arithmetic of the server.
 
 use std::time::Duration;
+
+const HOUR: u64 = 3600;
+/// Longest timeout (`http.*Timeout`, `syncPolicy.timeout`, `file.timeout`, `api.timeout`,
+/// `kubernetes.timeout`), short-lived caches (`kubernetes.cacheTtl`) and short-cycle intervals
+/// (`telemetry.metrics.interval`, `auth.oauth.keyRefreshInterval`): a day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * HOUR);
+/// Longest interval (`syncPolicy.interval`, `api.fullSyncInterval`) and lifetime
+/// (`auth.oauth.keyTtl`, `database.connMaxLifetime`): 30 days.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 24 * HOUR);
+/// Longest `syncPolicy.tombstoneRetention`: 10 years of 365 days.
+pub const MAX_RETENTION: Duration = Duration::from_secs(10 * 365 * 24 * HOUR);
+/// Longest `auth.oauth.clockSkew`: 5 minutes.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Parses a Go-style duration: one or more `<number><unit>` parts, units `ns`, `us`, `µs`, `ms`,
 /// `s`, `m`, `h`; the number may have a fraction. `0` alone is zero.
@@ -38,15 +53,26 @@ pub fn parse(raw: &str) -> Result<Duration, String> {
         total += number * seconds;
         rest = &rest[unit_len..];
     }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
+    // Finite and non-negative by construction (digits and dots only), but it may be too large.
+    Duration::try_from_secs_f64(total).map_err(|_| format!("`{raw}` is too long to be a duration"))
 }
 
-/// An optional duration setting: `default` when absent; when unreadable, a problem naming `key`
-/// is pushed and `default` returned (so every problem of a file is reported at once).
-pub fn setting(raw: Option<&str>, default: Duration, key: &str, problems: &mut Vec<String>) -> Duration {
+/// An optional duration setting: `default` when absent; when unreadable or longer than `max`, a
+/// problem naming `key` is pushed and `default` returned (so every problem of a file is reported
+/// at once).
+pub fn setting(raw: Option<&str>, default: Duration, max: Duration, key: &str, problems: &mut Vec<String>) -> Duration {
     match raw.map(parse) {
         None => default,
-        Some(Ok(d)) => d,
+        Some(Ok(d)) if d <= max => d,
+        Some(Ok(_)) => {
+            problems.push(format!(
+                "`{key}`: `{}` is longer than the maximum, {}; the default is {}",
+                raw.unwrap_or_default().trim(),
+                format(max),
+                format(default)
+            ));
+            default
+        }
         Some(Err(e)) => {
             problems.push(format!("`{key}`: {e}"));
             default
@@ -55,8 +81,14 @@ pub fn setting(raw: Option<&str>, default: Duration, key: &str, problems: &mut V
 }
 
 /// Like [`setting`], for durations that must be longer than zero.
-pub fn positive_setting(raw: Option<&str>, default: Duration, key: &str, problems: &mut Vec<String>) -> Duration {
-    let d = setting(raw, default, key, problems);
+pub fn positive_setting(
+    raw: Option<&str>,
+    default: Duration,
+    max: Duration,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> Duration {
+    let d = setting(raw, default, max, key, problems);
     if d.is_zero() {
         problems.push(format!("`{key}`: must be more than 0; the default is {}", format(default)));
         return default;
@@ -103,6 +135,28 @@ mod tests {
             let err = parse(bad).unwrap_err();
             assert!(err.contains("e.g. `30s`"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn numbers_too_large_are_errors_not_panics() {
+        let huge = format!("{}h", "9".repeat(400));
+        for raw in [huge.as_str(), "99999999999999999999999h", "1e400s", "NaNs", "-1h", "infs", "1h1e9999h"] {
+            assert!(parse(raw).is_err(), "{raw}");
+        }
+        assert!(parse(&huge).unwrap_err().contains("is too long to be a duration"), "{huge}");
+        // Large but representable: parsed, and left to the setting's maximum.
+        assert_eq!(parse("3000000000h").unwrap(), Duration::from_secs(3_000_000_000 * 3600));
+    }
+
+    #[test]
+    fn a_setting_over_its_maximum_names_the_key_and_the_maximum() {
+        let mut problems = Vec::new();
+        let d = setting(Some("25h"), Duration::from_secs(30), MAX_TIMEOUT, "x.timeout", &mut problems);
+        assert_eq!(d, Duration::from_secs(30));
+        assert_eq!(problems, ["`x.timeout`: `25h` is longer than the maximum, 24h0m0s; the default is 30s"]);
+        let mut problems = Vec::new();
+        assert_eq!(setting(Some("24h"), Duration::ZERO, MAX_TIMEOUT, "x", &mut problems), MAX_TIMEOUT);
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `http` section: limits and timeouts of the HTTP server, applied to every request (body and
 //! header sizes, handler time) and every connection (time to send a request head, keep-alive idle
-//! time). Absent keys take the defaults of [`HttpLimits::default`].
+//! time, stalled writes, how many at once). Absent keys take the defaults of
+//! [`HttpLimits::default`].
 
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ use super::raw::RawHttp;
 pub const MIN_HEADER_BYTES: usize = 1024;
 /// Largest accepted `maxHeaderBytes`: the connection buffers a few times this per client.
 pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+
+/// Largest accepted `maxConnections`: each connection costs a file descriptor and a task.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
 
 /// A validated `http` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +31,11 @@ pub struct HttpLimits {
     pub read_header_timeout: Duration,
     /// Longest time a keep-alive connection may wait for its next request.
     pub idle_timeout: Duration,
+    /// Longest time sending a response may make no progress (the client taking none of it)
+    /// before the connection is reset; also bounds a graceful close that cannot be sent.
+    pub write_timeout: Duration,
+    /// Most connections open at once on one listener; beyond it new ones are closed at once.
+    pub max_connections: usize,
     /// Most bytes of rendered listing pages kept in memory (their length plus their key and
     /// `ETag`); 0: no page cache, every listing is rendered per request.
     pub page_cache_bytes: u64,
@@ -40,6 +49,8 @@ impl Default for HttpLimits {
             request_timeout: Duration::from_secs(30),
             read_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
             page_cache_bytes: 64 * 1024 * 1024,
         }
     }
@@ -67,27 +78,33 @@ pub fn normalize(raw: &RawHttp, problems: &mut Vec<String>) -> HttpLimits {
             d.max_header_bytes
         }
     };
+    let max_connections = match raw.max_connections.map(usize::try_from) {
+        None => d.max_connections,
+        Some(Ok(n)) if (1..=MAX_CONNECTIONS).contains(&n) => n,
+        Some(_) => {
+            problems.push(format!(
+                "`http.maxConnections`: must be from 1 to {MAX_CONNECTIONS}; the default is {}",
+                d.max_connections
+            ));
+            d.max_connections
+        }
+    };
+    let timeout = |raw: &Option<String>, default, key, problems: &mut Vec<String>| {
+        duration::positive_setting(raw.as_deref(), default, duration::MAX_TIMEOUT, key, problems)
+    };
     HttpLimits {
         max_body_bytes,
         max_header_bytes,
-        request_timeout: duration::positive_setting(
-            raw.request_timeout.as_deref(),
-            d.request_timeout,
-            "http.requestTimeout",
-            problems,
-        ),
-        read_header_timeout: duration::positive_setting(
-            raw.read_header_timeout.as_deref(),
+        request_timeout: timeout(&raw.request_timeout, d.request_timeout, "http.requestTimeout", problems),
+        read_header_timeout: timeout(
+            &raw.read_header_timeout,
             d.read_header_timeout,
             "http.readHeaderTimeout",
             problems,
         ),
-        idle_timeout: duration::positive_setting(
-            raw.idle_timeout.as_deref(),
-            d.idle_timeout,
-            "http.idleTimeout",
-            problems,
-        ),
+        idle_timeout: timeout(&raw.idle_timeout, d.idle_timeout, "http.idleTimeout", problems),
+        write_timeout: timeout(&raw.write_timeout, d.write_timeout, "http.writeTimeout", problems),
+        max_connections,
         page_cache_bytes: raw.page_cache_bytes.unwrap_or(d.page_cache_bytes),
     }
 }
@@ -114,6 +131,7 @@ mod tests {
             (d.request_timeout, d.read_header_timeout, d.idle_timeout),
             (Duration::from_secs(30), Duration::from_secs(10), Duration::from_secs(60))
         );
+        assert_eq!((d.write_timeout, d.max_connections), (Duration::from_secs(30), 10_000));
         assert_eq!(d.page_cache_bytes, 64 * 1024 * 1024);
         assert_eq!(load("http: {}\n", &[]).unwrap(), d);
     }
@@ -121,7 +139,7 @@ mod tests {
     #[test]
     fn every_key_is_read() {
         let c = load(
-            "http:\n  maxBodyBytes: 2048\n  maxHeaderBytes: 4096\n  requestTimeout: 1500ms\n  readHeaderTimeout: 2s\n  idleTimeout: 2m\n  pageCacheBytes: 0\n",
+            "http:\n  maxBodyBytes: 2048\n  maxHeaderBytes: 4096\n  requestTimeout: 1500ms\n  readHeaderTimeout: 2s\n  idleTimeout: 2m\n  writeTimeout: 5s\n  maxConnections: 7\n  pageCacheBytes: 0\n",
             &[],
         )
         .unwrap();
@@ -133,6 +151,8 @@ mod tests {
                 request_timeout: Duration::from_millis(1500),
                 read_header_timeout: Duration::from_secs(2),
                 idle_timeout: Duration::from_secs(120),
+                write_timeout: Duration::from_secs(5),
+                max_connections: 7,
                 page_cache_bytes: 0,
             }
         );
@@ -142,10 +162,14 @@ mod tests {
     fn the_environment_overrides_the_file() {
         let c = load(
             "http: {maxBodyBytes: 10}\n",
-            &[("THV_REGISTRY_HTTP__MAX_BODY_BYTES", "2048"), ("THV_REGISTRY_HTTP__IDLE_TIMEOUT", "5s")],
+            &[
+                ("THV_REGISTRY_HTTP__MAX_BODY_BYTES", "2048"),
+                ("THV_REGISTRY_HTTP__IDLE_TIMEOUT", "5s"),
+                ("THV_REGISTRY_HTTP__MAX_CONNECTIONS", "3"),
+            ],
         )
         .unwrap();
-        assert_eq!((c.max_body_bytes, c.idle_timeout), (2048, Duration::from_secs(5)));
+        assert_eq!((c.max_body_bytes, c.idle_timeout, c.max_connections), (2048, Duration::from_secs(5), 3));
     }
 
     #[test]
@@ -157,6 +181,10 @@ mod tests {
             ("http: {requestTimeout: \"0\"}\n", "`http.requestTimeout`: must be more than 0; the default is 30s"),
             ("http: {readHeaderTimeout: 10}\n", "`http.readHeaderTimeout`"),
             ("http: {idleTimeout: soon}\n", "`http.idleTimeout`: `soon` is not a duration; use"),
+            ("http: {writeTimeout: \"0s\"}\n", "`http.writeTimeout`: must be more than 0; the default is 30s"),
+            ("http: {maxConnections: 0}\n", "`http.maxConnections`: must be from 1 to 1000000; the default is 10000"),
+            ("http: {maxConnections: 2000000}\n", "`http.maxConnections`: must be from 1"),
+            ("http: {maxConnections: -1}\n", "`http.maxConnections`"),
             ("http: {maxBodySize: 1}\n", "`http.maxBodySize`: unknown key; valid keys here are `maxBodyBytes`"),
         ];
         for (yaml, want) in cases {

@@ -344,12 +344,14 @@ pub fn describe(c: &Config) -> String {
     let h = &c.http;
     let _ = writeln!(
         out,
-        "http: bodies up to {} bytes, headers up to {} bytes, requests {}, request heads {}, idle connections {}, {}",
+        "http: bodies up to {} bytes, headers up to {} bytes, requests {}, request heads {}, idle connections {}, stalled writes {}, up to {} connections per listener, {}",
         h.max_body_bytes,
         h.max_header_bytes,
         duration::format(h.request_timeout),
         duration::format(h.read_header_timeout),
         duration::format(h.idle_timeout),
+        duration::format(h.write_timeout),
+        h.max_connections,
         if h.page_cache_bytes == 0 {
             "no page cache".to_owned()
         } else {

@@ -15,6 +15,7 @@ use super::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_INVALID_RATIO, DEFAULT_MAX_PAGES, DEFAULT_TOMBSTONE_RETENTION, GitAuthConfig,
     GitPin, RegistryConfig, SourceConfig, SourceKind, duration,
 };
+use duration::{MAX_INTERVAL, MAX_RETENTION, MAX_TIMEOUT};
 
 /// Shortest accepted sync interval.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -43,8 +44,20 @@ pub fn normalize(raw: &RawConfig, env: &BTreeMap<String, String>) -> Result<Conf
         label_selector: k.label_selector.clone().filter(|s| !s.trim().is_empty()),
         kubeconfig: k.kubeconfig.clone(),
         context: k.context.clone(),
-        timeout: parse_duration(k.timeout.as_deref(), Duration::from_secs(10), "kubernetes.timeout", &mut p),
-        cache_ttl: parse_duration(k.cache_ttl.as_deref(), Duration::from_secs(5), "kubernetes.cacheTtl", &mut p),
+        timeout: parse_duration(
+            k.timeout.as_deref(),
+            Duration::from_secs(10),
+            MAX_TIMEOUT,
+            "kubernetes.timeout",
+            &mut p,
+        ),
+        cache_ttl: parse_duration(
+            k.cache_ttl.as_deref(),
+            Duration::from_secs(5),
+            MAX_TIMEOUT,
+            "kubernetes.cacheTtl",
+            &mut p,
+        ),
     });
     let auth = super::auth::normalize(raw.auth.as_ref(), &mut p.0);
     let data_dir = raw.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
@@ -302,8 +315,8 @@ fn compile_filter(spec: &FilterSpec, key: &str, p: &mut Problems) -> Option<Filt
     Filter::new(spec).map_err(|e| p.push(&format!("{key}.names"), e)).ok()
 }
 
-fn parse_duration(raw: Option<&str>, default: Duration, key: &str, p: &mut Problems) -> Duration {
-    duration::setting(raw, default, key, &mut p.0)
+fn parse_duration(raw: Option<&str>, default: Duration, max: Duration, key: &str, p: &mut Problems) -> Duration {
+    duration::setting(raw, default, max, key, &mut p.0)
 }
 
 /// Validates one source. `single` is layout 1, where `type` may be given.
@@ -346,19 +359,30 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
         }
     };
     let policy = raw.sync_policy.clone().unwrap_or_default();
-    let interval =
-        parse_duration(policy.interval.as_deref(), DEFAULT_INTERVAL, &format!("{outer}syncPolicy.interval"), p);
+    let interval = parse_duration(
+        policy.interval.as_deref(),
+        DEFAULT_INTERVAL,
+        MAX_INTERVAL,
+        &format!("{outer}syncPolicy.interval"),
+        p,
+    );
     if interval < MIN_INTERVAL {
         p.push(&format!("{outer}syncPolicy.interval"), "must be at least 100ms");
     }
     let tombstone_retention = parse_duration(
         policy.tombstone_retention.as_deref(),
         DEFAULT_TOMBSTONE_RETENTION,
+        MAX_RETENTION,
         &format!("{outer}syncPolicy.tombstoneRetention"),
         p,
     );
-    let timeout =
-        parse_duration(policy.timeout.as_deref(), DEFAULT_FETCH_TIMEOUT, &format!("{outer}syncPolicy.timeout"), p);
+    let timeout = parse_duration(
+        policy.timeout.as_deref(),
+        DEFAULT_FETCH_TIMEOUT,
+        MAX_TIMEOUT,
+        &format!("{outer}syncPolicy.timeout"),
+        p,
+    );
     let max_invalid_ratio = policy.max_invalid_ratio.unwrap_or(DEFAULT_MAX_INVALID_RATIO);
     if !(0.0..=1.0).contains(&max_invalid_ratio) {
         p.push(
@@ -386,7 +410,8 @@ fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems) -> Option<
 
 fn file_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> {
     let file = raw.file.clone().unwrap_or_default();
-    let timeout = parse_duration(file.timeout.as_deref(), DEFAULT_HTTP_TIMEOUT, &format!("{key}.file.timeout"), p);
+    let timeout =
+        parse_duration(file.timeout.as_deref(), DEFAULT_HTTP_TIMEOUT, MAX_TIMEOUT, &format!("{key}.file.timeout"), p);
     match (file.path, file.url) {
         (Some(path), None) if !path.as_os_str().is_empty() => {
             if file.timeout.is_some() {
@@ -485,10 +510,12 @@ fn api_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> 
     let key = format!("{key}.api");
     let endpoint = required(api.endpoint.as_deref(), &format!("{key}.endpoint"), p)?;
     let endpoint = http_url(endpoint, &format!("{key}.endpoint"), p)?;
-    let timeout = parse_duration(api.timeout.as_deref(), DEFAULT_HTTP_TIMEOUT, &format!("{key}.timeout"), p);
+    let timeout =
+        parse_duration(api.timeout.as_deref(), DEFAULT_HTTP_TIMEOUT, MAX_TIMEOUT, &format!("{key}.timeout"), p);
     let full_sync_interval = parse_duration(
         api.full_sync_interval.as_deref(),
         DEFAULT_FULL_SYNC_INTERVAL,
+        MAX_INTERVAL,
         &format!("{key}.fullSyncInterval"),
         p,
     );

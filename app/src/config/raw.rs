@@ -73,6 +73,11 @@ pub struct RawHttp {
     pub read_header_timeout: Option<String>,
     /// How long a keep-alive connection may wait for its next request. Default `60s`.
     pub idle_timeout: Option<String>,
+    /// How long sending a response may stall (the client taking none of it) before the
+    /// connection is reset. Default `30s`.
+    pub write_timeout: Option<String>,
+    /// Most connections open at once, per listener; more are closed at once. Default 10000.
+    pub max_connections: Option<u64>,
     /// Most bytes of rendered listing pages kept in memory; 0 turns the page cache off. Default
     /// 67108864 (64 MiB).
     pub page_cache_bytes: Option<u64>,

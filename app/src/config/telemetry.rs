@@ -77,6 +77,7 @@ pub fn normalize(raw: &RawTelemetry, problems: &mut Vec<String>) -> TelemetryCon
     let metrics_interval = duration::positive_setting(
         metrics.interval.as_deref(),
         d.metrics_interval,
+        duration::MAX_TIMEOUT,
         "telemetry.metrics.interval",
         problems,
     );

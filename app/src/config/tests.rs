@@ -317,3 +317,89 @@ fn digest_changes_with_filter_and_location() {
     assert_ne!(a.sources[0].digest(), c.sources[0].digest());
     assert_eq!(a.sources[0].digest(), d.sources[0].digest());
 }
+
+#[test]
+fn every_duration_setting_has_a_maximum_named_in_its_error() {
+    const DAY: &str = "24h0m0s";
+    const MONTH: &str = "720h0m0s";
+    let oauth = |extra: &str| {
+        format!(
+            "source:\n  file: {{path: a}}\nauth: {{mode: oauth, oauth: {{providers: [{{name: p, issuerUrl: 'https://a', audience: x}}], {extra}}}}}\n"
+        )
+    };
+    let cases = [
+        ("source:\n  file: {path: a}\nsyncPolicy: {interval: 721h}\n".to_owned(), "syncPolicy.interval", "721h", MONTH),
+        (
+            "source:\n  file: {path: a}\nsyncPolicy: {tombstoneRetention: 3000000000h}\n".to_owned(),
+            "syncPolicy.tombstoneRetention",
+            "3000000000h",
+            "87600h0m0s",
+        ),
+        ("source:\n  file: {path: a}\nsyncPolicy: {timeout: 25h}\n".to_owned(), "syncPolicy.timeout", "25h", DAY),
+        (
+            "sources:\n  - name: a\n    file: {path: a}\n    syncPolicy: {interval: 1000h}\nregistries:\n  - name: r\n    sources: [a]\n"
+                .to_owned(),
+            "sources[0].syncPolicy.interval",
+            "1000h",
+            MONTH,
+        ),
+        ("source:\n  file: {url: 'http://x/a', timeout: 25h}\n".to_owned(), "source.file.timeout", "25h", DAY),
+        ("source:\n  api: {endpoint: 'http://x', timeout: 25h}\n".to_owned(), "source.api.timeout", "25h", DAY),
+        (
+            "source:\n  api: {endpoint: 'http://x', fullSyncInterval: 721h}\n".to_owned(),
+            "source.api.fullSyncInterval",
+            "721h",
+            MONTH,
+        ),
+        ("source:\n  file: {path: a}\nkubernetes: {timeout: 25h}\n".to_owned(), "kubernetes.timeout", "25h", DAY),
+        ("source:\n  file: {path: a}\nkubernetes: {cacheTtl: 25h}\n".to_owned(), "kubernetes.cacheTtl", "25h", DAY),
+        ("source:\n  file: {path: a}\nhttp: {requestTimeout: 3000000000h}\n".to_owned(), "http.requestTimeout", "3000000000h", DAY),
+        ("source:\n  file: {path: a}\nhttp: {readHeaderTimeout: 25h}\n".to_owned(), "http.readHeaderTimeout", "25h", DAY),
+        ("source:\n  file: {path: a}\nhttp: {idleTimeout: 25h}\n".to_owned(), "http.idleTimeout", "25h", DAY),
+        ("source:\n  file: {path: a}\nhttp: {writeTimeout: 25h}\n".to_owned(), "http.writeTimeout", "25h", DAY),
+        (
+            "source:\n  file: {path: a}\ntelemetry: {metrics: {interval: 25h}}\n".to_owned(),
+            "telemetry.metrics.interval",
+            "25h",
+            DAY,
+        ),
+        (
+            "source:\n  file: {path: a}\ndatabase: {host: x, user: u, database: d, connMaxLifetime: 721h}\n".to_owned(),
+            "database.connMaxLifetime",
+            "721h",
+            MONTH,
+        ),
+        (oauth("keyRefreshInterval: 25h"), "auth.oauth.keyRefreshInterval", "25h", DAY),
+        (oauth("keyTtl: 721h"), "auth.oauth.keyTtl", "721h", MONTH),
+        (oauth("clockSkew: 6m"), "auth.oauth.clockSkew", "6m", "5m0s"),
+    ];
+    for (yaml, key, value, max) in cases {
+        let msg = problems(&yaml);
+        let want = format!("`{key}`: `{value}` is longer than the maximum, {max}; the default is ");
+        assert!(msg.contains(&want), "{yaml}\n=> {msg}\nwanted: {want}");
+    }
+    // At the maximum: accepted.
+    let c =
+        load("source:\n  file: {path: a}\nsyncPolicy: {interval: 720h, tombstoneRetention: 87600h, timeout: 24h}\n")
+            .unwrap();
+    assert_eq!(c.sources[0].interval, Duration::from_secs(720 * 3600));
+    assert_eq!(c.sources[0].tombstone_retention, Duration::from_secs(87_600 * 3600));
+}
+
+#[test]
+fn durations_too_large_to_represent_are_errors_naming_the_key() {
+    let msg = problems("source:\n  file: {path: a}\nsyncPolicy: {tombstoneRetention: 99999999999999999999999h}\n");
+    assert!(
+        msg.contains("`syncPolicy.tombstoneRetention`: `99999999999999999999999h` is too long to be a duration"),
+        "{msg}"
+    );
+    let msg = problems("source:\n  file: {path: a}\nhttp: {idleTimeout: 1e400s}\n");
+    assert!(msg.contains("`http.idleTimeout`: `1e400s` is not a duration"), "{msg}");
+}
+
+#[test]
+fn config_check_shows_the_connection_limits() {
+    let c = load("source:\n  file: {path: a}\nhttp: {writeTimeout: 5s, maxConnections: 7}\n").unwrap();
+    let summary = describe(&c);
+    assert!(summary.contains("stalled writes 5s, up to 7 connections per listener"), "{summary}");
+}

@@ -419,14 +419,15 @@ impl ServersApi {
         if let Err(p) = server_name(name) {
             return Outcome::Problem(p);
         }
+        // Looked up before `If-None-Match`: `*` matches only what exists (RFC 9110 13.1.2).
+        let Some(rows) = reg.snapshot.versions(name, include_deleted) else {
+            return Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server not found"));
+        };
         let etag = etag(&reg.digest, req);
         if not_modified(req, &etag) {
             return Outcome::NotModified(etag);
         }
-        match reg.snapshot.versions(name, include_deleted) {
-            Some(rows) => Outcome::Body(Bytes::from(render_list(&rows, None)), etag),
-            None => Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server not found")),
-        }
+        Outcome::Body(Bytes::from(render_list(&rows, None)), etag)
     }
 
     fn version(
@@ -444,19 +445,22 @@ impl ServersApi {
         if let Err(p) = server_name(name) {
             return Outcome::Problem(p);
         }
+        let selector =
+            if version == "latest" { VersionSelector::Latest } else { VersionSelector::Exact(version.to_owned()) };
+        // Looked up before `If-None-Match`: `*` matches only what exists (RFC 9110 13.1.2).
+        let Some(row) = reg.snapshot.version(name, &selector, include_deleted) else {
+            let missing = if reg.snapshot.versions(name, include_deleted).is_some() {
+                "Server version not found"
+            } else {
+                "Server not found"
+            };
+            return Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, missing));
+        };
         let etag = etag(&reg.digest, req);
         if not_modified(req, &etag) {
             return Outcome::NotModified(etag);
         }
-        let selector =
-            if version == "latest" { VersionSelector::Latest } else { VersionSelector::Exact(version.to_owned()) };
-        match reg.snapshot.version(name, &selector, include_deleted) {
-            Some(row) => Outcome::Body(row.json(), etag),
-            None if reg.snapshot.versions(name, include_deleted).is_some() => {
-                Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server version not found"))
-            }
-            None => Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server not found")),
-        }
+        Outcome::Body(row.json(), etag)
     }
 }
 
