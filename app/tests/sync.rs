@@ -341,3 +341,99 @@ fn max_invalid_ratio_is_a_share() {
     let err = thv_app::config::Config::load_with_env(&path, Vec::new()).unwrap_err().to_string();
     assert!(err.contains("`syncPolicy.maxInvalidRatio`: 1.5 is not a share of entries"), "{err}");
 }
+
+/// The embedded store, whose next `load_status` waits until it is let through (a catch-up with
+/// the store caught in the middle).
+#[derive(Debug)]
+struct HeldStatusRead {
+    inner: thv_adapters::EmbeddedStore,
+    armed: std::sync::atomic::AtomicBool,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl thv_ports::EntryStore for HeldStatusRead {
+    async fn load_all(&self) -> Result<Vec<thv_ports::SourceState>, thv_ports::StoreError> {
+        self.inner.load_all().await
+    }
+    async fn load(&self, source: &SourceName) -> Result<Option<thv_ports::SourceState>, thv_ports::StoreError> {
+        self.inner.load(source).await
+    }
+    async fn load_status(&self, source: &SourceName) -> Result<Option<thv_domain::SyncStatus>, thv_ports::StoreError> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.load_status(source).await
+    }
+    async fn replace(
+        &self,
+        source: &SourceName,
+        entries: &[thv_domain::Entry],
+        status: &thv_domain::SyncStatus,
+    ) -> Result<(), thv_ports::StoreError> {
+        self.inner.replace(source, entries, status).await
+    }
+    async fn write_status(
+        &self,
+        source: &SourceName,
+        status: &thv_domain::SyncStatus,
+    ) -> Result<(), thv_ports::StoreError> {
+        self.inner.write_status(source, status).await
+    }
+    async fn try_lease(
+        &self,
+        source: &SourceName,
+    ) -> Result<Option<Box<dyn thv_ports::SourceLease>>, thv_ports::StoreError> {
+        self.inner.try_lease(source).await
+    }
+    async fn subscribe(&self) -> Result<Box<dyn thv_ports::ChangeFeed>, thv_ports::StoreError> {
+        self.inner.subscribe().await
+    }
+}
+
+#[tokio::test]
+async fn a_catch_up_with_the_store_does_not_make_a_requested_sync_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("servers.json"), json!([server("a.b/one", "1", "d")]).to_string()).unwrap();
+    let config_path = dir.path().join("config.yaml");
+    std::fs::write(&config_path, HOURLY.replace("{dir}", &dir.path().display().to_string())).unwrap();
+    let config = thv_app::config::Config::load_with_env(&config_path, Vec::new()).unwrap();
+    let store = Arc::new(HeldStatusRead {
+        inner: thv_adapters::EmbeddedStore::open(dir.path().join("data")).unwrap(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+        entered: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    });
+    let clock: Arc<dyn thv_ports::Clock> = Arc::new(thv_adapters::SystemClock);
+    let data_dir = config.data_dir.clone();
+    let catalog = Arc::new(
+        thv_app::catalog::Catalog::open(&config, store.clone(), clock.clone(), |s| {
+            thv_app::serve::adapter_for(s, &data_dir, clock.clone())
+        })
+        .await
+        .unwrap(),
+    );
+    let reg = SourceName::parse("reg").unwrap();
+    assert_eq!(catalog.sync(&reg).await, SyncOutcome::Updated { servers: 1 });
+
+    // A catch-up (the periodic re-check of replicas) is reading the store right now.
+    store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refreshing = {
+        let (catalog, reg) = (catalog.clone(), reg.clone());
+        tokio::spawn(async move { catalog.refresh(&reg).await })
+    };
+    store.entered.notified().await;
+    // A sync requested meanwhile is accepted, not told that a sync is running.
+    assert_eq!(catalog.request_sync(&reg), thv_app::catalog::SyncRequest::Started);
+    store.release.notify_one();
+    refreshing.await.unwrap().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while catalog.is_syncing(&reg) {
+        assert!(std::time::Instant::now() < deadline, "the requested sync never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let st = catalog.source_status(&reg).unwrap().0;
+    assert_eq!(st.phase, SyncPhase::Synced);
+}

@@ -83,7 +83,9 @@ pub struct GitSource {
 
 #[derive(Clone)]
 struct Inner {
-    /// The repository as configured, without userinfo: handed to gix and shown in messages.
+    /// The repository as configured, without userinfo: handed to gix.
+    repository: String,
+    /// `repository` with its query values redacted, for messages and logs.
     shown: String,
     reference: GitRef,
     /// `path` as configured, for messages.
@@ -106,13 +108,23 @@ impl GitSource {
     /// relative to the working directory). Credentials in an http(s) URL's userinfo are used when
     /// `auth` is `None`, and are never shown.
     pub fn new(repository: String, reference: GitRef, path: String, auth: Option<GitAuth>, cache_dir: PathBuf) -> Self {
-        let (shown, url_auth) = strip_userinfo(repository);
+        let (repository, url_auth) = strip_userinfo(repository);
+        let shown = thv_domain::redact::location(&repository);
         let auth = auth.or(url_auth);
         let auth_header =
             auth.as_ref().filter(|_| is_http(&shown)).map(|a| format!("Authorization: {}", basic_auth(a)));
         let secrets = Secrets::of(auth.as_ref());
-        let inner =
-            Inner { shown, reference, path, auth, auth_header, cache_dir, max_bytes: DEFAULT_MAX_BYTES, secrets };
+        let inner = Inner {
+            repository,
+            shown,
+            reference,
+            path,
+            auth,
+            auth_header,
+            cache_dir,
+            max_bytes: DEFAULT_MAX_BYTES,
+            secrets,
+        };
         Self { inner: Arc::new(inner), lock: Arc::new(Mutex::new(())) }
     }
 
@@ -209,7 +221,7 @@ impl Inner {
     /// The URL handed to gix: local paths are made absolute (gix resolves nothing relative to the
     /// cache's repository that way).
     fn url(&self) -> Result<String, SourceError> {
-        let repository = self.shown.as_str();
+        let repository = self.repository.as_str();
         if !self.is_local_path() {
             return Ok(repository.to_owned());
         }
@@ -396,7 +408,7 @@ impl Inner {
         wanted: impl FnOnce(&gix::remote::fetch::RefMap) -> bool,
     ) -> Result<bool, SourceError> {
         let failed = |e: &gix::Error| self.fetch_error(run, e);
-        let connection = if is_http(&self.shown) {
+        let connection = if is_http(&self.repository) {
             let (url, version) = remote.sanitized_url_and_version(Direction::Fetch).map_err(|e| failed(&e))?;
             let headers = self.auth_header.iter().cloned().collect();
             let http = StoppableHttp::new(Arc::clone(&run.stop), headers)
@@ -507,12 +519,12 @@ impl Inner {
 
     /// A `file://` URL or a local path.
     fn is_local(&self) -> bool {
-        self.is_local_path() || self.shown.starts_with("file://")
+        self.is_local_path() || self.repository.starts_with("file://")
     }
 
     /// Not a URL, nor scp-like `host:path` (which gix reads as ssh).
     fn is_local_path(&self) -> bool {
-        let repository = self.shown.as_str();
+        let repository = self.repository.as_str();
         let scp_like = repository.split_once(':').is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'));
         !repository.is_empty() && !repository.contains("://") && !scp_like
     }
@@ -549,4 +561,24 @@ fn describe_error(err: &gix::Error) -> String {
 /// An `http://` or `https://` URL: fetched through [`StoppableHttp`].
 fn is_http(repository: &str) -> bool {
     repository.starts_with("http://") || repository.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_description_carries_no_secret_of_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = GitSource::new(
+            "https://bot:s3cret@git.example.com/r.git?private_token=t0ken".to_owned(),
+            GitRef::Branch("main".to_owned()),
+            "registry.json".to_owned(),
+            None,
+            dir.path().join("cache"),
+        );
+        let shown = source.describe();
+        assert_eq!(shown, "git https://git.example.com/r.git?private_token=*** (branch main) path registry.json");
+        assert!(!shown.contains("s3cret") && !shown.contains("t0ken"), "{shown}");
+    }
 }
