@@ -65,13 +65,25 @@ struct Registry {
     name: &'static str,
     sources: &'static [&'static str],
     access: Access,
+    /// Images of the deployed servers it lists (its `deployed.namespaces` of the stub cluster).
+    deployed: &'static [&'static str],
 }
 
 /// `tenant-a-reg` is the default registry, served at the root paths too.
 const REGISTRIES: &[Registry] = &[
-    Registry { name: "pub-reg", sources: &["pub-src"], access: Access::Public },
-    Registry { name: "tenant-a-reg", sources: &["alpha-src", "pub-src"], access: Access::Tenant("a") },
-    Registry { name: "tenant-b-reg", sources: &["bravo-src", "bravo-git-src"], access: Access::Tenant("b") },
+    Registry { name: "pub-reg", sources: &["pub-src"], access: Access::Public, deployed: &[] },
+    Registry {
+        name: "tenant-a-reg",
+        sources: &["alpha-src", "pub-src"],
+        access: Access::Tenant("a"),
+        deployed: &["ghcr.io/github/github-mcp-server", "ghcr.io/stackloklabs/osv-mcp/server"],
+    },
+    Registry {
+        name: "tenant-b-reg",
+        sources: &["bravo-src", "bravo-git-src"],
+        access: Access::Tenant("b"),
+        deployed: &["ghcr.io/stackloklabs/gofetch/server"],
+    },
 ];
 
 /// A kind of caller, and what it may read.
@@ -114,6 +126,9 @@ fn hidden_marks(kind: Kind, revisions: &BTreeMap<String, String>) -> Vec<Mark> {
     let mut add = |text: String, what: String| marks.push(Mark { text, what });
     for r in REGISTRIES.iter().filter(|r| !kind.reads_registry(r)) {
         add(r.name.to_owned(), format!("the name of registry {}", r.name));
+        for image in r.deployed {
+            add((*image).to_owned(), format!("deployed server {image} of registry {}", r.name));
+        }
     }
     for s in SOURCES.iter().filter(|s| !kind.reads_source(s.name)) {
         add(s.name.to_owned(), format!("the name of source {}", s.name));
@@ -189,7 +204,8 @@ fn fills(template: &str, param: &str) -> Vec<Fill> {
         "registry" => registries(),
         "name" if template.starts_with("/v1/registries/") => registries(),
         "name" if template.starts_with("/v1/sources/") => sources(),
-        // Deployed servers (the stub cluster's `MCPServer` resources) belong to no registry.
+        // Deployed servers (the stub cluster's `MCPServer` resources): github in tenant-a-reg's
+        // namespace, fetch in tenant-b-reg's (what leaks of them is checked by image).
         "name" if template.contains("/deployed/") => {
             ["github", "fetch", "absent-deployment"].into_iter().map(|n| fill(n, Subject::Neutral, n)).collect()
         }
@@ -435,9 +451,11 @@ registries:
   - name: tenant-a-reg
     sources: [alpha-src, pub-src]
     access: {{tenant: a}}
+    deployed: {{namespaces: [team-a]}}
   - name: tenant-b-reg
     sources: [bravo-src, bravo-git-src]
     access: {{tenant: b}}
+    deployed: {{namespaces: [toolhive-system]}}
 kubernetes:
   kubeconfig: {kubeconfig_file}
 auth:
