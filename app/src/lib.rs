@@ -1,4 +1,5 @@
-//! Composition root of `thv-registry-api`: configuration, CLI, HTTP API and the sync coordinator.
+//! `thv-registry-api`: the application core (`catalog`: the live catalogue, sync runs, replicas,
+//! the coordinator) and around it configuration, CLI, HTTP API, telemetry and the composition root.
 //!
 //! Only this crate wires concrete adapters to ports. Adding a capability: put its rules in
 //! `domain`, its outside-world needs in `ports`, their implementations in `adapters`, and connect
@@ -11,5 +12,4 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod serve;
-pub mod sync;
 pub mod telemetry;

@@ -18,10 +18,10 @@ use crate::http::deployed::DeploymentsSource;
 use thv_adapters::kubernetes::{KubernetesDeployments, KubernetesOptions};
 
 use crate::catalog::Catalog;
+use crate::catalog::Coordinator;
 use crate::config::auth::AuthMode;
 use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
 use crate::http::auth::Auth;
-use crate::sync::Coordinator;
 use thv_adapters::oidc::{OidcVerifier, ProviderSpec, VerifierOptions};
 
 /// How long start-up waits for the database.
@@ -166,9 +166,11 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, pool) = open_store(&config).await?;
     let catalog = Arc::new(
-        Catalog::open(&config, store, clock.clone(), |s| adapter_for(s, &config.data_dir, clock.clone()))
-            .await
-            .context("cannot load the stored data")?,
+        Catalog::open(&config, store, clock.clone(), Arc::new(crate::telemetry::TelemetryEvents), |s| {
+            adapter_for(s, &config.data_dir, clock.clone())
+        })
+        .await
+        .context("cannot load the stored data")?,
     );
     for r in catalog.registries() {
         let servers = catalog.registry(r.config.name.as_str()).map_or(0, |s| s.snapshot.server_count());

@@ -276,7 +276,7 @@ async fn a_panicking_sync_is_reported_and_the_source_is_synced_again() {
     let h = Harness::wrapping(HOURLY, move |inner| Arc::new(PanicsWhenArmed { inner, armed: trigger.clone() })).await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
     let reg = SourceName::parse("reg").unwrap();
-    let sync = thv_app::sync::Coordinator::start(&h.catalog);
+    let sync = thv_app::catalog::Coordinator::start(&h.catalog);
     let failed = wait_status(&h, "the panic to be reported", |s| s.phase == SyncPhase::Failed).await;
     assert!(failed.message.as_deref().unwrap().contains("internal error (a bug in the adapter)"), "{failed:?}");
     assert_eq!(failed.attempt_count, 1);
@@ -292,7 +292,7 @@ async fn a_panicking_sync_is_reported_and_the_source_is_synced_again() {
 async fn a_requested_sync_waits_for_the_failure_backoff() {
     let h = Harness::new(HOURLY).await;
     let reg = SourceName::parse("reg").unwrap();
-    let sync = thv_app::sync::Coordinator::start(&h.catalog);
+    let sync = thv_app::catalog::Coordinator::start(&h.catalog);
     // No file: the first sync fails, and the next attempt waits for the backoff (about 1 s).
     wait_status(&h, "the first failure", |s| s.attempt_count == 1).await;
     let failed_at = std::time::Instant::now();
@@ -409,9 +409,13 @@ async fn a_catch_up_with_the_store_does_not_make_a_requested_sync_busy() {
     let clock: Arc<dyn thv_ports::Clock> = Arc::new(thv_adapters::SystemClock);
     let data_dir = config.data_dir.clone();
     let catalog = Arc::new(
-        thv_app::catalog::Catalog::open(&config, store.clone(), clock.clone(), |s| {
-            thv_app::serve::adapter_for(s, &data_dir, clock.clone())
-        })
+        thv_app::catalog::Catalog::open(
+            &config,
+            store.clone(),
+            clock.clone(),
+            Arc::new(thv_app::catalog::NoEvents),
+            |s| thv_app::serve::adapter_for(s, &data_dir, clock.clone()),
+        )
         .await
         .unwrap(),
     );

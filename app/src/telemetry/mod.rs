@@ -177,3 +177,31 @@ fn protocol(p: OtlpProtocol) -> Protocol {
         OtlpProtocol::Json => Protocol::HttpJson,
     }
 }
+
+/// Telemetry's ear on the core: sync runs and registry rebuilds become metrics, and a sync's
+/// span gets its trace ids.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TelemetryEvents;
+
+impl crate::catalog::CatalogEvents for TelemetryEvents {
+    fn sync_started(&self, span: &tracing::Span) {
+        record_ids(span);
+    }
+
+    fn sync_finished(&self, report: &crate::catalog::SyncReport<'_>) {
+        use crate::catalog::SyncOutcome;
+        let source = report.source.as_str();
+        if let Some(servers) = report.servers
+            && matches!(report.outcome, SyncOutcome::Updated { .. } | SyncOutcome::Unchanged)
+        {
+            #[expect(clippy::cast_precision_loss, reason = "a Unix time in seconds fits a float")]
+            let at = report.finished_at.timestamp_millis() as f64 / 1000.0;
+            metrics::source_synced(source, servers, at);
+        }
+        metrics::sync(source, report.outcome.label(), report.elapsed);
+    }
+
+    fn registry_rebuilt(&self, registry: &thv_domain::RegistryName, servers: usize) {
+        metrics::registry_servers(registry.as_str(), servers);
+    }
+}

@@ -1,0 +1,339 @@
+//! The application core: the live catalogue of every source's entries and status and every
+//! registry's snapshot, and how it changes — one sync run of one source ([`run`]), catching up
+//! with what other processes stored ([`replica`]), and the coordinator that schedules the runs
+//! ([`coordinator`]).
+//!
+//! A fetch that fails, does not parse, or comes back empty when the previous data was not never
+//! replaces the last good data: the status says why and the snapshots stay as they are.
+//!
+//! The core reports what happens through [`CatalogEvents`] (telemetry listens); it reaches
+//! nothing above it.
+
+mod coordinator;
+mod events;
+mod replica;
+mod run;
+mod slot;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use thv_domain::access::Caller;
+use thv_domain::registry::merge;
+use thv_domain::snapshot::Snapshot;
+use thv_domain::{Entry, RegistryName, SourceName, SyncPhase, SyncStatus};
+use thv_ports::{Clock, EntryStore, Source, StoreError};
+use tokio::sync::Mutex;
+
+use crate::config::{Config, RegistryConfig, SourceConfig};
+
+pub use coordinator::Coordinator;
+pub use events::{CatalogEvents, NoEvents, SyncReport};
+pub use run::{SyncOutcome, SyncRequest};
+use slot::SourceRuntime;
+pub use slot::{RegistrySlot, RegistrySnapshot, SourceSlot};
+
+/// Why the catalogue could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("source `{source_name}`: {message}")]
+    Source { source_name: String, message: String },
+}
+
+/// The live catalogue shared by the HTTP API and the sync tasks.
+#[derive(Debug)]
+pub struct Catalog {
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn CatalogEvents>,
+    store: Arc<dyn EntryStore>,
+    sources: BTreeMap<SourceName, SourceSlot>,
+    registries: BTreeMap<RegistryName, RegistrySlot>,
+    default_registry: Option<RegistryName>,
+    generation: AtomicU64,
+    /// Whether sync tasks run (a [`Coordinator`] was started).
+    scheduled: AtomicBool,
+    /// Why the store cannot be reached, while it cannot.
+    store_problem: std::sync::Mutex<Option<String>>,
+}
+
+/// Counts distinct server names with at least one live version.
+fn live_servers(entries: &[Entry]) -> usize {
+    let mut count = 0;
+    let mut last: Option<&str> = None;
+    for e in entries.iter().filter(|e| !e.is_deleted()) {
+        let name = e.server.name().as_str();
+        if last != Some(name) {
+            count += 1;
+            last = Some(name);
+        }
+    }
+    count
+}
+
+impl Catalog {
+    /// Opens the catalogue: loads every source's last good data and status from the store,
+    /// marks syncs cut off by a crash as interrupted, and builds the snapshots. Serving can start
+    /// right after this, before any fetch.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the store cannot be read at all or a source adapter cannot be built.
+    pub async fn open(
+        config: &Config,
+        store: Arc<dyn EntryStore>,
+        clock: Arc<dyn Clock>,
+        events: Arc<dyn CatalogEvents>,
+        adapter_for: impl Fn(&SourceConfig) -> Result<Arc<dyn Source>, String>,
+    ) -> Result<Self, OpenError> {
+        let mut stored: BTreeMap<SourceName, thv_ports::SourceState> =
+            store.load_all().await?.into_iter().map(|s| (s.source.clone(), s)).collect();
+        let mut sources = BTreeMap::new();
+        for cfg in &config.sources {
+            let (entries, mut status) = match stored.remove(&cfg.name) {
+                Some(s) => (s.entries, s.status),
+                None => (Vec::new(), SyncStatus::pending()),
+            };
+            // A sync recorded as running was cut off, unless another process sharing the store
+            // runs it right now (it holds the source's lease): only the lease holder writes the
+            // status.
+            if status.phase == SyncPhase::Syncing
+                && let Some(lease) = store.try_lease(&cfg.name).await?
+            {
+                status.phase = SyncPhase::Interrupted;
+                status.message = Some(
+                    "the previous sync was interrupted (the process stopped while it ran); the last good data is served and the sync is retried"
+                        .to_owned(),
+                );
+                let written = store.write_status(&cfg.name, &status).await;
+                if let Err(e) = lease.release().await {
+                    tracing::warn!(source.name = %cfg.name, error = %e, "cannot release the sync lease");
+                }
+                written?;
+            }
+            let settled = !entries.is_empty() || status.phase == SyncPhase::Synced;
+            let runtime = SourceRuntime { entries: Arc::new(entries), status, settled };
+            sources.insert(
+                cfg.name.clone(),
+                SourceSlot {
+                    config: cfg.clone(),
+                    adapter: adapter_for(cfg)
+                        .map_err(|message| OpenError::Source { source_name: cfg.name.to_string(), message })?,
+                    state: std::sync::Mutex::new(runtime),
+                    sync_lock: Mutex::new(()),
+                    running: AtomicU64::new(0),
+                    trigger: tokio::sync::Notify::new(),
+                    requested: AtomicBool::new(false),
+                },
+            );
+        }
+        let registries = config
+            .registries
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    RegistrySlot {
+                        config: r.clone(),
+                        snapshot: ArcSwap::from_pointee(RegistrySnapshot::default()),
+                        rebuilding: std::sync::Mutex::new(()),
+                    },
+                )
+            })
+            .collect();
+        let catalog = Self {
+            clock,
+            events,
+            store,
+            sources,
+            registries,
+            default_registry: config.default_registry.clone(),
+            generation: AtomicU64::new(0),
+            scheduled: AtomicBool::new(false),
+            store_problem: std::sync::Mutex::new(None),
+        };
+        for name in catalog.registries.keys() {
+            catalog.rebuild(name);
+        }
+        Ok(catalog)
+    }
+
+    /// A catalogue with nothing in it (for generating the OpenAPI document).
+    pub fn empty() -> Self {
+        #[derive(Debug)]
+        struct NoStore;
+        #[async_trait::async_trait]
+        impl EntryStore for NoStore {
+            async fn load_all(&self) -> Result<Vec<thv_ports::SourceState>, StoreError> {
+                Ok(Vec::new())
+            }
+            async fn load(&self, _: &SourceName) -> Result<Option<thv_ports::SourceState>, StoreError> {
+                Ok(None)
+            }
+            async fn replace(&self, _: &SourceName, _: &[Entry], _: &SyncStatus) -> Result<(), StoreError> {
+                Err(StoreError::Internal("the empty catalogue stores nothing".to_owned()))
+            }
+            async fn write_status(&self, _: &SourceName, _: &SyncStatus) -> Result<(), StoreError> {
+                Err(StoreError::Internal("the empty catalogue stores nothing".to_owned()))
+            }
+            async fn try_lease(&self, _: &SourceName) -> Result<Option<Box<dyn thv_ports::SourceLease>>, StoreError> {
+                Ok(None)
+            }
+            async fn subscribe(&self) -> Result<Box<dyn thv_ports::ChangeFeed>, StoreError> {
+                Err(StoreError::Internal("the empty catalogue has no changes".to_owned()))
+            }
+        }
+        Self {
+            clock: Arc::new(thv_adapters::SystemClock),
+            events: Arc::new(NoEvents),
+            store: Arc::new(NoStore),
+            sources: BTreeMap::new(),
+            registries: BTreeMap::new(),
+            default_registry: None,
+            generation: AtomicU64::new(0),
+            scheduled: AtomicBool::new(false),
+            store_problem: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn registry(&self, name: &str) -> Option<Arc<RegistrySnapshot>> {
+        let name = RegistryName::parse(name).ok()?;
+        self.registries.get(&name).map(|r| r.snapshot.load_full())
+    }
+
+    pub fn default_registry(&self) -> Option<&RegistryName> {
+        self.default_registry.as_ref()
+    }
+
+    pub fn registries(&self) -> impl Iterator<Item = &RegistrySlot> {
+        self.registries.values()
+    }
+
+    /// The registry, when it exists and `caller` may read it (the two cases are not told apart).
+    pub fn readable_registry(&self, name: &str, caller: &Caller) -> Option<&RegistrySlot> {
+        let name = RegistryName::parse(name).ok()?;
+        self.registries.get(&name).filter(|r| caller.can_read(&r.config.access))
+    }
+
+    /// The registries `caller` may read.
+    pub fn readable_registries<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a RegistrySlot> + 'a {
+        self.registries.values().filter(|r| caller.can_read(&r.config.access))
+    }
+
+    /// Whether `caller` may see a source: it feeds a registry the caller may read (or the caller
+    /// is a super-admin, who reads every registry; sources in no registry only show to them).
+    pub fn source_visible(&self, name: &SourceName, caller: &Caller) -> bool {
+        caller.has_role(thv_domain::access::Role::SuperAdmin)
+            || self.readable_registries(caller).any(|r| r.config.sources.contains(name))
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &SourceSlot> {
+        self.sources.values()
+    }
+
+    pub fn source(&self, name: &SourceName) -> Option<&SourceSlot> {
+        self.sources.get(name)
+    }
+
+    /// The current status of a source and whether it has data or a definite outcome.
+    pub fn source_status(&self, name: &SourceName) -> Option<(SyncStatus, bool)> {
+        self.sources.get(name).map(|s| {
+            let st = lock(&s.state);
+            (st.status.clone(), st.settled)
+        })
+    }
+
+    /// Marks that sync tasks run: requested syncs wake them rather than running on their own.
+    pub(crate) fn set_scheduled(&self) {
+        self.scheduled.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks for a sync of a source now. With sync tasks running, the source's task is woken (so
+    /// retries keep their backoff); without, the sync runs in a task of its own.
+    pub fn request_sync(self: &Arc<Self>, name: &SourceName) -> SyncRequest {
+        let Some(slot) = self.sources.get(name) else { return SyncRequest::Unknown };
+        if self.is_syncing(name) || slot.requested.swap(true, Ordering::AcqRel) {
+            return SyncRequest::Busy;
+        }
+        if self.scheduled.load(Ordering::Relaxed) {
+            slot.trigger.notify_one();
+        } else {
+            let catalog = self.clone();
+            let name = name.clone();
+            tokio::spawn(async move { catalog.sync_supervised(&name).await });
+        }
+        SyncRequest::Started
+    }
+
+    /// Whether a sync of the source is running now, or was requested and is about to start.
+    pub fn is_syncing(&self, name: &SourceName) -> bool {
+        self.sources
+            .get(name)
+            .is_some_and(|s| s.running.load(Ordering::Acquire) != 0 || s.requested.load(Ordering::Acquire))
+    }
+
+    /// The number of entries (versions, tombstones included) a source holds.
+    pub fn source_entry_count(&self, name: &SourceName) -> usize {
+        self.sources.get(name).map_or(0, |s| lock(&s.state).entries.len())
+    }
+
+    /// A human description of where a source reads from (no secrets).
+    pub fn source_location(&self, name: &SourceName) -> Option<String> {
+        self.sources.get(name).map(|s| s.adapter.describe())
+    }
+
+    /// Whether every source of a registry has data or a definite outcome.
+    pub fn registry_ready(&self, registry: &RegistryConfig) -> bool {
+        registry.sources.iter().all(|s| self.source_status(s).is_some_and(|(_, settled)| settled))
+    }
+
+    fn rebuild(&self, name: &RegistryName) {
+        let Some(slot) = self.registries.get(name) else { return };
+        // Each source stores its entries before rebuilding, so whichever rebuild runs last reads
+        // every source's newest entries.
+        let _rebuilding = lock(&slot.rebuilding);
+        let parts: Vec<Arc<Vec<Entry>>> = slot
+            .config
+            .sources
+            .iter()
+            .filter_map(|s| self.sources.get(s).map(|src| lock(&src.state).entries.clone()))
+            .collect();
+        let slices: Vec<&[Entry]> = parts.iter().map(|p| p.as_slice()).collect();
+        let merged = merge(&slices, &slot.config.filter);
+        let digest = snapshot_digest(name, &merged);
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let snapshot = Snapshot::new(generation, merged);
+        self.events.registry_rebuilt(name, snapshot.server_count());
+        slot.snapshot.store(Arc::new(RegistrySnapshot { snapshot, digest: digest.into() }));
+    }
+
+    fn rebuild_for(&self, source: &SourceName) {
+        let names: Vec<RegistryName> = self
+            .registries
+            .values()
+            .filter(|r| r.config.sources.contains(source))
+            .map(|r| r.config.name.clone())
+            .collect();
+        for name in &names {
+            self.rebuild(name);
+        }
+    }
+}
+
+/// A digest of a registry's merged entries (names, versions, content and metadata).
+fn snapshot_digest(name: &RegistryName, entries: &[Entry]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(name.as_str().as_bytes());
+    for e in entries {
+        h.update(e.server.content_hash().0.as_bytes());
+        h.update(serde_json::to_vec(&e.official).unwrap_or_default());
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
