@@ -25,3 +25,4 @@ pub mod store;
 pub use clock::{ManualClock, SystemClock};
 pub use file::FileSource;
 pub use store::embedded::EmbeddedStore;
+pub use store::memory::MemoryStore;

@@ -166,7 +166,7 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, pool) = open_store(&config).await?;
     let catalog = Arc::new(
-        Catalog::open(&config, store, clock.clone(), Arc::new(crate::telemetry::TelemetryEvents), |s| {
+        Catalog::open(config.catalog_spec(), store, clock.clone(), Arc::new(crate::telemetry::TelemetryEvents), |s| {
             adapter_for(s, &config.data_dir, clock.clone())
         })
         .await

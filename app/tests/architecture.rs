@@ -57,3 +57,54 @@ fn the_dependency_rule_holds() {
         }
     }
 }
+
+/// The application core (`app/src/catalog/`) reaches nothing above it: not the HTTP layer,
+/// telemetry, configuration parsing, the CLI or the composition root, and no adapter or
+/// framework. It speaks `domain` and `ports` (plus tokio, tracing and small utility crates) and
+/// reports through `CatalogEvents`.
+#[test]
+fn the_core_reaches_nothing_above_it() {
+    const ABOVE: &[&str] = &[
+        "crate::http",
+        "crate::telemetry",
+        "crate::config",
+        "crate::cli",
+        "crate::serve",
+        "crate::admin",
+        "crate::db",
+        "super::super::",
+    ];
+    const FRAMEWORKS: &[&str] = &[
+        "thv_adapters",
+        "poem",
+        "poem_openapi",
+        "sqlx",
+        "figment",
+        "opentelemetry",
+        "tracing_opentelemetry",
+        "reqwest",
+        "gix",
+        "kube",
+        "clap",
+        "moka",
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/catalog");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 5, "the core's files: {files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let words: Vec<&str> = code.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).collect();
+            let hit = ABOVE.iter().find(|a| code.contains(*a)).copied().or_else(|| {
+                FRAMEWORKS.iter().copied().find(|f| words.iter().any(|w| w.starts_with(&format!("{f}::")) || *w == *f))
+            });
+            if let Some(what) = hit {
+                found.push(format!("{}:{}: {what}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "the core reaches up or out:\n{}", found.join("\n"));
+}

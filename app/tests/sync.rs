@@ -410,7 +410,7 @@ async fn a_catch_up_with_the_store_does_not_make_a_requested_sync_busy() {
     let data_dir = config.data_dir.clone();
     let catalog = Arc::new(
         thv_app::catalog::Catalog::open(
-            &config,
+            config.catalog_spec(),
             store.clone(),
             clock.clone(),
             Arc::new(thv_app::catalog::NoEvents),

@@ -15,6 +15,7 @@
 //!   tombstones).
 //! - [`redact`]: locations without their secrets (URL userinfo and query values).
 //! - [`registry`]: merging ordered sources into one registry.
+//! - [`spec`]: what a source and a registry are configured to be (the core runs on these).
 //! - [`snapshot`]: the immutable, pre-rendered read model and its list/lookup queries.
 //!
 //! Adding a data format: add a module under `format/`, teach `format::detect` to recognise it and
@@ -31,6 +32,7 @@ pub mod redact;
 pub mod registry;
 pub mod server_json;
 pub mod snapshot;
+pub mod spec;
 pub mod status;
 pub mod version;
 

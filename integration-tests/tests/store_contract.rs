@@ -123,6 +123,16 @@ where
 }
 
 #[tokio::test]
+async fn memory_store_meets_the_contract() {
+    let store = thv_adapters::store::memory::MemoryStore::default();
+    contract(|| {
+        let store = store.clone();
+        async move { Arc::new(store) as Arc<dyn EntryStore> }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn embedded_store_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();

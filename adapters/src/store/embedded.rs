@@ -268,7 +268,7 @@ impl EntryStore for EmbeddedStore {
 
 /// The lease of a single-process store.
 #[derive(Debug)]
-struct LocalLease;
+pub(crate) struct LocalLease;
 
 #[async_trait]
 impl SourceLease for LocalLease {
@@ -279,7 +279,7 @@ impl SourceLease for LocalLease {
 
 /// The change feed of a single-process store: nothing ever arrives.
 #[derive(Debug)]
-struct NoChanges;
+pub(crate) struct NoChanges;
 
 #[async_trait]
 impl ChangeFeed for NoChanges {

@@ -27,7 +27,7 @@ use thv_domain::{Entry, RegistryName, SourceName, SyncPhase, SyncStatus};
 use thv_ports::{Clock, EntryStore, Source, StoreError};
 use tokio::sync::Mutex;
 
-use crate::config::{Config, RegistryConfig, SourceConfig};
+use thv_domain::spec::{CatalogSpec, RegistryConfig, SourceConfig};
 
 pub use coordinator::Coordinator;
 pub use events::{CatalogEvents, NoEvents, SyncReport};
@@ -82,7 +82,7 @@ impl Catalog {
     /// # Errors
     /// [`OpenError`] when the store cannot be read at all or a source adapter cannot be built.
     pub async fn open(
-        config: &Config,
+        config: CatalogSpec<'_>,
         store: Arc<dyn EntryStore>,
         clock: Arc<dyn Clock>,
         events: Arc<dyn CatalogEvents>,
@@ -91,7 +91,7 @@ impl Catalog {
         let mut stored: BTreeMap<SourceName, thv_ports::SourceState> =
             store.load_all().await?.into_iter().map(|s| (s.source.clone(), s)).collect();
         let mut sources = BTreeMap::new();
-        for cfg in &config.sources {
+        for cfg in config.sources {
             let (entries, mut status) = match stored.remove(&cfg.name) {
                 Some(s) => (s.entries, s.status),
                 None => (Vec::new(), SyncStatus::pending()),
@@ -149,7 +149,7 @@ impl Catalog {
             store,
             sources,
             registries,
-            default_registry: config.default_registry.clone(),
+            default_registry: config.default_registry.cloned(),
             generation: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             store_problem: std::sync::Mutex::new(None),
@@ -160,35 +160,12 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// A catalogue with nothing in it (for generating the OpenAPI document).
-    pub fn empty() -> Self {
-        #[derive(Debug)]
-        struct NoStore;
-        #[async_trait::async_trait]
-        impl EntryStore for NoStore {
-            async fn load_all(&self) -> Result<Vec<thv_ports::SourceState>, StoreError> {
-                Ok(Vec::new())
-            }
-            async fn load(&self, _: &SourceName) -> Result<Option<thv_ports::SourceState>, StoreError> {
-                Ok(None)
-            }
-            async fn replace(&self, _: &SourceName, _: &[Entry], _: &SyncStatus) -> Result<(), StoreError> {
-                Err(StoreError::Internal("the empty catalogue stores nothing".to_owned()))
-            }
-            async fn write_status(&self, _: &SourceName, _: &SyncStatus) -> Result<(), StoreError> {
-                Err(StoreError::Internal("the empty catalogue stores nothing".to_owned()))
-            }
-            async fn try_lease(&self, _: &SourceName) -> Result<Option<Box<dyn thv_ports::SourceLease>>, StoreError> {
-                Ok(None)
-            }
-            async fn subscribe(&self) -> Result<Box<dyn thv_ports::ChangeFeed>, StoreError> {
-                Err(StoreError::Internal("the empty catalogue has no changes".to_owned()))
-            }
-        }
+    /// A catalogue with nothing in it, on `store` (for generating the OpenAPI document).
+    pub fn empty(store: Arc<dyn EntryStore>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            clock: Arc::new(thv_adapters::SystemClock),
+            clock,
             events: Arc::new(NoEvents),
-            store: Arc::new(NoStore),
+            store,
             sources: BTreeMap::new(),
             registries: BTreeMap::new(),
             default_registry: None,

@@ -192,7 +192,7 @@ impl Catalog {
                     .await;
             }
             Err(_) => {
-                let limit = crate::config::duration::format(slot.config.timeout);
+                let limit = thv_domain::spec::format_duration(slot.config.timeout);
                 let message =
                     format!("fetch from {} timed out after {limit} (syncPolicy.timeout)", slot.adapter.describe());
                 return self.fail(slot, &before, message, Persist::Yes).await;

@@ -10,7 +10,7 @@ use thv_ports::Source;
 use tokio::sync::Mutex;
 
 use super::lock;
-use crate::config::{RegistryConfig, SourceConfig};
+use thv_domain::spec::{RegistryConfig, SourceConfig};
 
 /// One source at run time.
 #[derive(Debug)]

@@ -98,17 +98,7 @@ pub fn positive_setting(
 
 /// Formats a duration the way Go prints it (`1h30m0s`, `5m0s`, `30s`, `500ms`).
 pub fn format(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
-    }
+    thv_domain::spec::format_duration(d)
 }
 
 #[cfg(test)]

@@ -27,9 +27,10 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Yaml};
 use figment::value::{Dict, Value};
 use thv_domain::format::DataFormat;
-use thv_domain::{Filter, FilterSpec, RegistryName, SourceName};
+use thv_domain::{RegistryName, SourceName};
 
 pub use normalize::normalize;
+pub use thv_domain::spec::{ApiConfig, DeployedScope, GitAuthConfig, GitPin, RegistryConfig, SourceConfig, SourceKind};
 
 /// Prefix of environment overrides: `THV_REGISTRY_DATA_DIR=/var/lib/x` sets `dataDir`;
 /// `__` separates nested keys (`THV_REGISTRY_SYNC_POLICY__INTERVAL=1m`).
@@ -80,84 +81,6 @@ pub struct Config {
     pub layout: u8,
 }
 
-/// Where a source reads from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceKind {
-    /// A local file.
-    File { path: PathBuf },
-    /// A file over http(s).
-    Url { url: String, timeout: Duration },
-    /// A file in a git repository; one sync receives at most `max_bytes` of packs.
-    Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuthConfig>, max_bytes: u64 },
-    /// Another MCP-Registry-compatible API.
-    Api(ApiConfig),
-}
-
-/// Which commit of a git repository a source reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GitPin {
-    Branch(String),
-    Tag(String),
-    Commit(String),
-}
-
-/// Basic credentials of a git source; the password was read from `passwordFile`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct GitAuthConfig {
-    pub username: String,
-    pub password: String,
-    pub password_file: PathBuf,
-}
-
-impl std::fmt::Debug for GitAuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The password file is named (so changing it changes the config digest), never its content.
-        f.debug_struct("GitAuthConfig")
-            .field("username", &self.username)
-            .field("password_file", &self.password_file)
-            .finish_non_exhaustive()
-    }
-}
-
-/// An API source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiConfig {
-    pub endpoint: String,
-    pub timeout: Duration,
-    pub user_agent: String,
-    pub max_pages: u32,
-    pub max_bytes: u64,
-    pub full_sync_interval: Duration,
-}
-
-impl SourceKind {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::File { .. } | Self::Url { .. } => "file",
-            Self::Git { .. } => "git",
-            Self::Api(_) => "api",
-        }
-    }
-
-    /// Where the data comes from, for humans: URLs without userinfo and with query values
-    /// redacted ([`thv_domain::redact::location`]).
-    pub fn location(&self) -> String {
-        match self {
-            Self::File { path } => path.display().to_string(),
-            Self::Url { url, .. } => thv_domain::redact::location(url),
-            Self::Git { repository, pin, path, .. } => {
-                let pin = match pin {
-                    GitPin::Branch(b) => format!("branch {b}"),
-                    GitPin::Tag(t) => format!("tag {t}"),
-                    GitPin::Commit(c) => format!("commit {c}"),
-                };
-                format!("{} ({pin}) {path}", thv_domain::redact::location(repository))
-            }
-            Self::Api(api) => thv_domain::redact::location(&api.endpoint),
-        }
-    }
-}
-
 /// The `kubernetes` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubernetesConfig {
@@ -170,56 +93,6 @@ pub struct KubernetesConfig {
     pub cache_ttl: Duration,
 }
 
-/// One configured source.
-#[derive(Debug, Clone)]
-pub struct SourceConfig {
-    pub name: SourceName,
-    pub kind: SourceKind,
-    pub format: DataFormat,
-    pub interval: Duration,
-    pub tombstone_retention: Duration,
-    /// Longest time one fetch may take.
-    pub timeout: Duration,
-    /// Largest share of invalid entries a document may have and still replace the data.
-    pub max_invalid_ratio: f64,
-    pub filter_spec: FilterSpec,
-    pub filter: Filter,
-}
-
-impl SourceConfig {
-    /// A digest of everything that changes how this source's data is read and filtered: when it
-    /// changes, the next sync re-reads the data even if its revision did not change.
-    pub fn digest(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let text = format!("{:?}|{:?}|{:?}", self.kind, self.format, self.filter_spec);
-        hex::encode(Sha256::digest(text.as_bytes()))
-    }
-}
-
-/// One configured registry.
-#[derive(Debug, Clone)]
-pub struct RegistryConfig {
-    pub name: RegistryName,
-    /// Source names, in precedence order.
-    pub sources: Vec<SourceName>,
-    pub filter_spec: FilterSpec,
-    pub filter: Filter,
-    /// Who may read it.
-    pub access: thv_domain::access::AccessPolicy,
-    /// Which deployed servers it lists; `None`: every one the `kubernetes` section sees in
-    /// `anonymous` mode, none in `oauth` mode.
-    pub deployed: Option<DeployedScope>,
-}
-
-/// A registry's `deployed` section: the deployed servers it lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployedScope {
-    /// Namespaces whose servers are listed.
-    pub namespaces: Vec<String>,
-    /// Whether callers without a token may list them (`oauth` mode).
-    pub public: bool,
-}
-
 /// A configuration that could not be loaded. The message names every problem found.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration {file}:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -229,6 +102,15 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// The sources and registries to host, for the catalogue.
+    pub fn catalog_spec(&self) -> thv_domain::spec::CatalogSpec<'_> {
+        thv_domain::spec::CatalogSpec {
+            sources: &self.sources,
+            registries: &self.registries,
+            default_registry: self.default_registry.as_ref(),
+        }
+    }
+
     /// Loads and validates a configuration file with environment overrides.
     ///
     /// # Errors

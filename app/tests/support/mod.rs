@@ -109,11 +109,12 @@ async fn open(
     let store = EmbeddedStore::open(dir.join("data")).unwrap();
     let data_dir = config.data_dir.clone();
     let source_clock: Arc<dyn thv_ports::Clock> = clock.clone();
-    let catalog = Catalog::open(&config, Arc::new(store), clock, Arc::new(thv_app::catalog::NoEvents), |s| {
-        thv_app::serve::adapter_for(s, &data_dir, source_clock.clone()).map(wrap)
-    })
-    .await
-    .unwrap();
+    let catalog =
+        Catalog::open(config.catalog_spec(), Arc::new(store), clock, Arc::new(thv_app::catalog::NoEvents), |s| {
+            thv_app::serve::adapter_for(s, &data_dir, source_clock.clone()).map(wrap)
+        })
+        .await
+        .unwrap();
     (Arc::new(catalog), config)
 }
 

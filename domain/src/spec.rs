@@ -1,0 +1,180 @@
+//! What the core runs on: the specification of each source (where it reads, how often, what it
+//! keeps) and of each registry (its sources in precedence order, filter, access, deployed
+//! servers). The configuration parses YAML into these; the catalogue, the adapters' wiring and the
+//! HTTP layer all speak them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::access::AccessPolicy;
+use crate::format::DataFormat;
+use crate::{Filter, FilterSpec, RegistryName, SourceName};
+
+/// Where a source reads from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SourceKind {
+    /// A local file.
+    File { path: PathBuf },
+    /// A file over http(s).
+    Url { url: String, timeout: Duration },
+    /// A file in a git repository; one sync receives at most `max_bytes` of packs.
+    Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuthConfig>, max_bytes: u64 },
+    /// Another MCP-Registry-compatible API.
+    Api(ApiConfig),
+}
+
+/// Which commit of a git repository a source reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GitPin {
+    Branch(String),
+    Tag(String),
+    Commit(String),
+}
+
+/// Basic credentials of a git source; the password was read from `passwordFile`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitAuthConfig {
+    pub username: String,
+    pub password: String,
+    pub password_file: PathBuf,
+}
+
+/// Serialised (for the config digest) with the password file's name, never the password.
+impl Serialize for GitAuthConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("GitAuthConfig", 2)?;
+        st.serialize_field("username", &self.username)?;
+        st.serialize_field("passwordFile", &self.password_file)?;
+        st.end()
+    }
+}
+
+impl std::fmt::Debug for GitAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password file is named (so changing it changes the config digest), never its content.
+        f.debug_struct("GitAuthConfig")
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiConfig {
+    pub endpoint: String,
+    pub timeout: Duration,
+    pub user_agent: String,
+    pub max_pages: u32,
+    pub max_bytes: u64,
+    pub full_sync_interval: Duration,
+}
+
+impl SourceKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::File { .. } | Self::Url { .. } => "file",
+            Self::Git { .. } => "git",
+            Self::Api(_) => "api",
+        }
+    }
+
+    /// Where the data comes from, for humans: URLs without userinfo and with query values
+    /// redacted ([`crate::redact::location`]).
+    pub fn location(&self) -> String {
+        match self {
+            Self::File { path } => path.display().to_string(),
+            Self::Url { url, .. } => crate::redact::location(url),
+            Self::Git { repository, pin, path, .. } => {
+                let pin = match pin {
+                    GitPin::Branch(b) => format!("branch {b}"),
+                    GitPin::Tag(t) => format!("tag {t}"),
+                    GitPin::Commit(c) => format!("commit {c}"),
+                };
+                format!("{} ({pin}) {path}", crate::redact::location(repository))
+            }
+            Self::Api(api) => crate::redact::location(&api.endpoint),
+        }
+    }
+}
+
+/// One configured source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: SourceName,
+    pub kind: SourceKind,
+    pub format: DataFormat,
+    pub interval: Duration,
+    pub tombstone_retention: Duration,
+    /// Longest time one fetch may take.
+    pub timeout: Duration,
+    /// Largest share of invalid entries a document may have and still replace the data.
+    pub max_invalid_ratio: f64,
+    pub filter_spec: FilterSpec,
+    pub filter: Filter,
+}
+
+impl SourceConfig {
+    /// A digest of everything that changes how this source's data is read and filtered: when it
+    /// changes, the next sync re-reads the data even if its revision did not change.
+    /// It is the SHA-256 of a canonical JSON serialisation of the location, format and filter.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        // Serialising these plain types cannot fail; an empty text would still be a digest.
+        let text = serde_json::to_vec(&(&self.kind, self.format, &self.filter_spec)).unwrap_or_default();
+        hex::encode(Sha256::digest(&text))
+    }
+}
+
+/// One configured registry.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    pub name: RegistryName,
+    /// Source names, in precedence order.
+    pub sources: Vec<SourceName>,
+    pub filter_spec: FilterSpec,
+    pub filter: Filter,
+    /// Who may read it.
+    pub access: AccessPolicy,
+    /// Which deployed servers it lists; `None`: every one the `kubernetes` section sees in
+    /// `anonymous` mode, none in `oauth` mode.
+    pub deployed: Option<DeployedScope>,
+}
+
+/// A registry's `deployed` section: the deployed servers it lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedScope {
+    /// Namespaces whose servers are listed.
+    pub namespaces: Vec<String>,
+    /// Whether callers without a token may list them (`oauth` mode).
+    pub public: bool,
+}
+
+/// A duration as written in a configuration: `300ms`, `45s`, `5m0s`, `1h30m0s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// The sources and registries a catalogue hosts, and which registry is the default.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogSpec<'a> {
+    pub sources: &'a [SourceConfig],
+    pub registries: &'a [RegistryConfig],
+    pub default_registry: Option<&'a RegistryName>,
+}
