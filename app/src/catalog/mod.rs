@@ -14,6 +14,7 @@ mod events;
 mod replica;
 mod run;
 mod slot;
+mod views;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +35,18 @@ pub use events::{CatalogEvents, NoEvents, SyncReport};
 pub use run::{SyncOutcome, SyncRequest};
 use slot::SourceRuntime;
 pub use slot::{RegistrySlot, RegistrySnapshot, SourceSlot};
+pub use views::{ReadinessReport, ReadinessView, ReadyState, RegistryReadiness};
+
+/// Why a read of a registry is refused (see [`Catalog::resolve_read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadRefusal<'a> {
+    /// The caller sent no token (`oauth` mode) and the registry is not public, or does not exist.
+    TokenRequired,
+    /// No such registry, or the caller may not read it: the two are not told apart.
+    NotFound { registry: &'a str },
+    /// No registry was named and there is no default one the caller may read.
+    NoDefault { readable: Vec<&'a str> },
+}
 
 /// Why the catalogue could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +205,29 @@ impl Catalog {
     pub fn readable_registry(&self, name: &str, caller: &Caller) -> Option<&RegistrySlot> {
         let name = RegistryName::parse(name).ok()?;
         self.registries.get(&name).filter(|r| caller.can_read(&r.config.access))
+    }
+
+    /// The registry a read addresses — `registry`, or the default one when `None` — if `caller`
+    /// may read it. The one place that decides what a refused read is told: a caller without a
+    /// token is asked for one, any other is told the registry does not exist, whether it exists
+    /// or not.
+    pub fn resolve_read<'a>(
+        &'a self,
+        registry: Option<&'a str>,
+        caller: &'a Caller,
+    ) -> Result<&'a RegistrySlot, ReadRefusal<'a>> {
+        let name = registry.or_else(|| {
+            self.default_registry
+                .as_ref()
+                .map(RegistryName::as_str)
+                .filter(|d| self.readable_registry(d, caller).is_some())
+        });
+        let refused = |refusal| if caller.is_anonymous() { ReadRefusal::TokenRequired } else { refusal };
+        let Some(name) = name else {
+            let readable = self.readable_registries(caller).map(|r| r.config.name.as_str()).collect();
+            return Err(refused(ReadRefusal::NoDefault { readable }));
+        };
+        self.readable_registry(name, caller).ok_or_else(|| refused(ReadRefusal::NotFound { registry: name }))
     }
 
     /// The registries `caller` may read.

@@ -9,8 +9,8 @@
 //!   caller may not read answers 401 too — the same answer as a registry that does not exist, so
 //!   nothing about private registries leaks to unauthenticated callers.
 //!
-//! Handlers decide with [`Caller::can_read`] and [`hidden_registry`]; an authenticated caller is
-//! told 404 for a registry it may not read, exactly as for one that does not exist.
+//! Reads of a registry are decided by the core (`Catalog::resolve_read`); an authenticated caller
+//! is told 404 for a registry it may not read, exactly as for one that does not exist.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -201,15 +201,18 @@ const TOKEN_REQUIRED: &str = "authentication required: send `Authorization: Bear
 /// The 401 for a caller without a token (`oauth` mode) on something that needs one; `None` for
 /// every other caller.
 pub fn token_required(caller: &Caller) -> Option<Problem> {
-    caller.is_anonymous().then(|| Problem::new(StatusCode::UNAUTHORIZED, TOKEN_REQUIRED))
+    caller.is_anonymous().then(token_missing)
 }
 
-/// The answer for a registry the caller may not read — or that does not exist: the two are the
-/// same answer. Unauthenticated callers are asked to authenticate (401), authenticated ones are
-/// told it does not exist (404).
-pub fn hidden_registry(caller: &Caller, name: &str) -> Problem {
-    token_required(caller)
-        .unwrap_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{name}`")))
+/// The answer for a registry that does not exist, which is also the answer for one an
+/// authenticated caller may not read.
+pub fn registry_not_found(name: &str) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{name}`"))
+}
+
+/// The 401 for a request without a token where one is needed.
+pub fn token_missing() -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, TOKEN_REQUIRED)
 }
 
 /// `GET /.well-known/oauth-protected-resource` (RFC 9728) in `oauth` mode.

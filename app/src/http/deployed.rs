@@ -24,7 +24,7 @@ use thv_ports::{DeployedServer, Deployments, DeploymentsError};
 use thv_domain::access::Caller;
 
 use super::problem::Problem;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ReadRefusal};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -160,8 +160,12 @@ impl DeployedApi {
         // The root paths list the default registry's deployed servers.
         let slot = match super::servers::readable_registry(&self.catalog, req, registry) {
             Ok(slot) => slot,
-            Err(p) if p.status == 401 => return DeployedResponse::Unauthorized(p.json()),
-            Err(p) => return DeployedResponse::NotFound(p.json()),
+            Err(refusal @ ReadRefusal::TokenRequired) => {
+                return DeployedResponse::Unauthorized(super::servers::refusal_problem(&refusal).json());
+            }
+            Err(refusal @ (ReadRefusal::NotFound { .. } | ReadRefusal::NoDefault { .. })) => {
+                return DeployedResponse::NotFound(super::servers::refusal_problem(&refusal).json());
+            }
         };
         let caller = super::auth::caller(req);
         let scope = &slot.config.deployed;

@@ -7,11 +7,10 @@ use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use thv_domain::access::{Caller, Role};
 use thv_domain::{SyncPhase, SyncStatus};
 
-use crate::catalog::Catalog;
-use crate::config::{RegistryConfig, SourceConfig};
+use crate::catalog::{Catalog, ReadinessReport, ReadinessView, ReadyState};
+use crate::config::SourceConfig;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -210,10 +209,10 @@ impl OpsApi {
     #[oai(path = "/readiness", method = "get", operation_id = "readiness", tag = "ApiTags::Operations")]
     async fn readiness(&self, req: &Request) -> ReadinessResponse {
         let view = match self.audience {
-            OpsAudience::Operators => View::Everything,
-            OpsAudience::Public => View::of(super::auth::caller(req)),
+            OpsAudience::Operators => ReadinessView::Everything,
+            OpsAudience::Public => ReadinessView::of(super::auth::caller(req)),
         };
-        let body = readiness(&self.catalog, &view);
+        let body = readiness(self.catalog.readiness(view));
         if body.status == "not_ready" {
             ReadinessResponse::NotReady(Json(body))
         } else {
@@ -228,74 +227,26 @@ impl OpsApi {
     }
 }
 
-/// How much of the readiness report a caller sees.
-enum View<'a> {
-    /// The status alone.
-    Status,
-    /// The registries this caller may read.
-    Readable(&'a Caller),
-    /// Every registry, and the store's problem.
-    Everything,
-}
-
-impl<'a> View<'a> {
-    fn of(caller: &'a Caller) -> Self {
-        match caller {
-            Caller::Open => Self::Everything,
-            Caller::Anonymous => Self::Status,
-            Caller::User { .. } if caller.has_role(Role::SuperAdmin) => Self::Everything,
-            Caller::User { .. } => Self::Readable(caller),
-        }
-    }
-
-    fn shows(&self, registry: &RegistryConfig) -> bool {
-        match self {
-            Self::Status => false,
-            Self::Readable(caller) => caller.can_read(&registry.access),
-            Self::Everything => true,
-        }
-    }
-}
-
-/// The readiness report of a catalogue as `view` may see it. The status covers every registry
-/// whatever the view, so every caller gets the same 200 or 503.
-fn readiness(catalog: &Catalog, view: &View<'_>) -> Readiness {
-    let default = catalog.default_registry();
-    let ready = catalog.registries().all(|r| catalog.registry_ready(&r.config));
-    let problem = catalog.store_problem();
-    let status = match (ready, &problem) {
-        (false, _) => "not_ready",
-        (true, Some(_)) => "degraded",
-        (true, None) => "ready",
+/// The readiness body of a report.
+fn readiness(report: ReadinessReport<'_>) -> Readiness {
+    let status = match report.state {
+        ReadyState::NotReady => "not_ready",
+        ReadyState::Degraded => "degraded",
+        ReadyState::Ready => "ready",
     };
-    let registries = (!matches!(view, View::Status)).then(|| {
-        catalog
-            .registries()
-            .filter(|r| view.shows(&r.config))
-            .map(|r| {
-                let sources = r
-                    .config
-                    .sources
-                    .iter()
-                    .filter_map(|s| {
-                        let slot = catalog.source(s)?;
-                        let (status, _) = catalog.source_status(s)?;
-                        Some(SourceStatus::new(&slot.config, status))
-                    })
-                    .collect();
-                let server_count = catalog.registry(r.config.name.as_str()).map_or(0, |s| s.snapshot.server_count());
-                RegistryReadiness {
-                    name: r.config.name.to_string(),
-                    default: default == Some(&r.config.name),
-                    ready: catalog.registry_ready(&r.config),
-                    server_count: server_count as u64,
-                    sources,
-                }
+    let registries = report.registries.map(|registries| {
+        registries
+            .into_iter()
+            .map(|r| RegistryReadiness {
+                name: r.config.name.to_string(),
+                default: r.default,
+                ready: r.ready,
+                server_count: r.server_count as u64,
+                sources: r.sources.into_iter().map(|(config, status)| SourceStatus::new(config, status)).collect(),
             })
             .collect()
     });
-    let message = problem
-        .filter(|_| matches!(view, View::Everything))
-        .map(|p| format!("the database cannot be reached ({p}); serving the data in memory"));
+    let message =
+        report.store_problem.map(|p| format!("the database cannot be reached ({p}); serving the data in memory"));
     Readiness { status: status.to_owned(), message, registries }
 }

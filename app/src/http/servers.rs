@@ -12,14 +12,14 @@ use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
+use thv_domain::ServerName;
 use thv_domain::snapshot::{ListQuery, VersionSelector, decode_cursor, render_list};
-use thv_domain::{RegistryName, ServerName};
 
-use super::auth::{caller, hidden_registry, token_required};
+use super::auth::{caller, registry_not_found, token_missing};
 use super::payload::PreRendered;
 use super::problem::Problem;
 use super::schema::{ServerList, ServerResponse};
-use crate::catalog::{Catalog, RegistrySlot, RegistrySnapshot};
+use crate::catalog::{Catalog, ReadRefusal, RegistrySlot, RegistrySnapshot};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -114,7 +114,28 @@ pub enum VersionResponse {
 enum Outcome {
     Body(Bytes, String),
     NotModified(String),
-    Problem(Problem),
+    /// The caller may not read the registry (or it does not exist).
+    Refused(Problem, Refused),
+    BadRequest(Problem),
+    NotFound(Problem),
+    Unprocessable(Problem),
+}
+
+/// How a refused read is answered.
+#[derive(Clone, Copy)]
+enum Refused {
+    TokenRequired,
+    NotFound,
+}
+
+impl Outcome {
+    fn refused(refusal: &ReadRefusal<'_>) -> Self {
+        let how = match refusal {
+            ReadRefusal::TokenRequired => Refused::TokenRequired,
+            ReadRefusal::NotFound { .. } | ReadRefusal::NoDefault { .. } => Refused::NotFound,
+        };
+        Self::Refused(refusal_problem(refusal), how)
+    }
 }
 
 impl From<Outcome> for ListResponse {
@@ -122,12 +143,10 @@ impl From<Outcome> for ListResponse {
         match o {
             Outcome::Body(b, etag) => Self::Ok(PreRendered::new(b), etag),
             Outcome::NotModified(etag) => Self::NotModified(etag),
-            Outcome::Problem(p) => match p.status {
-                400 => Self::BadRequest(p.json()),
-                401 => Self::Unauthorized(p.json()),
-                422 => Self::Unprocessable(p.json()),
-                _ => Self::NotFound(p.json()),
-            },
+            Outcome::Refused(p, Refused::TokenRequired) => Self::Unauthorized(p.json()),
+            Outcome::Refused(p, Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
+            Outcome::BadRequest(p) => Self::BadRequest(p.json()),
+            Outcome::Unprocessable(p) => Self::Unprocessable(p.json()),
         }
     }
 }
@@ -137,12 +156,10 @@ impl From<Outcome> for VersionResponse {
         match o {
             Outcome::Body(b, etag) => Self::Ok(PreRendered::new(b), etag),
             Outcome::NotModified(etag) => Self::NotModified(etag),
-            Outcome::Problem(p) => match p.status {
-                400 => Self::BadRequest(p.json()),
-                401 => Self::Unauthorized(p.json()),
-                422 => Self::Unprocessable(p.json()),
-                _ => Self::NotFound(p.json()),
-            },
+            Outcome::Refused(p, Refused::TokenRequired) => Self::Unauthorized(p.json()),
+            Outcome::Refused(p, Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
+            Outcome::BadRequest(p) => Self::BadRequest(p.json()),
+            Outcome::Unprocessable(p) => Self::Unprocessable(p.json()),
         }
     }
 }
@@ -376,18 +393,18 @@ impl ServersApi {
 impl ServersApi {
     /// The registry a request addresses (the default one at the root paths), when the caller may
     /// read it. A registry the caller may not read gets the same answer as a missing one.
-    fn registry(&self, req: &Request, registry: Option<&str>) -> Result<Arc<RegistrySnapshot>, Problem> {
-        readable_registry(&self.catalog, req, registry).map(RegistrySlot::snapshot)
+    fn registry(&self, req: &Request, registry: Option<&str>) -> Result<Arc<RegistrySnapshot>, Outcome> {
+        readable_registry(&self.catalog, req, registry).map(RegistrySlot::snapshot).map_err(|r| Outcome::refused(&r))
     }
 
     fn list(&self, req: &Request, registry: Option<&str>, p: ListParams, default_version: Option<&str>) -> Outcome {
         let reg = match self.registry(req, registry) {
             Ok(r) => r,
-            Err(p) => return Outcome::Problem(p),
+            Err(refused) => return refused,
         };
         let query = match list_query(p, default_version) {
             Ok(q) => q,
-            Err(p) => return Outcome::Problem(p),
+            Err(bad) => return bad,
         };
         // The page and its ETag come from the cache (computed on a miss), so a hit costs neither
         // a render nor a digest.
@@ -414,14 +431,14 @@ impl ServersApi {
     fn versions(&self, req: &Request, registry: Option<&str>, name: &str, include_deleted: bool) -> Outcome {
         let reg = match self.registry(req, registry) {
             Ok(r) => r,
-            Err(p) => return Outcome::Problem(p),
+            Err(refused) => return refused,
         };
         if let Err(p) = server_name(name) {
-            return Outcome::Problem(p);
+            return Outcome::BadRequest(p);
         }
         // Looked up before `If-None-Match`: `*` matches only what exists (RFC 9110 13.1.2).
         let Some(rows) = reg.snapshot.versions(name, include_deleted) else {
-            return Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, "Server not found"));
+            return Outcome::NotFound(Problem::new(StatusCode::NOT_FOUND, "Server not found"));
         };
         let etag = etag(&reg.digest, req);
         if not_modified(req, &etag) {
@@ -440,10 +457,10 @@ impl ServersApi {
     ) -> Outcome {
         let reg = match self.registry(req, registry) {
             Ok(r) => r,
-            Err(p) => return Outcome::Problem(p),
+            Err(refused) => return refused,
         };
         if let Err(p) = server_name(name) {
-            return Outcome::Problem(p);
+            return Outcome::BadRequest(p);
         }
         let selector =
             if version == "latest" { VersionSelector::Latest } else { VersionSelector::Exact(version.to_owned()) };
@@ -454,7 +471,7 @@ impl ServersApi {
             } else {
                 "Server not found"
             };
-            return Outcome::Problem(Problem::new(StatusCode::NOT_FOUND, missing));
+            return Outcome::NotFound(Problem::new(StatusCode::NOT_FOUND, missing));
         };
         let etag = etag(&reg.digest, req);
         if not_modified(req, &etag) {
@@ -465,30 +482,28 @@ impl ServersApi {
 }
 
 /// The registry a request addresses — named, or the default one at the root paths — when the
-/// caller may read it; otherwise the answer for a missing registry (see [`hidden_registry`]).
+/// caller may read it ([`Catalog::resolve_read`] decides).
 pub fn readable_registry<'a>(
     catalog: &'a Catalog,
-    req: &Request,
-    registry: Option<&str>,
-) -> Result<&'a RegistrySlot, Problem> {
-    let caller = caller(req);
-    let name = registry.or_else(|| {
-        catalog.default_registry().map(RegistryName::as_str).filter(|d| catalog.readable_registry(d, caller).is_some())
-    });
-    let Some(name) = name else {
-        if let Some(p) = token_required(caller) {
-            return Err(p);
-        }
-        let names: Vec<&str> = catalog.readable_registries(caller).map(|r| r.config.name.as_str()).collect();
-        return Err(Problem::new(
+    req: &'a Request,
+    registry: Option<&'a str>,
+) -> Result<&'a RegistrySlot, ReadRefusal<'a>> {
+    catalog.resolve_read(registry, caller(req))
+}
+
+/// What a refused read is told.
+pub fn refusal_problem(refusal: &ReadRefusal<'_>) -> Problem {
+    match refusal {
+        ReadRefusal::TokenRequired => token_missing(),
+        ReadRefusal::NotFound { registry } => registry_not_found(registry),
+        ReadRefusal::NoDefault { readable } => Problem::new(
             StatusCode::NOT_FOUND,
             format!(
                 "no default registry is configured; use /registry/{{name}}/v0.1/servers with one of: {}",
-                names.join(", ")
+                readable.join(", ")
             ),
-        ));
-    };
-    catalog.readable_registry(name, caller).ok_or_else(|| hidden_registry(caller, name))
+        ),
+    }
 }
 
 fn server_name(name: &str) -> Result<ServerName, Problem> {
@@ -496,30 +511,29 @@ fn server_name(name: &str) -> Result<ServerName, Problem> {
         .map_err(|e| Problem::invalid(StatusCode::BAD_REQUEST, "path.serverName", e.to_string(), Some(name)))
 }
 
-fn list_query(p: ListParams, default_version: Option<&str>) -> Result<ListQuery, Problem> {
+fn list_query(p: ListParams, default_version: Option<&str>) -> Result<ListQuery, Outcome> {
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::invalid(
+        return Err(Outcome::Unprocessable(Problem::invalid(
             StatusCode::UNPROCESSABLE_ENTITY,
             "query.limit",
             "must be between 1 and 100",
             Some(&limit.to_string()),
-        ));
+        )));
     }
     if p.updated_since.is_some() && p.include_deleted == Some(false) {
-        return Err(Problem::invalid(
+        return Err(Outcome::BadRequest(Problem::invalid(
             StatusCode::BAD_REQUEST,
             "query.include_deleted",
             "cannot be false together with updated_since: incremental reads always include deleted versions",
             Some("false"),
-        ));
+        )));
     }
     let after = match p.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(
-            decode_cursor(c)
-                .map_err(|e| Problem::invalid(StatusCode::BAD_REQUEST, "query.cursor", e.to_string(), Some(c)))?,
-        ),
+        Some(c) => Some(decode_cursor(c).map_err(|e| {
+            Outcome::BadRequest(Problem::invalid(StatusCode::BAD_REQUEST, "query.cursor", e.to_string(), Some(c)))
+        })?),
     };
     let version = match p.version.as_deref().or(default_version) {
         None | Some("") => None,
