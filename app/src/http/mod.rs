@@ -90,6 +90,7 @@ pub fn app_with(
     auth: auth::Auth,
 ) -> impl Endpoint {
     let service = api_service_with(catalog, deployments, limits.page_cache_bytes);
+    let routes = observe::RouteTable::leak(&service.spec(), OUTSIDE_API);
     let auth = Arc::new(auth);
     let metadata = auth::protected_resource_metadata(&auth);
     let json = service.spec_endpoint();
@@ -109,7 +110,7 @@ pub fn app_with(
         .around(move |next, req| auth::authenticate(auth.clone(), next, req))
         .around(problem::problem_middleware)
         .around(move |ep, req| harden::harden(ep, req, limits))
-        .around(observe::observe)
+        .around(move |ep, req| observe::observe(routes, ep, req))
         .around(rewrite::rewrite_middleware)
 }
 
@@ -224,12 +225,13 @@ pub fn internal_app(catalog: Arc<Catalog>, limits: HttpLimits) -> impl Endpoint 
         API_TITLE,
         "internal",
     );
+    let routes = observe::RouteTable::leak(&ops.spec(), &["/metrics"]);
     Route::new()
         .at("/metrics", poem::get(metrics_endpoint))
         .nest("/", ops)
         .around(problem::problem_middleware)
         .around(move |ep, req| harden::harden(ep, req, limits))
-        .around(observe::observe)
+        .around(move |ep, req| observe::observe(routes, ep, req))
 }
 
 /// The OpenAPI document of this server, in JSON.

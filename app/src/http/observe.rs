@@ -6,7 +6,6 @@
 //! `traceparent` (every log line of the request then carries its `trace_id`). Otherwise the
 //! request runs without one, which saves a good share of the cost of a request.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use opentelemetry::propagation::Extractor;
@@ -24,41 +23,47 @@ pub const LOG_TARGET: &str = module_path!();
 const UNMATCHED: &str = "unmatched";
 
 /// A route template and its segments (`{…}` matches any one segment).
+#[derive(Debug)]
 struct Route {
     template: String,
     segments: Vec<String>,
 }
 
-static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+/// The route templates of an application, from the service it was built with: what request
+/// lines and metrics name a request by.
+#[derive(Debug)]
+pub struct RouteTable(Vec<Route>);
 
-/// Every route template.
-fn routes() -> &'static [Route] {
-    ROUTES.get_or_init(|| {
-        let spec: serde_json::Value = serde_json::from_str(&super::spec_json()).unwrap_or_default();
+impl RouteTable {
+    /// The paths of an OpenAPI document (as JSON), plus `extra` paths served outside it. The
+    /// table lives as long as the process (one per application built), so its templates can
+    /// label metrics.
+    pub fn leak(spec_json: &str, extra: &[&str]) -> &'static Self {
+        let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let mut paths: Vec<String> = spec["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
-        paths.extend(super::OUTSIDE_API.iter().map(|p| (*p).to_owned()));
-        paths
+        paths.extend(extra.iter().map(|p| (*p).to_owned()));
+        let routes = paths
             .into_iter()
-            .map(|template| Route { segments: template.split('/').map(str::to_owned).collect(), template })
-            .collect()
-    })
-}
-
-/// The route template a path matches (after normalisation), or [`UNMATCHED`]. Literal segments
-/// win over parameters when several templates match.
-fn route_of(path: &str) -> &'static str {
-    if super::is_docs(path) {
-        return "/docs";
+            .map(|template| Route { segments: template.split('/').map(str::to_owned).collect(), template });
+        Box::leak(Box::new(Self(routes.collect())))
     }
-    let segs: Vec<&str> = path.split('/').collect();
-    routes()
-        .iter()
-        .filter(|r| {
-            r.segments.len() == segs.len()
-                && r.segments.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
-        })
-        .max_by_key(|r| r.segments.iter().filter(|s| !s.starts_with('{')).count())
-        .map_or(UNMATCHED, |r| r.template.as_str())
+
+    /// The route template a path matches (after normalisation), or [`UNMATCHED`]. Literal
+    /// segments win over parameters when several templates match.
+    fn route_of(&'static self, path: &str) -> &'static str {
+        if super::is_docs(path) {
+            return "/docs";
+        }
+        let segs: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .filter(|r| {
+                r.segments.len() == segs.len()
+                    && r.segments.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+            })
+            .max_by_key(|r| r.segments.iter().filter(|s| !s.starts_with('{')).count())
+            .map_or(UNMATCHED, |r| r.template.as_str())
+    }
 }
 
 struct Headers<'a>(&'a HeaderMap);
@@ -80,9 +85,9 @@ fn is_probe(route: &str) -> bool {
 }
 
 /// The middleware. It runs after path normalisation, so `/v0/…` is reported as `/v0.1/…`.
-pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+pub async fn observe<E: Endpoint>(routes: &'static RouteTable, next: E, req: Request) -> poem::Result<Response> {
     let method = metrics::method_label(req.method());
-    let route = route_of(req.uri().path());
+    let route = routes.route_of(req.uri().path());
     let span = request_span(&req, method, route);
     metrics::in_flight(1.0);
     let started = Instant::now();
