@@ -46,7 +46,7 @@ async fn broken_data_never_replaces_the_last_good_data() {
         assert_eq!(ready["registries"][0]["sources"][0]["phase"], json!("failed"), "{what}");
     }
     std::fs::remove_file(h.path("servers.json")).unwrap();
-    let SyncOutcome::Failed { message } = h.sync("reg").await else { panic!("missing file must fail") };
+    let SyncOutcome::Failed { message, .. } = h.sync("reg").await else { panic!("missing file must fail") };
     assert!(message.contains("servers.json") && message.contains("does not exist"), "{message}");
     assert_eq!(status(&h).attempt_count, 6);
 
@@ -317,7 +317,9 @@ async fn a_document_that_is_mostly_invalid_is_refused_like_an_empty_one() {
         .map(|i| if i == 0 { server("a.b/s0", "1", "d") } else { json!({"name": format!("a.b/s{i}"), "version": "1"}) })
         .collect();
     h.write_json("servers.json", &json!(mostly_bad));
-    let SyncOutcome::Failed { message } = h.sync("reg").await else { panic!("a mostly invalid document must fail") };
+    let SyncOutcome::Failed { message, .. } = h.sync("reg").await else {
+        panic!("a mostly invalid document must fail")
+    };
     assert!(
         message.contains("9 of 10 entries are invalid") && message.contains("syncPolicy.maxInvalidRatio"),
         "{message}"

@@ -3,6 +3,7 @@
 //! This crate has no I/O, no async runtime and no framework: everything here is a value or a
 //! function of values, so it can be tested exhaustively and reused by every adapter.
 //!
+//! - [`accept`]: the accept-or-refuse rule of a sync (never replace good data with bad).
 //! - [`access`]: claim maps, roles, registry access policies and the caller of a request.
 //! - [`names`]: validated server, source and registry names (parse, don't validate).
 //! - [`version`]: version strings and the official semver rule.
@@ -21,6 +22,7 @@
 //! Adding a data format: add a module under `format/`, teach `format::detect` to recognise it and
 //! return `ParsedServer`s from it; nothing else changes.
 
+pub mod accept;
 pub mod access;
 pub mod entry;
 pub mod filter;

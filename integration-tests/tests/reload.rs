@@ -35,6 +35,17 @@ async fn wait_failed(srv: &TestServer, what: &str) -> Value {
     .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// Failed syncs counted with `reason` by the server's metrics.
+async fn failed_syncs(srv: &TestServer, reason: &str) -> u64 {
+    let labels = format!("outcome=\"failed\",reason=\"{reason}\"}} ");
+    let metrics = srv.get("/metrics").await.unwrap().body;
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("registry_syncs_total{"))
+        .filter_map(|l| l.split_once(&labels).map(|(_, n)| n.trim().parse::<u64>().unwrap()))
+        .sum()
+}
+
 async fn wait_synced(srv: &TestServer, what: &str) -> Value {
     srv.wait_source(&format!("source phase `synced` after {what}"), |s| s["phase"] == "synced")
         .await
@@ -51,15 +62,21 @@ async fn broken_file_at_reload_keeps_serving_the_last_good_data() {
     let good = snapshot(&srv).await;
     assert_eq!(good.len(), EXPECTED_ROWS);
 
-    let broken: [(&str, &[u8]); 4] = [
-        ("invalid JSON", b"[{\"name\": \"io.github.example/one\", "),
-        ("a document of the wrong shape", b"{\"foo\": 1}"),
-        ("an empty file", b""),
-        ("an empty array", b"[]"),
+    let broken: [(&str, &[u8], &str); 4] = [
+        ("invalid JSON", b"[{\"name\": \"io.github.example/one\", ", "unusable"),
+        ("a document of the wrong shape", b"{\"foo\": 1}", "unusable"),
+        ("an empty file", b"", "unusable"),
+        ("an empty array", b"[]", "emptied"),
     ];
-    for (what, bytes) in broken {
+    for (what, bytes, reason) in broken {
+        let counted_before = failed_syncs(&srv, reason).await;
         fixture.write_raw(bytes).unwrap();
         let failed = wait_failed(&srv, what).await;
+        wait_until(&format!("a failed sync counted with reason `{reason}` after {what}"), WAIT, || async {
+            Ok((failed_syncs(&srv, reason).await > counted_before).then_some(()))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
         let (status, body) = srv.readiness().await.unwrap();
         assert_eq!(status, 200, "readiness after {what}: {body}");
         assert_eq!(body["status"], "ready", "{body}");

@@ -11,6 +11,7 @@
 
 mod coordinator;
 mod events;
+mod failure;
 mod replica;
 mod run;
 mod slot;
@@ -32,6 +33,7 @@ use thv_domain::spec::{CatalogSpec, RegistryConfig, SourceConfig};
 
 pub use coordinator::Coordinator;
 pub use events::{CatalogEvents, NoEvents, SyncReport};
+pub use failure::SyncFailure;
 pub use run::{SyncOutcome, SyncRequest};
 use slot::SourceRuntime;
 pub use slot::{RegistrySlot, RegistrySnapshot, SourceSlot};
@@ -71,20 +73,6 @@ pub struct Catalog {
     scheduled: AtomicBool,
     /// Why the store cannot be reached, while it cannot.
     store_problem: std::sync::Mutex<Option<String>>,
-}
-
-/// Counts distinct server names with at least one live version.
-fn live_servers(entries: &[Entry]) -> usize {
-    let mut count = 0;
-    let mut last: Option<&str> = None;
-    for e in entries.iter().filter(|e| !e.is_deleted()) {
-        let name = e.server.name().as_str();
-        if last != Some(name) {
-            count += 1;
-            last = Some(name);
-        }
-    }
-    count
 }
 
 impl Catalog {

@@ -1,19 +1,22 @@
-//! One sync run of one source: fetch → parse → filter → the accept-or-refuse rules → reconcile
-//! → store → rebuild the registries' snapshots, under the source's lease; and the supervision
-//! that turns a panic in a run into a failed attempt.
+//! One sync run of one source, as a sequence of I/O steps: lease → catch up with the store →
+//! record the start → fetch → the accept-or-refuse rule (pure, [`thv_domain::accept`]) → one
+//! exit that stores the result or records the failure, then serves it; and the supervision that
+//! turns a panic in a run into a failed attempt.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use thv_domain::format::{ParsedServer, parse_document};
-use thv_domain::reconcile::{Coverage, reconcile};
-use thv_domain::{SourceName, SyncPhase, SyncStatus};
+use thv_domain::accept::{AcceptPolicy, accept, live_servers};
+use thv_domain::format::parse_document;
+use thv_domain::reconcile::Coverage;
+use thv_domain::{Entry, SourceName, SyncPhase, SyncStatus};
 use thv_ports::Fetched;
 use tracing::Instrument as _;
 
+use super::SyncFailure;
 use super::slot::{Running, SourceRuntime, SourceSlot, settle};
-use super::{Catalog, SyncReport, live_servers, lock};
+use super::{Catalog, SyncReport, lock};
 
 /// The answer to [`Catalog::request_sync`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,14 +27,15 @@ pub enum SyncRequest {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SyncOutcome {
     /// New data was stored and is served.
     Updated { servers: usize },
     /// The data did not change.
     Unchanged,
-    /// The sync failed; the previous data is still served.
-    Failed { message: String },
+    /// The sync failed; the previous data is still served. `message` is what the status says:
+    /// the failure, and how many servers are still served.
+    Failed { failure: SyncFailure, message: String },
     /// Another sync of this source is running in this process.
     Busy,
     /// Another process sharing the store is syncing this source; its result arrives as a change.
@@ -39,6 +43,12 @@ pub enum SyncOutcome {
 }
 
 impl SyncOutcome {
+    /// A failure while `serving` servers are still served.
+    fn failed(failure: SyncFailure, serving: usize) -> Self {
+        let message = failure.message(serving);
+        Self::Failed { failure, message }
+    }
+
     /// `updated`, `unchanged`, `failed`, `busy` or `elsewhere` (metrics and spans).
     pub fn label(&self) -> &'static str {
         match self {
@@ -49,45 +59,64 @@ impl SyncOutcome {
             Self::Busy => "busy",
         }
     }
+
+    /// Why a sync failed ([`SyncFailure::reason`]); `None` when it did not.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::Failed { failure, .. } => Some(failure.reason()),
+            _ => None,
+        }
+    }
+}
+
+/// What a run found, before it is stored and served.
+enum Found {
+    /// The source's data did not change.
+    Unchanged,
+    /// Accepted entries and the status that goes with them.
+    Updated { entries: Vec<Entry>, status: SyncStatus },
 }
 
 impl Catalog {
     /// Syncs one source in a task of its own, so that a panic in a sync (a bug in an adapter or a
     /// parser) ends that sync only: it is logged once, the source's status says so (`failed`, one
-    /// more attempt, so retries back off), and the outcome is a failure. Dropping the returned
-    /// future stops the sync, as dropping [`Catalog::sync`] would.
+    /// more attempt, so retries back off), it is reported as a failed sync (reason `panic`), and
+    /// the outcome is a failure. Dropping the returned future stops the sync, as dropping
+    /// [`Catalog::sync`] would.
     pub async fn sync_supervised(self: &Arc<Self>, name: &SourceName) -> SyncOutcome {
         let catalog = self.clone();
         let source = name.clone();
+        let started = Instant::now();
         let task = tokio::spawn(async move { catalog.sync(&source).await });
         let _abort = AbortOnDrop(task.abort_handle());
-        match task.await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                let why = if e.is_panic() { panic_message(e.into_panic()) } else { e.to_string() };
-                tracing::error!(source.name = %name, error = %why, "a sync task panicked; the source is retried with backoff");
-                let Some(slot) = self.sources.get(name) else { return SyncOutcome::Failed { message: why } };
-                let before = lock(&slot.state).clone();
-                let message = format!("the sync stopped on an internal error ({why}); it is retried with backoff");
-                // Status is written only under the source's lease, as by a sync.
-                match self.store.try_lease(name).await {
-                    Ok(Some(lease)) => {
-                        let outcome = self.fail(slot, &before, message, Persist::Yes).await;
-                        if let Err(e) = lease.release().await {
-                            tracing::warn!(source.name = %name, error = %e, "cannot release the sync lease");
-                        }
-                        outcome
-                    }
-                    _ => self.fail(slot, &before, message, Persist::No).await,
+        let why = match task.await {
+            Ok(outcome) => return outcome,
+            Err(e) if e.is_panic() => panic_message(e.into_panic()),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(source.name = %name, error = %why, "a sync task panicked; the source is retried with backoff");
+        let failure = SyncFailure::Panic { why };
+        let Some(slot) = self.sources.get(name) else { return SyncOutcome::failed(failure, 0) };
+        let before = lock(&slot.state).clone();
+        // Status is written only under the source's lease, as by a sync.
+        let outcome = match self.store.try_lease(name).await {
+            Ok(Some(lease)) => {
+                let outcome = self.finish(slot, &before, Err(failure), Persist::Yes).await;
+                if let Err(e) = lease.release().await {
+                    tracing::warn!(source.name = %name, error = %e, "cannot release the sync lease");
                 }
+                outcome
             }
-        }
+            _ => self.finish(slot, &before, Err(failure), Persist::No).await,
+        };
+        self.report(name, &outcome, started);
+        outcome
     }
 
     /// Syncs one source now. Returns [`SyncOutcome::Busy`] when a sync of it is already running.
     pub async fn sync(&self, name: &SourceName) -> SyncOutcome {
         let Some(slot) = self.sources.get(name) else {
-            return SyncOutcome::Failed { message: format!("no source is named `{name}`") };
+            return SyncOutcome::failed(SyncFailure::UnknownSource { name: name.to_string() }, 0);
         };
         let Some(_running) = Running::start(&slot.running) else { return SyncOutcome::Busy };
         // A catch-up with the store may hold the lock for a moment: wait for it.
@@ -106,28 +135,20 @@ impl Catalog {
         self.events.sync_started(&span);
         let started = Instant::now();
         let outcome = self.sync_with_lease(slot).instrument(span.clone()).await;
-        let elapsed = started.elapsed();
-        let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         span.record("sync.outcome", outcome.label());
-        let servers = self.source_status(name).map(|(status, _)| status.server_count);
-        if let Some(servers) = servers {
+        if let Some(servers) = self.report(name, &outcome, started) {
             span.record("sync.servers", servers);
         }
-        self.events.sync_finished(&SyncReport {
-            source: name,
-            outcome: &outcome,
-            servers,
-            elapsed,
-            finished_at: self.clock.now(),
-        });
         let _entered = span.enter();
         match &outcome {
             SyncOutcome::Updated { servers } => {
                 tracing::info!(source.name = %name, servers, duration_ms, "source synced");
             }
             SyncOutcome::Unchanged => tracing::debug!(source.name = %name, duration_ms, "source unchanged"),
-            SyncOutcome::Failed { message } => {
-                tracing::warn!(source.name = %name, duration_ms, error = %message, "source sync failed");
+            SyncOutcome::Failed { failure, message } => {
+                let reason = failure.reason();
+                tracing::warn!(source.name = %name, duration_ms, reason, error = %message, "source sync failed");
             }
             SyncOutcome::Elsewhere => {
                 tracing::debug!(source.name = %name, "another process is syncing this source");
@@ -135,6 +156,19 @@ impl Catalog {
             SyncOutcome::Busy => {}
         }
         outcome
+    }
+
+    /// Reports a finished run to the listeners; returns the servers the source provides now.
+    fn report(&self, name: &SourceName, outcome: &SyncOutcome, started: Instant) -> Option<usize> {
+        let servers = self.source_status(name).map(|(status, _)| status.server_count);
+        self.events.sync_finished(&SyncReport {
+            source: name,
+            outcome,
+            servers,
+            elapsed: started.elapsed(),
+            finished_at: self.clock.now(),
+        });
+        servers
     }
 
     async fn sync_with_lease(&self, slot: &SourceSlot) -> SyncOutcome {
@@ -152,125 +186,147 @@ impl Catalog {
             Err(e) => {
                 self.store_failed(&e);
                 let before = lock(&slot.state).clone();
-                self.fail(slot, &before, format!("cannot take the sync lease: {e}"), Persist::No).await
+                self.finish(slot, &before, Err(SyncFailure::Lease { error: e.to_string() }), Persist::No).await
             }
         }
     }
 
     /// With the lease held: catch up with what other processes stored, then sync.
     async fn sync_leased(&self, slot: &SourceSlot) -> SyncOutcome {
-        if let Err(e) = self.refresh_slot(slot).await {
-            let before = lock(&slot.state).clone();
-            return self.fail(slot, &before, format!("cannot read the stored state: {e}"), Persist::Yes).await;
-        }
-        self.sync_locked(slot).await
+        let caught_up = self.refresh_slot(slot).await;
+        let before = lock(&slot.state).clone();
+        let found = match caught_up {
+            Ok(_) => self.fetch_and_accept(slot, &before).await,
+            Err(e) => Err(SyncFailure::ReadState { error: e.to_string() }),
+        };
+        self.finish(slot, &before, found, Persist::Yes).await
     }
 
-    async fn sync_locked(&self, slot: &SourceSlot) -> SyncOutcome {
+    /// The steps of a run up to the decision: record the start, fetch (within
+    /// `syncPolicy.timeout`), and let the accept-or-refuse rule decide on the documents.
+    async fn fetch_and_accept(&self, slot: &SourceSlot, before: &SourceRuntime) -> Result<Found, SyncFailure> {
         let name = &slot.config.name;
         let now = self.clock.now();
-        let before = lock(&slot.state).clone();
         let mut attempt = before.status.clone();
         attempt.phase = SyncPhase::Syncing;
         attempt.last_attempt = Some(now);
         if let Err(e) = self.store.write_status(name, &attempt).await {
             self.store_failed(&e);
-            return self.fail(slot, &before, format!("cannot record the sync start: {e}"), Persist::Yes).await;
+            return Err(SyncFailure::RecordStart { error: e.to_string() });
         }
         lock(&slot.state).status = attempt;
 
         let digest = slot.config.digest();
         let config_changed = before.status.config_digest.as_deref() != Some(digest.as_str());
         let since = if config_changed { None } else { before.status.revision.as_ref() };
-        let fetched = tokio::time::timeout(slot.config.timeout, slot.adapter.fetch(since)).await;
-        let (revision, documents, complete) = match fetched {
-            Ok(Ok(Fetched::Unchanged)) => return self.unchanged(slot, &before).await,
-            Ok(Ok(Fetched::Documents { revision, documents, complete })) => (revision, documents, complete),
-            Ok(Err(e)) => {
-                return self
-                    .fail(slot, &before, format!("fetch from {} failed: {e}", slot.adapter.describe()), Persist::Yes)
-                    .await;
-            }
-            Err(_) => {
-                let limit = thv_domain::spec::format_duration(slot.config.timeout);
-                let message =
-                    format!("fetch from {} timed out after {limit} (syncPolicy.timeout)", slot.adapter.describe());
-                return self.fail(slot, &before, message, Persist::Yes).await;
-            }
-        };
+        let location = || slot.adapter.describe();
+        let (revision, documents, complete) =
+            match tokio::time::timeout(slot.config.timeout, slot.adapter.fetch(since)).await {
+                Ok(Ok(Fetched::Unchanged)) => return Ok(Found::Unchanged),
+                Ok(Ok(Fetched::Documents { revision, documents, complete })) => (revision, documents, complete),
+                Ok(Err(e)) => return Err(SyncFailure::Fetch { location: location(), error: e.to_string() }),
+                Err(_) => return Err(SyncFailure::Timeout { location: location(), limit: slot.config.timeout }),
+            };
 
-        let mut servers: Vec<ParsedServer> = Vec::new();
-        let mut skipped = Vec::new();
-        let (mut items, mut invalid) = (0usize, 0usize);
-        for doc in &documents {
-            match parse_document(doc, slot.config.format) {
-                Ok(parsed) => {
-                    if let Some(summary) = parsed.skipped_summary() {
-                        skipped.push(summary);
-                    }
-                    items += parsed.servers.len() + parsed.skipped.len();
-                    invalid += parsed.skipped.len();
-                    servers.extend(parsed.servers.into_iter().filter(|s| slot.config.filter.matches(&s.server)));
-                }
-                Err(e) => {
-                    let message = format!("data from {} is unusable: {e}", slot.adapter.describe());
-                    return self.fail(slot, &before, message, Persist::Yes).await;
-                }
-            }
-        }
-        let previous_live = live_servers(&before.entries);
-        if complete && servers.is_empty() && previous_live > 0 {
-            let why = skipped.first().map_or(String::new(), |s| format!(" ({s})"));
-            let message =
-                format!("{} returned no servers{why}; keeping the previous {previous_live}", slot.adapter.describe());
-            return self.fail(slot, &before, message, Persist::Yes).await;
-        }
-        // A document whose entries suddenly mostly fail to read is as suspect as an empty one:
-        // taking it would turn every entry it lost into a tombstone.
-        #[expect(clippy::cast_precision_loss, reason = "entry counts are far below 2^52")]
-        let invalid_ratio = if items == 0 { 0.0 } else { invalid as f64 / items as f64 };
-        if complete && previous_live > 0 && invalid_ratio > slot.config.max_invalid_ratio {
-            let why = skipped.first().map_or(String::new(), |s| format!(" ({s})"));
-            let message = format!(
-                "{}: {invalid} of {items} entries are invalid{why}, more than syncPolicy.maxInvalidRatio ({}) allows; keeping the previous {previous_live}",
-                slot.adapter.describe(),
-                slot.config.max_invalid_ratio
-            );
-            return self.fail(slot, &before, message, Persist::Yes).await;
-        }
-        let retention = chrono::Duration::from_std(slot.config.tombstone_retention).unwrap_or(chrono::Duration::MAX);
+        let policy = AcceptPolicy {
+            filter: &slot.config.filter,
+            max_invalid_ratio: slot.config.max_invalid_ratio,
+            retention: chrono::Duration::from_std(slot.config.tombstone_retention).unwrap_or(chrono::Duration::MAX),
+        };
         let coverage = if complete { Coverage::Complete } else { Coverage::Delta };
-        let (entries, changes) = reconcile(name, &before.entries, servers, now, retention, coverage);
-        let server_count = live_servers(&entries);
-        let mut notes = skipped;
-        if !changes.duplicates.is_empty() {
-            notes.push(format!(
-                "{} duplicate version(s) ignored, first: {}",
-                changes.duplicates.len(),
-                changes.duplicates[0]
-            ));
-        }
+        let parsed = documents.iter().map(|doc| parse_document(doc, slot.config.format));
+        let accepted = accept(name, &before.entries, parsed, &policy, now, coverage)
+            .map_err(|refusal| SyncFailure::refused(location(), refusal))?;
         let status = SyncStatus {
             phase: SyncPhase::Synced,
             last_attempt: Some(now),
             last_sync_time: Some(now),
             attempt_count: 0,
-            server_count,
+            server_count: accepted.server_count,
             revision: Some(revision),
-            message: (!notes.is_empty()).then(|| notes.join("; ")),
+            message: accepted.message(),
             config_digest: Some(digest),
         };
-        if let Err(e) = self.store.replace(name, &entries, &status).await {
-            self.store_failed(&e);
-            return self.fail(slot, &before, format!("cannot store the new data: {e}"), Persist::Yes).await;
+        Ok(Found::Updated { entries: accepted.entries, status })
+    }
+
+    /// The one exit of a run: stores what it found, or records why it failed (in the store too
+    /// when `persist`; a run that found data always holds the lease), then publishes it. New
+    /// entries are served first, then the status: whoever sees the new status (readiness,
+    /// management API) also sees the new snapshots.
+    async fn finish(
+        &self,
+        slot: &SourceSlot,
+        before: &SourceRuntime,
+        found: Result<Found, SyncFailure>,
+        persist: Persist,
+    ) -> SyncOutcome {
+        let name = &slot.config.name;
+        let stored = match found {
+            Ok(Found::Updated { entries, status }) => match self.store.replace(name, &entries, &status).await {
+                Ok(()) => {
+                    self.store_ok();
+                    Ok((Some(entries), status))
+                }
+                Err(e) => {
+                    self.store_failed(&e);
+                    Err(SyncFailure::StoreData { error: e.to_string() })
+                }
+            },
+            Ok(Found::Unchanged) => {
+                let status = Self::unchanged_status(slot, before, self.clock.now());
+                match self.store.write_status(name, &status).await {
+                    Ok(()) => Ok((None, status)),
+                    Err(e) => {
+                        self.store_failed(&e);
+                        Err(SyncFailure::RecordResult { error: e.to_string() })
+                    }
+                }
+            }
+            Err(failure) => Err(failure),
+        };
+        match stored {
+            Ok((Some(entries), status)) => {
+                let servers = status.server_count;
+                lock(&slot.state).entries = Arc::new(entries);
+                self.rebuild_for(name);
+                settle(slot, status);
+                SyncOutcome::Updated { servers }
+            }
+            Ok((None, status)) => {
+                settle(slot, status);
+                SyncOutcome::Unchanged
+            }
+            Err(failure) => {
+                let message = failure.message(live_servers(&before.entries));
+                let mut status = before.status.clone();
+                status.phase = SyncPhase::Failed;
+                status.last_attempt = Some(Self::attempt_start(slot, self.clock.now()));
+                status.attempt_count = status.attempt_count.saturating_add(1);
+                status.message = Some(message.clone());
+                if persist == Persist::Yes
+                    && let Err(e) = self.store.write_status(name, &status).await
+                {
+                    self.store_failed(&e);
+                    tracing::error!(source.name = %name, error = %e, "cannot record a failed sync");
+                }
+                settle(slot, status);
+                SyncOutcome::Failed { failure, message }
+            }
         }
-        self.store_ok();
-        // Serve the new data first, then report it: whoever sees the new status (readiness,
-        // management API) also sees the new snapshots.
-        lock(&slot.state).entries = Arc::new(entries);
-        self.rebuild_for(name);
-        settle(slot, status);
-        SyncOutcome::Updated { servers: server_count }
+    }
+
+    /// The status of a run whose data did not change.
+    fn unchanged_status(slot: &SourceSlot, before: &SourceRuntime, now: chrono::DateTime<chrono::Utc>) -> SyncStatus {
+        let mut status = before.status.clone();
+        status.phase = SyncPhase::Synced;
+        status.last_attempt = Some(Self::attempt_start(slot, now));
+        status.last_sync_time = Some(now);
+        status.attempt_count = 0;
+        if before.status.phase != SyncPhase::Synced {
+            status.message = None;
+        }
+        status
     }
 
     /// When the current attempt started: the time it recorded when it began (phase `syncing`), so
@@ -281,47 +337,6 @@ impl Catalog {
             (SyncPhase::Syncing, Some(started)) => started,
             _ => now,
         }
-    }
-
-    async fn unchanged(&self, slot: &SourceSlot, before: &SourceRuntime) -> SyncOutcome {
-        let now = self.clock.now();
-        let mut status = before.status.clone();
-        status.phase = SyncPhase::Synced;
-        status.last_attempt = Some(Self::attempt_start(slot, now));
-        status.last_sync_time = Some(now);
-        status.attempt_count = 0;
-        if before.status.phase != SyncPhase::Synced {
-            status.message = None;
-        }
-        if let Err(e) = self.store.write_status(&slot.config.name, &status).await {
-            self.store_failed(&e);
-            return self.fail(slot, before, format!("cannot record the sync result: {e}"), Persist::Yes).await;
-        }
-        settle(slot, status);
-        SyncOutcome::Unchanged
-    }
-
-    async fn fail(&self, slot: &SourceSlot, before: &SourceRuntime, message: String, persist: Persist) -> SyncOutcome {
-        let now = self.clock.now();
-        let kept = live_servers(&before.entries);
-        let message = if kept > 0 && !message.contains("keeping the previous") {
-            format!("{message}; serving the previous {kept} servers")
-        } else {
-            message
-        };
-        let mut status = before.status.clone();
-        status.phase = SyncPhase::Failed;
-        status.last_attempt = Some(Self::attempt_start(slot, now));
-        status.attempt_count = status.attempt_count.saturating_add(1);
-        status.message = Some(message.clone());
-        if persist == Persist::Yes
-            && let Err(e) = self.store.write_status(&slot.config.name, &status).await
-        {
-            self.store_failed(&e);
-            tracing::error!(source.name = %slot.config.name, error = %e, "cannot record a failed sync");
-        }
-        settle(slot, status);
-        SyncOutcome::Failed { message }
     }
 }
 

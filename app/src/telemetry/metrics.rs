@@ -140,13 +140,15 @@ pub fn in_flight(delta: f64) {
         .increment(delta);
 }
 
-/// One sync finished with `outcome` (`updated`, `unchanged`, `failed`).
-pub fn sync(source: &str, outcome: &str, elapsed: Duration) {
+/// One sync finished with `outcome` (`updated`, `unchanged`, `failed`, `elsewhere`); a failed
+/// one also has a `reason` label (`fetch`, `timeout`, `store`…), the others have none.
+pub fn sync(source: &str, outcome: &str, reason: Option<&str>, elapsed: Duration) {
     let _ = prometheus();
-    let labels = [("source", source.to_owned()), ("outcome", outcome.to_owned())];
+    let mut labels = vec![("source", source.to_owned()), ("outcome", outcome.to_owned())];
+    labels.extend(reason.map(|r| ("reason", r.to_owned())));
     ::metrics::counter!("registry_syncs_total", &labels).increment(1);
     ::metrics::histogram!("registry_sync_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    let attrs = [KeyValue::new("source", source.to_owned()), KeyValue::new("outcome", outcome.to_owned())];
+    let attrs: Vec<KeyValue> = labels.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect();
     meter().f64_histogram("registry.sync.duration").with_unit("s").build().record(elapsed.as_secs_f64(), &attrs);
     meter().u64_counter("registry.syncs").build().add(1, &attrs);
 }

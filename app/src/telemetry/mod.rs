@@ -198,7 +198,7 @@ impl crate::catalog::CatalogEvents for TelemetryEvents {
             let at = report.finished_at.timestamp_millis() as f64 / 1000.0;
             metrics::source_synced(source, servers, at);
         }
-        metrics::sync(source, report.outcome.label(), report.elapsed);
+        metrics::sync(source, report.outcome.label(), report.outcome.reason(), report.elapsed);
     }
 
     fn registry_rebuilt(&self, registry: &thv_domain::RegistryName, servers: usize) {
