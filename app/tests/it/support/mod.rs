@@ -1,7 +1,6 @@
 //! In-process test harness: a catalogue on a temporary data directory with a manual clock, and
 //! requests sent straight to the real route tree.
 
-#![allow(dead_code, reason = "each test binary uses a different subset")]
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 use std::path::{Path, PathBuf};

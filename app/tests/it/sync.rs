@@ -3,13 +3,11 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{Harness, names, official, server, t0};
 use chrono::Duration;
 use serde_json::json;
-use support::{Harness, names, official, server, t0};
 use thv_app::catalog::SyncOutcome;
 use thv_domain::{SourceName, SyncPhase};
 

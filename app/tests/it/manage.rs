@@ -1,10 +1,8 @@
 //! The management API (`/v1`) and multi-tenant registries over shared sources, in-process.
 
-mod support;
-
+use crate::support::{Harness, names, server};
 use poem::http::StatusCode;
 use serde_json::{Value, json};
-use support::{Harness, names, server};
 
 const MULTI: &str = "dataDir: {dir}/data
 defaultRegistry: everything

@@ -16,7 +16,6 @@ use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
 use tokio::io::AsyncWriteExt;
 
-#[path = "git_source/hardening.rs"]
 mod hardening;
 
 const V1: &[u8] = br#"[{"name":"io.github.example/one","version":"1.0.0"}]"#;

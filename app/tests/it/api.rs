@@ -1,10 +1,8 @@
 //! The read API in-process, on the real route tree: paths, prefixes, caching headers, errors.
 
-mod support;
-
+use crate::support::{Harness, names, official, server};
 use poem::http::StatusCode;
 use serde_json::json;
-use support::{Harness, names, official, server};
 
 const SINGLE: &str = "registryName: reg\ndataDir: {dir}/data\nsource:\n  file: {path: {dir}/servers.json}\n";
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use thv_integration_tests::{OFFICIAL, TestServer, crate_file, enc, name_version, workspace_root};
 
 /// The official spec, copied from the reference.
-const OFFICIAL_SPEC: &str = include_str!("../data/official-openapi.yaml");
+const OFFICIAL_SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/official-openapi.yaml"));
 
 struct Schemas {
     list: Validator,

@@ -1,0 +1,9 @@
+//! The adapters against real things (git repositories, HTTP servers on 127.0.0.1, a Kubernetes
+//! API stub, PostgreSQL), in one test binary so that the crate links once: one module per adapter.
+//! Add a test to the module of its adapter, or a module here for a new adapter.
+
+mod api_source;
+mod git_source;
+mod http_file_source;
+mod kubernetes;
+mod postgres_store;

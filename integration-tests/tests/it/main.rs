@@ -1,0 +1,26 @@
+//! Black-box tests of the real `thv-registry-api` binary (on a random port, against real files,
+//! git repositories, HTTP stubs and PostgreSQL) and the port contract suites, in one test binary
+//! so that the crate links once. One module per subject; the helpers they share live in the
+//! library of this crate (`integration-tests/src`). Run one module with
+//! `cargo nextest run -p thv-integration-tests -E 'test(/^auth::/)'`.
+
+mod auth;
+mod bad_input;
+mod deploy;
+mod deployed;
+mod every_route;
+mod examples;
+mod examples_sources;
+mod faults;
+mod federation;
+mod git_sync;
+mod hardening;
+mod observability;
+mod openapi_conformance;
+mod postgres;
+mod reload;
+mod schemathesis;
+mod semantics;
+mod slow_clients;
+mod store_contract;
+mod tenancy;
