@@ -316,3 +316,22 @@ fn digest_changes_with_filter_and_location() {
     assert_ne!(a.sources[0].digest(), c.sources[0].digest());
     assert_eq!(a.sources[0].digest(), d.sources[0].digest());
 }
+
+#[test]
+fn yaml_text_loads_exactly_like_the_same_file() {
+    let env = || [("THV_REGISTRY_DATA_DIR".to_owned(), "/tmp/from-env".to_owned())];
+    let valid = "registryName: r\nsource:\n  type: file\n  file: {path: a.json}\nsyncPolicy: {interval: 2m}\n";
+    let from_text = Config::parse_with_env("inline.yaml", valid, env()).unwrap();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(valid.as_bytes()).unwrap();
+    let from_file = Config::load_with_env(f.path(), env()).unwrap();
+    assert_eq!(describe(&from_text), describe(&from_file));
+    assert_eq!(from_text.data_dir, PathBuf::from("/tmp/from-env"));
+
+    let invalid = "registryName: r\nsourse: {}\n";
+    let err = Config::parse_with_env("inline.yaml", invalid, env()).unwrap_err();
+    assert_eq!(err.file, "inline.yaml");
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(invalid.as_bytes()).unwrap();
+    assert_eq!(err.problems, Config::load_with_env(f.path(), env()).unwrap_err().problems);
+}
