@@ -229,7 +229,7 @@ impl Config {
                 "the file does not exist or is not a regular file; pass an existing YAML file with --config".to_owned(),
             ]));
         }
-        Self::extract(file, Yaml::file_exact(path), env)
+        Self::extract(&file, Yaml::file_exact(path), env)
     }
 
     /// Like [`Config::load_with_env`], for YAML text already in memory (`name` stands for the file
@@ -242,15 +242,15 @@ impl Config {
         yaml: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        Self::extract(name.to_owned(), Yaml::string(yaml), env)
+        Self::extract(name, Yaml::string(yaml), env)
     }
 
     fn extract(
-        file: String,
+        file: &str,
         yaml: figment::providers::Data<Yaml>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let fail = |problems: Vec<String>| ConfigError { file: file.clone(), problems };
+        let fail = |problems: Vec<String>| ConfigError { file: file.to_owned(), problems };
         let env: std::collections::BTreeMap<String, String> = env.into_iter().collect();
         let figment = Figment::new().merge(yaml).merge(env_provider(env.clone()));
         let raw: raw::RawConfig = figment.extract().map_err(|e| fail(figment_problems(e)))?;
