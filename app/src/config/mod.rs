@@ -131,8 +131,30 @@ impl Config {
                 "the file does not exist or is not a regular file; pass an existing YAML file with --config".to_owned(),
             ]));
         }
+        Self::extract(&file, Yaml::file_exact(path), env)
+    }
+
+    /// Like [`Config::load_with_env`], for YAML text already in memory (`name` stands for the file
+    /// in messages); the same code reads, merges and validates it. The fuzz targets use it.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing every problem, each naming its key.
+    pub fn parse_with_env(
+        name: &str,
+        yaml: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::extract(name, Yaml::string(yaml), env)
+    }
+
+    fn extract(
+        file: &str,
+        yaml: figment::providers::Data<Yaml>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let fail = |problems: Vec<String>| ConfigError { file: file.to_owned(), problems };
         let env: std::collections::BTreeMap<String, String> = env.into_iter().collect();
-        let figment = Figment::new().merge(Yaml::file_exact(path)).merge(env_provider(env.clone()));
+        let figment = Figment::new().merge(yaml).merge(env_provider(env.clone()));
         let raw: raw::RawConfig = figment.extract().map_err(|e| fail(figment_problems(e)))?;
         normalize(&raw, &env).map_err(fail)
     }

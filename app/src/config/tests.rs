@@ -403,3 +403,22 @@ fn config_check_shows_the_connection_limits() {
     let summary = describe(&c);
     assert!(summary.contains("stalled writes 5s, up to 7 connections per listener"), "{summary}");
 }
+
+#[test]
+fn yaml_text_loads_exactly_like_the_same_file() {
+    let env = || [("THV_REGISTRY_DATA_DIR".to_owned(), "/tmp/from-env".to_owned())];
+    let valid = "registryName: r\nsource:\n  type: file\n  file: {path: a.json}\nsyncPolicy: {interval: 2m}\n";
+    let from_text = Config::parse_with_env("inline.yaml", valid, env()).unwrap();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(valid.as_bytes()).unwrap();
+    let from_file = Config::load_with_env(f.path(), env()).unwrap();
+    assert_eq!(describe(&from_text), describe(&from_file));
+    assert_eq!(from_text.data_dir, PathBuf::from("/tmp/from-env"));
+
+    let invalid = "registryName: r\nsourse: {}\n";
+    let err = Config::parse_with_env("inline.yaml", invalid, env()).unwrap_err();
+    assert_eq!(err.file, "inline.yaml");
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(invalid.as_bytes()).unwrap();
+    assert_eq!(err.problems, Config::load_with_env(f.path(), env()).unwrap_err().problems);
+}
