@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use thv_adapters::store::{postgres, postgres_admin};
+use thv_adapters::store::postgres::{self, admin as postgres_admin};
 
 use crate::config::Config;
 use crate::config::database::DatabaseConfig;

@@ -1,28 +1,27 @@
 //! `serve`: open the store, load the last good data, start syncing, serve HTTP until a signal.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use std::path::Path;
-use thv_adapters::api::{ApiSource, ApiSourceOptions};
-use thv_adapters::git::{GitAuth, GitRef, GitSource};
-use thv_adapters::http_file::HttpFileSource;
-use thv_adapters::{EmbeddedStore, FileSource, SystemClock};
-
-use thv_adapters::store::postgres::{self, PostgresStore};
+use thv_adapters::deployments::kubernetes::KubernetesOptions;
+use thv_adapters::source::api::ApiSourceOptions;
+use thv_adapters::source::git::{GitAuth, GitRef};
+use thv_adapters::store::postgres;
+use thv_adapters::tokens::oidc::{ProviderSpec, VerifierOptions};
+use thv_adapters::{
+    ApiSource, EmbeddedStore, FileSource, GitSource, HttpFileSource, KubernetesDeployments, OidcVerifier,
+    PostgresStore, SystemClock,
+};
 use thv_ports::{Clock, EntryStore, Source};
 
-use crate::db::{self, Role};
-use crate::http::deployed::DeploymentsSource;
-use thv_adapters::kubernetes::{KubernetesDeployments, KubernetesOptions};
-
-use crate::catalog::Catalog;
-use crate::catalog::Coordinator;
+use crate::catalog::{Catalog, Coordinator};
 use crate::config::auth::AuthMode;
 use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
+use crate::db::{self, Role};
 use crate::http::auth::Auth;
-use thv_adapters::oidc::{OidcVerifier, ProviderSpec, VerifierOptions};
+use crate::http::deployed::DeploymentsSource;
 
 /// How long start-up waits for the database.
 const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
