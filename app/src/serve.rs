@@ -66,28 +66,28 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
 }
 
 /// The embedded store, or PostgreSQL (after applying pending migrations with the migration
-/// user) when `database` is configured.
-async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn EntryStore>, Option<sqlx::PgPool>)> {
+/// user) when `database` is configured; the PostgreSQL store also comes back on its own, to be
+/// closed at shutdown.
+async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn EntryStore>, Option<PostgresStore>)> {
     let Some(db) = &config.database else {
         let store = EmbeddedStore::open(&config.data_dir)
             .with_context(|| format!("cannot open the data directory {}", config.data_dir.display()))?;
         tracing::info!(data_dir = %config.data_dir.display(), "using the embedded store");
         return Ok((Arc::new(store), None));
     };
-    let migrations = db::pool(db, Role::Migration, DB_CONNECT_TIMEOUT).await?;
-    let applied = postgres::applied_migrations(&migrations).await.context("cannot read the applied migrations")?;
-    let pending =
-        postgres::MIGRATOR.iter().any(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version));
+    let migrations = postgres::connect(&db::settings(db, Role::Migration), DB_CONNECT_TIMEOUT).await?;
+    let pending = postgres::pending_migrations(&migrations).await.context("cannot read the applied migrations")?;
     // Only touch the schema when something is pending: the configured user may lack the rights
     // to, and need not have them once a migration job has run.
-    if pending {
+    if !pending.is_empty() {
         let applied = postgres::migrate_up(&migrations).await.context("cannot apply the database migrations")?;
         tracing::info!(versions = ?applied, "applied database migrations");
     }
     migrations.close().await;
-    let pool = db::pool(db, Role::App, DB_CONNECT_TIMEOUT).await?;
+    let pool = postgres::connect(&db::settings(db, Role::App), DB_CONNECT_TIMEOUT).await?;
     tracing::info!(host = %db.host, database = %db.database, user = %db.user, "using PostgreSQL");
-    Ok((Arc::new(PostgresStore::new(pool.clone())), Some(pool)))
+    let store = PostgresStore::new(pool);
+    Ok((Arc::new(store.clone()), Some(store)))
 }
 
 /// The deployed-servers source from the `kubernetes` section. A client that cannot be set up
@@ -163,7 +163,7 @@ fn user_agent() -> String {
 /// Start-up failures: the data directory, the store, or the listen address.
 pub async fn serve(config: Config, address: &str, internal_address: Option<&str>) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (store, pool) = open_store(&config).await?;
+    let (store, postgres) = open_store(&config).await?;
     let catalog = Arc::new(
         Catalog::open(config.catalog_spec(), store, clock.clone(), Arc::new(crate::telemetry::TelemetryEvents), |s| {
             adapter_for(s, &config.data_dir, clock.clone())
@@ -222,8 +222,8 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     }
     tracing::info!("stopping sync tasks");
     coordinator.shutdown().await;
-    if let Some(pool) = pool {
-        pool.close().await;
+    if let Some(postgres) = postgres {
+        postgres.close().await;
     }
     tracing::info!("stopped");
     Ok(())

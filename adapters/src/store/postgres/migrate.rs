@@ -30,6 +30,16 @@ pub async fn applied_migrations(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
         .map_err(|e| db_error("list applied migrations", &e))
 }
 
+/// Versions of the migrations in [`MIGRATOR`] not applied to the database yet, oldest first.
+pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
+    let applied = applied_migrations(pool).await?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+        .map(|m| m.version)
+        .collect())
+}
+
 /// A connection of its own for the migrator, closed afterwards: the migrator holds a session-level
 /// advisory lock while it works, which a failed run could otherwise leave on a pooled connection.
 async fn migrator_connection(pool: &PgPool) -> Result<PgConnection, StoreError> {

@@ -29,21 +29,20 @@
 //! Leases and the change feed need session-level features: connect directly or through a pooler
 //! in session mode (not `PgBouncer` transaction pooling).
 //!
-//! # Building the pool
-//! Build [`PgConnectOptions`](sqlx::postgres::PgConnectOptions) field by field (host, port,
-//! username, password, database, `ssl_mode` parsed from the `sslMode` string with
-//! `PgSslMode::from_str`) rather than a URL holding the password, and a pool with
-//! [`PgPoolOptions`]: `max_connections(maxOpenConns)`, `min_connections(min(maxIdleConns,
-//! maxOpenConns))`, `max_lifetime(connMaxLifetime)`, an `idle_timeout` and an `acquire_timeout`
-//! (which bounds how long an unreachable database takes to report [`StoreError::Unavailable`]).
-//! Run [`migrate_up`] on a pool of the migration user first.
+//! # Connecting
+//! [`connect`] builds the pool from [`PgSettings`] (connect options field by field, never a URL
+//! holding the password; an `acquire_timeout` bounds how long an unreachable database takes to
+//! report [`StoreError::Unavailable`]). Run [`migrate_up`] on a pool of the migration user first,
+//! then give a pool of the application user to [`PostgresStore::new`].
 //!
-//! Files: this one holds the store and its port implementation; `migrate.rs` the migrations, `rows.rs` rows to domain values and back, `error.rs` the
+//! Files: this one holds the store and its port implementation; `pool.rs` connecting,
+//! `migrate.rs` the migrations, `rows.rs` rows to domain values and back, `error.rs` the
 //! translation of driver errors, [`admin`] `prime-db`.
 
 pub mod admin;
 mod error;
 mod migrate;
+mod pool;
 mod rows;
 
 use std::time::Instant;
@@ -55,7 +54,8 @@ use sqlx::{Connection, Postgres, Transaction};
 use thv_domain::{Entry, SourceName, SyncStatus};
 use thv_ports::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
 
-pub use migrate::{MIGRATOR, applied_migrations, migrate_down, migrate_up};
+pub use migrate::{MIGRATOR, applied_migrations, migrate_down, migrate_up, pending_migrations};
+pub use pool::{ConnectError, PgSettings, SslMode, connect};
 /// The sqlx this adapter is built with: build the [`PgPool`] given to [`PostgresStore::new`] with it.
 pub use sqlx;
 
@@ -90,6 +90,12 @@ impl PostgresStore {
     /// The pool this store uses.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Closes the pool (shared by every clone of this store): waits for the connections in use
+    /// to come back, then closes them all. Leases and change feeds hold connections of their own.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }
 
