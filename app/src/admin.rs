@@ -5,11 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use thv_adapters::store::{postgres, postgres_admin};
+use thv_adapters::store::postgres::{self, admin as postgres_admin};
 
 use crate::config::Config;
 use crate::config::database::DatabaseConfig;
-use crate::db::{Role, pool};
+use crate::db::{Role, settings};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -46,7 +46,7 @@ pub async fn migrate_up(config: &Path, yes: bool) -> anyhow::Result<()> {
     if !yes && !confirm(&format!("Apply pending migrations to {}?", target(&db)))? {
         bail!("aborted: nothing was changed");
     }
-    let pool = pool(&db, Role::Migration, CONNECT_TIMEOUT).await?;
+    let pool = postgres::connect(&settings(&db, Role::Migration), CONNECT_TIMEOUT).await?;
     let applied = postgres::migrate_up(&pool).await.context("migration failed")?;
     if applied.is_empty() {
         println!("database is up to date; no migration applied");
@@ -74,7 +74,7 @@ pub async fn migrate_down(config: &Path, num_steps: Option<u32>, yes: bool) -> a
     if !yes && !confirm("Undo these migrations and delete their data?")? {
         bail!("aborted: nothing was changed");
     }
-    let pool = pool(&db, Role::Migration, CONNECT_TIMEOUT).await?;
+    let pool = postgres::connect(&settings(&db, Role::Migration), CONNECT_TIMEOUT).await?;
     let undone = postgres::migrate_down(&pool, steps).await.context("undoing migrations failed")?;
     println!("undid {} migration(s): {}", undone.len(), join(&undone));
     pool.close().await;
@@ -95,7 +95,7 @@ pub async fn prime_db(config: &Path, dry_run: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let password = read_password(&db.user)?;
-    let pool = pool(&db, Role::Migration, CONNECT_TIMEOUT).await?;
+    let pool = postgres::connect(&settings(&db, Role::Migration), CONNECT_TIMEOUT).await?;
     postgres_admin::prime_db(&pool, &db.user, &password, &db.database).await.context("prime-db failed")?;
     println!(
         "role `{}` and user `{}` are ready on {}; the user's password was set from stdin",

@@ -1,28 +1,27 @@
 //! `serve`: open the store, load the last good data, start syncing, serve HTTP until a signal.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use std::path::Path;
-use thv_adapters::api::{ApiSource, ApiSourceOptions};
-use thv_adapters::git::{GitAuth, GitRef, GitSource};
-use thv_adapters::http_file::HttpFileSource;
-use thv_adapters::{EmbeddedStore, FileSource, SystemClock};
-
-use thv_adapters::store::postgres::{self, PostgresStore};
+use thv_adapters::deployments::kubernetes::KubernetesOptions;
+use thv_adapters::source::api::ApiSourceOptions;
+use thv_adapters::source::git::{GitAuth, GitRef};
+use thv_adapters::store::postgres;
+use thv_adapters::tokens::oidc::{ProviderSpec, VerifierOptions};
+use thv_adapters::{
+    ApiSource, EmbeddedStore, FileSource, GitSource, HttpFileSource, KubernetesDeployments, OidcVerifier,
+    PostgresStore, SystemClock,
+};
 use thv_ports::{Clock, EntryStore, Source};
 
-use crate::db::{self, Role};
-use crate::http::deployed::DeploymentsSource;
-use thv_adapters::kubernetes::{KubernetesDeployments, KubernetesOptions};
-
-use crate::catalog::Catalog;
-use crate::catalog::Coordinator;
+use crate::catalog::{Catalog, Coordinator};
 use crate::config::auth::AuthMode;
 use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
+use crate::db::{self, Role};
 use crate::http::auth::Auth;
-use thv_adapters::oidc::{OidcVerifier, ProviderSpec, VerifierOptions};
+use crate::http::deployed::DeploymentsSource;
 
 /// How long start-up waits for the database.
 const DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,28 +66,28 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
 }
 
 /// The embedded store, or PostgreSQL (after applying pending migrations with the migration
-/// user) when `database` is configured.
-async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn EntryStore>, Option<sqlx::PgPool>)> {
+/// user) when `database` is configured; the PostgreSQL store also comes back on its own, to be
+/// closed at shutdown.
+async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn EntryStore>, Option<PostgresStore>)> {
     let Some(db) = &config.database else {
         let store = EmbeddedStore::open(&config.data_dir)
             .with_context(|| format!("cannot open the data directory {}", config.data_dir.display()))?;
         tracing::info!(data_dir = %config.data_dir.display(), "using the embedded store");
         return Ok((Arc::new(store), None));
     };
-    let migrations = db::pool(db, Role::Migration, DB_CONNECT_TIMEOUT).await?;
-    let applied = postgres::applied_migrations(&migrations).await.context("cannot read the applied migrations")?;
-    let pending =
-        postgres::MIGRATOR.iter().any(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version));
+    let migrations = postgres::connect(&db::settings(db, Role::Migration), DB_CONNECT_TIMEOUT).await?;
+    let pending = postgres::pending_migrations(&migrations).await.context("cannot read the applied migrations")?;
     // Only touch the schema when something is pending: the configured user may lack the rights
     // to, and need not have them once a migration job has run.
-    if pending {
+    if !pending.is_empty() {
         let applied = postgres::migrate_up(&migrations).await.context("cannot apply the database migrations")?;
         tracing::info!(versions = ?applied, "applied database migrations");
     }
     migrations.close().await;
-    let pool = db::pool(db, Role::App, DB_CONNECT_TIMEOUT).await?;
+    let pool = postgres::connect(&db::settings(db, Role::App), DB_CONNECT_TIMEOUT).await?;
     tracing::info!(host = %db.host, database = %db.database, user = %db.user, "using PostgreSQL");
-    Ok((Arc::new(PostgresStore::new(pool.clone())), Some(pool)))
+    let store = PostgresStore::new(pool);
+    Ok((Arc::new(store.clone()), Some(store)))
 }
 
 /// The deployed-servers source from the `kubernetes` section. A client that cannot be set up
@@ -164,7 +163,7 @@ fn user_agent() -> String {
 /// Start-up failures: the data directory, the store, or the listen address.
 pub async fn serve(config: Config, address: &str, internal_address: Option<&str>) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (store, pool) = open_store(&config).await?;
+    let (store, postgres) = open_store(&config).await?;
     let catalog = Arc::new(
         Catalog::open(config.catalog_spec(), store, clock.clone(), Arc::new(crate::telemetry::TelemetryEvents), |s| {
             adapter_for(s, &config.data_dir, clock.clone())
@@ -223,8 +222,8 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
     }
     tracing::info!("stopping sync tasks");
     coordinator.shutdown().await;
-    if let Some(pool) = pool {
-        pool.close().await;
+    if let Some(postgres) = postgres {
+        postgres.close().await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -15,7 +15,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Body, Request, Response};
 use serde_json::{Value, json};
 use thv_adapters::ManualClock;
-use thv_adapters::api::{ApiSource, ApiSourceOptions};
+use thv_adapters::source::api::{ApiSource, ApiSourceOptions};
 use thv_domain::Revision;
 use thv_domain::format::{DataFormat, parse_document};
 use thv_ports::{Clock, Fetched, Source, SourceError};

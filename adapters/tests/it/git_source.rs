@@ -11,7 +11,7 @@ use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Request, Response, Server};
 use tempfile::TempDir;
-use thv_adapters::git::{GitAuth, GitRef, GitSource};
+use thv_adapters::source::git::{GitAuth, GitRef, GitSource};
 use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
 use tokio::io::AsyncWriteExt;

@@ -12,7 +12,7 @@ use poem::http::{HeaderMap, StatusCode};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Body, Request, Response};
 use sha2::{Digest, Sha256};
-use thv_adapters::http_file::HttpFileSource;
+use thv_adapters::source::http_file::HttpFileSource;
 use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
 use tokio::io::{AsyncRead, ReadBuf};

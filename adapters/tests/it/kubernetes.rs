@@ -14,7 +14,7 @@ use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Request, Response};
 use serde_json::{Value, json};
-use thv_adapters::kubernetes::{KubernetesDeployments, KubernetesOptions, deployed_server};
+use thv_adapters::deployments::kubernetes::{KubernetesDeployments, KubernetesOptions, deployed_server};
 use thv_ports::{DeployedServer, Deployments, DeploymentsError};
 
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.stub-service-account-token.c2lnbmF0dXJl";

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
+use thv_adapters::store::postgres::admin::{self, APP_ROLE};
 use thv_adapters::store::postgres::sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use thv_adapters::store::postgres::sqlx::{self, AssertSqlSafe, Connection};
 use thv_adapters::store::postgres::{self as pg, PostgresStore};
-use thv_adapters::store::postgres_admin::{self as admin, APP_ROLE};
 use thv_domain::{Entry, OfficialMeta, Revision, ServerJson, SourceName, Status, SyncPhase, SyncStatus};
 use thv_ports::{EntryStore, StoreError};
 

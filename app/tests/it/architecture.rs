@@ -58,6 +58,16 @@ fn the_dependency_rule_holds() {
     }
 }
 
+/// The database driver is the postgres adapter's business: `app` fills plain settings and calls
+/// adapter functions, so it names no sqlx type and does not depend on sqlx.
+#[test]
+fn the_app_does_not_depend_on_the_database_driver() {
+    let deps = dependencies();
+    let app = deps.get("thv-app").unwrap();
+    assert!(app.iter().any(|d| d == "thv-adapters"), "thv-app's dependencies: {app:?}");
+    assert!(!app.iter().any(|d| d == "sqlx"), "thv-app must not depend on sqlx directly: {app:?}");
+}
+
 /// The application core (`app/src/catalog/`) reaches nothing above it: not the HTTP layer,
 /// telemetry, configuration parsing, the CLI or the composition root, and no adapter or
 /// framework. It speaks `domain` and `ports` (plus tokio, tracing and small utility crates) and

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use thv_adapters::oidc::{OidcVerifier, ProviderSpec, VerifierOptions};
+use thv_adapters::tokens::oidc::{OidcVerifier, ProviderSpec, VerifierOptions};
 use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey, raw_token, unsigned_token};
 use thv_ports::{TokenError, TokenVerifier as _};
 

@@ -32,7 +32,7 @@ use thv_domain::access::Identity;
 use thv_ports::{Clock as _, TokenError, TokenVerifier};
 use tokio::sync::{Mutex, RwLock};
 
-use crate::http_file::error_chain;
+use crate::http::error_chain;
 
 mod token;
 
@@ -431,9 +431,9 @@ impl Provider {
         if !resp.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", resp.status()));
         }
-        let body = crate::http_file::read_limited(&mut resp, MAX_DOCUMENT_BYTES).await.map_err(|e| match e {
-            crate::http_file::BodyError::TooLarge => format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"),
-            crate::http_file::BodyError::Read(e) => format!("GET {url}: {}", error_chain(&e)),
+        let body = crate::http::read_limited(&mut resp, MAX_DOCUMENT_BYTES).await.map_err(|e| match e {
+            crate::http::BodyError::TooLarge => format!("GET {url}: larger than {MAX_DOCUMENT_BYTES} bytes"),
+            crate::http::BodyError::Read(e) => format!("GET {url}: {}", error_chain(&e)),
         })?;
         serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))
     }

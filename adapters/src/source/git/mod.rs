@@ -46,7 +46,7 @@ pub use self::credentials::GitAuth;
 use self::credentials::{Secrets, basic_auth, strip_userinfo};
 use self::limits::{PackBudget, Stop, StopOnDrop};
 use self::transport::StoppableHttp;
-use crate::file::DEFAULT_MAX_BYTES;
+use super::file::DEFAULT_MAX_BYTES;
 
 /// A file in the cache directory naming the repository the clone was made from, so a changed
 /// `repository` setting starts a fresh clone instead of resolving commits of another repository.

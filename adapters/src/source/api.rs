@@ -23,9 +23,9 @@ use thv_domain::Revision;
 use thv_ports::{Clock, Fetched, Source, SourceError};
 use url::Url;
 
-use crate::http_file::{
-    BodyError, SHA256_PREFIX, build_client, parse_http_url, read_limited, redact, shown, status_error, transport_error,
-    truncate,
+use super::http_file::SHA256_PREFIX;
+use crate::http::{
+    BodyError, build_client, parse_http_url, read_limited, redact, shown, status_error, transport_error, truncate,
 };
 
 /// Default per-request timeout.

@@ -72,7 +72,7 @@ pub async fn prime_db(pool: &PgPool, user: &str, password: &str, database: &str)
     let verifier = scram_sha256_verifier(password, &salt, SCRAM_ITERATIONS)?;
 
     let what = format!("prime database `{database}` for user `{user}`");
-    let err = |e: sqlx::Error| super::postgres::db_error(&what, &e);
+    let err = |e: sqlx::Error| super::error::db_error(&what, &e);
     let mut tx = pool.begin().await.map_err(err)?;
     // Transaction-local settings: the values reach the statements below as data, never as SQL.
     sqlx::query(

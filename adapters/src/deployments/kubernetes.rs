@@ -28,7 +28,7 @@ use kube::{Client, Config};
 use serde_json::Value;
 use thv_ports::{DeployedServer, Deployments, DeploymentsError};
 
-use crate::http_file::truncate;
+use crate::http::truncate;
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -429,5 +429,5 @@ fn is_timeout(error: &(dyn StdError + 'static)) -> bool {
 
 /// An error and its causes (shared with the HTTP sources).
 fn chain(error: &(dyn StdError + 'static)) -> String {
-    crate::http_file::error_chain(error)
+    crate::http::error_chain(error)
 }
