@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use thv_adapters::oidc::inspect_unverified;
+use thv_adapters::tokens::oidc::inspect_unverified;
 use thv_domain::access::{ClaimMap, ClaimValues, Identity, Role, RoleRules};
 
 fuzz_target!(|data: &[u8]| {
