@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use thv_adapters::deployments::kubernetes::KubernetesOptions;
 use thv_adapters::source::api::ApiSourceOptions;
-use thv_adapters::source::git::{GitAuth, GitRef};
+use thv_adapters::source::git::GitAuth;
 use thv_adapters::store::postgres;
 use thv_adapters::tokens::oidc::{ProviderSpec, VerifierOptions};
 use thv_adapters::{
@@ -18,7 +18,7 @@ use thv_ports::{Clock, EntryStore, Source};
 
 use crate::catalog::{Catalog, Coordinator};
 use crate::config::auth::AuthMode;
-use crate::config::{Config, DEFAULT_MAX_BYTES, GitPin, SourceConfig, SourceKind};
+use crate::config::{Config, DEFAULT_MAX_BYTES, SourceConfig, SourceKind};
 use crate::db::{self, Role};
 use crate::http::auth::Auth;
 use crate::http::deployed::DeploymentsSource;
@@ -40,15 +40,10 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
             HttpFileSource::new(url.clone(), *timeout, user_agent(), DEFAULT_MAX_BYTES).map_err(|e| e.to_string())?,
         ),
         SourceKind::Git { repository, pin, path, auth, max_bytes } => {
-            let reference = match pin {
-                GitPin::Branch(b) => GitRef::Branch(b.clone()),
-                GitPin::Tag(t) => GitRef::Tag(t.clone()),
-                GitPin::Commit(c) => GitRef::Commit(c.clone()),
-            };
             let auth = auth.as_ref().map(|a| GitAuth { username: a.username.clone(), password: a.password.clone() });
             let cache = data_dir.join("git").join(config.name.as_str());
             Arc::new(
-                GitSource::new(repository.clone(), reference, path.clone(), auth, cache).with_max_bytes(*max_bytes),
+                GitSource::new(repository.clone(), pin.clone(), path.clone(), auth, cache).with_max_bytes(*max_bytes),
             )
         }
         SourceKind::Api(api) => {

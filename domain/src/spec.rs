@@ -30,9 +30,22 @@ pub enum SourceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum GitPin {
+    /// The tip of a branch, followed as it moves (`main`, or `refs/heads/main`).
     Branch(String),
+    /// The commit a tag points to (`v1.2.0`, or `refs/tags/v1.2.0`).
     Tag(String),
+    /// A fixed commit: a full or abbreviated (at least 4 digits) hex SHA-1.
     Commit(String),
+}
+
+impl std::fmt::Display for GitPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Branch(name) => write!(f, "branch {name}"),
+            Self::Tag(name) => write!(f, "tag {name}"),
+            Self::Commit(id) => write!(f, "commit {id}"),
+        }
+    }
 }
 
 /// Basic credentials of a git source; the password was read from `passwordFile`.
@@ -92,11 +105,6 @@ impl SourceKind {
             Self::File { path } => path.display().to_string(),
             Self::Url { url, .. } => crate::redact::location(url),
             Self::Git { repository, pin, path, .. } => {
-                let pin = match pin {
-                    GitPin::Branch(b) => format!("branch {b}"),
-                    GitPin::Tag(t) => format!("tag {t}"),
-                    GitPin::Commit(c) => format!("commit {c}"),
-                };
                 format!("{} ({pin}) {path}", crate::redact::location(repository))
             }
             Self::Api(api) => crate::redact::location(&api.endpoint),

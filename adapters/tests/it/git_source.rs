@@ -11,7 +11,7 @@ use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Request, Response, Server};
 use tempfile::TempDir;
-use thv_adapters::source::git::{GitAuth, GitRef, GitSource};
+use thv_adapters::source::git::{GitAuth, GitPin, GitSource};
 use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
 use tokio::io::AsyncWriteExt;
@@ -79,14 +79,14 @@ impl Origin {
     }
 }
 
-fn source(repository: impl Into<String>, reference: GitRef, path: &str) -> (GitSource, TempDir) {
+fn source(repository: impl Into<String>, reference: GitPin, path: &str) -> (GitSource, TempDir) {
     let cache = tempfile::tempdir().unwrap();
     let src = GitSource::new(repository.into(), reference, path.to_owned(), None, cache.path().join("clone"));
     (src, cache)
 }
 
-fn branch(name: &str) -> GitRef {
-    GitRef::Branch(name.to_owned())
+fn branch(name: &str) -> GitPin {
+    GitPin::Branch(name.to_owned())
 }
 
 /// Fetches and expects documents; returns the revision and the single document.
@@ -164,11 +164,11 @@ async fn tags_and_commits_stay_put_while_the_branch_moves() {
     origin.git(&["tag", "light"]);
     let second = origin.commit("registry.json", V2);
 
-    let (annotated, _c1) = source(origin.url(), GitRef::Tag("v1".into()), "registry.json");
-    let (light, _c2) = source(origin.url(), GitRef::Tag("refs/tags/light".into()), "registry.json");
-    let (full, _c3) = source(origin.url(), GitRef::Commit(first.clone()), "registry.json");
-    let (short, _c4) = source(origin.url(), GitRef::Commit(first[..7].to_uppercase()), "registry.json");
-    let (tip, _c5) = source(origin.url(), GitRef::Commit(second.clone()), "registry.json");
+    let (annotated, _c1) = source(origin.url(), GitPin::Tag("v1".into()), "registry.json");
+    let (light, _c2) = source(origin.url(), GitPin::Tag("refs/tags/light".into()), "registry.json");
+    let (full, _c3) = source(origin.url(), GitPin::Commit(first.clone()), "registry.json");
+    let (short, _c4) = source(origin.url(), GitPin::Commit(first[..7].to_uppercase()), "registry.json");
+    let (tip, _c5) = source(origin.url(), GitPin::Commit(second.clone()), "registry.json");
     for src in [&annotated, &light, &full, &short] {
         assert_eq!(documents(src, None).await, (rev(&first), Bytes::from_static(V1)), "{}", src.describe());
     }
@@ -220,16 +220,16 @@ async fn missing_files_refs_and_commits_are_clear_not_found_errors() {
     not_found(fetch_err(&src).await, &["../registry.json"]);
     let (src, _c) = source(&*url, branch("nope"), "registry.json");
     not_found(fetch_err(&src).await, &["branch `nope` does not exist", &url]);
-    let (src, _c) = source(&*url, GitRef::Tag("v9".into()), "registry.json");
+    let (src, _c) = source(&*url, GitPin::Tag("v9".into()), "registry.json");
     not_found(fetch_err(&src).await, &["tag `v9` does not exist", &url]);
     let (src, _c) = source(&*url, branch("bad..name"), "registry.json");
     not_found(fetch_err(&src).await, &["`bad..name` is not a valid branch name"]);
     let unknown = "0123456789abcdef0123456789abcdef01234567";
-    let (src, _c) = source(&*url, GitRef::Commit(unknown.into()), "registry.json");
+    let (src, _c) = source(&*url, GitPin::Commit(unknown.into()), "registry.json");
     not_found(fetch_err(&src).await, &[&format!("commit {unknown} is not in {url}")]);
-    let (src, _c) = source(&*url, GitRef::Commit("0123abc".into()), "registry.json");
+    let (src, _c) = source(&*url, GitPin::Commit("0123abc".into()), "registry.json");
     not_found(fetch_err(&src).await, &["commit 0123abc is not in"]);
-    let (src, _c) = source(&*url, GitRef::Commit("main".into()), "registry.json");
+    let (src, _c) = source(&*url, GitPin::Commit("main".into()), "registry.json");
     not_found(fetch_err(&src).await, &["`main` is not a commit id"]);
 
     // A failed lookup leaves a clone that later fetches can use.
@@ -258,7 +258,7 @@ async fn unreachable_repositories_name_the_url() {
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/x.git");
-    for reference in [branch("main"), GitRef::Tag("v1".into()), GitRef::Commit("ab".repeat(20))] {
+    for reference in [branch("main"), GitPin::Tag("v1".into()), GitPin::Commit("ab".repeat(20))] {
         let (src, _c) = source(&*url, reference, "registry.json");
         let err = fetch_err(&src).await;
         assert!(matches!(&err, SourceError::Unavailable(m) if m.contains(&url)), "{err:?}");
@@ -291,7 +291,7 @@ async fn an_unusable_or_foreign_cache_is_replaced() {
     let first = origin.commit("registry.json", V2);
     let src = GitSource::new(
         other.url(),
-        GitRef::Commit(first.clone()),
+        GitPin::Commit(first.clone()),
         "registry.json".into(),
         None,
         cache.path().to_owned(),
@@ -425,9 +425,9 @@ async fn a_branch_is_cloned_and_tracked_over_http() {
     assert_eq!(documents(&src, Some(&revision)).await, (rev(&second), Bytes::from_static(V2)));
 
     origin.git(&["tag", "v2"]);
-    let (tag, _c) = source(&*url, GitRef::Tag("v2".into()), "registry.json");
+    let (tag, _c) = source(&*url, GitPin::Tag("v2".into()), "registry.json");
     assert_eq!(documents(&tag, None).await.0, rev(&second));
-    let (pin, _c) = source(&*url, GitRef::Commit(second[..10].to_owned()), "registry.json");
+    let (pin, _c) = source(&*url, GitPin::Commit(second[..10].to_owned()), "registry.json");
     assert_eq!(documents(&pin, None).await.0, rev(&second));
     let (src, _c) = source(&*url, branch("nope"), "registry.json");
     let err = fetch_err(&src).await;

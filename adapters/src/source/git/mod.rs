@@ -40,6 +40,7 @@ use gix::protocol::transport::client::blocking_io::http::Transport as HttpTransp
 use gix::remote::Direction;
 use gix::remote::fetch::{Shallow, Tags};
 use thv_domain::Revision;
+pub use thv_domain::spec::GitPin;
 use thv_ports::{Fetched, Source, SourceError};
 
 pub use self::credentials::GitAuth;
@@ -51,27 +52,6 @@ use super::file::DEFAULT_MAX_BYTES;
 /// A file in the cache directory naming the repository the clone was made from, so a changed
 /// `repository` setting starts a fresh clone instead of resolving commits of another repository.
 const ORIGIN_FILE: &str = "thv-origin";
-
-/// Which commit of the repository to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GitRef {
-    /// The tip of a branch, followed as it moves (`main`, or `refs/heads/main`).
-    Branch(String),
-    /// The commit a tag points to (`v1.2.0`, or `refs/tags/v1.2.0`).
-    Tag(String),
-    /// A fixed commit: a full or abbreviated (at least 4 digits) hex SHA-1.
-    Commit(String),
-}
-
-impl fmt::Display for GitRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Branch(name) => write!(f, "branch {name}"),
-            Self::Tag(name) => write!(f, "tag {name}"),
-            Self::Commit(id) => write!(f, "commit {id}"),
-        }
-    }
-}
 
 /// Reads one file from a git repository at a branch, tag or commit; see the [module docs](self).
 pub struct GitSource {
@@ -87,7 +67,7 @@ struct Inner {
     repository: String,
     /// `repository` with its query values redacted, for messages and logs.
     shown: String,
-    reference: GitRef,
+    reference: GitPin,
     /// `path` as configured, for messages.
     path: String,
     /// The configured credentials, or those of the URL's userinfo.
@@ -107,7 +87,7 @@ impl GitSource {
     /// `repository` is an `https://` or `http://` URL, a `file://` URL, or a local path (absolute or
     /// relative to the working directory). Credentials in an http(s) URL's userinfo are used when
     /// `auth` is `None`, and are never shown.
-    pub fn new(repository: String, reference: GitRef, path: String, auth: Option<GitAuth>, cache_dir: PathBuf) -> Self {
+    pub fn new(repository: String, reference: GitPin, path: String, auth: Option<GitAuth>, cache_dir: PathBuf) -> Self {
         let (repository, url_auth) = strip_userinfo(repository);
         let shown = thv_domain::redact::location(&repository);
         let auth = auth.or(url_auth);
@@ -186,7 +166,7 @@ struct Run {
 impl Inner {
     fn fetch(&self, since: Option<&Revision>, stop: &Arc<Stop>) -> Result<Fetched, SourceError> {
         let url = self.url()?;
-        let moving = matches!(self.reference, GitRef::Branch(_) | GitRef::Tag(_));
+        let moving = matches!(self.reference, GitPin::Branch(_) | GitPin::Tag(_));
         // A moving ref's clone whose packs piled up is started over (see `cache`).
         let mut repo = self.open_cache(&url, moving && cache::is_bloated(&self.cache_dir))?;
         let run = Run { stop: Arc::clone(stop), budget: PackBudget::new(self.max_bytes, Arc::clone(stop)) };
@@ -194,15 +174,15 @@ impl Inner {
         repo.committer_or_set_generic_fallback()
             .map_err(|e| SourceError::Internal(format!("cannot configure the git cache of {}: {e}", self.shown)))?;
         let commit = match &self.reference {
-            GitRef::Branch(name) => {
+            GitPin::Branch(name) => {
                 let name = name.strip_prefix("refs/heads/").unwrap_or(name);
                 self.fetch_ref(&run, &repo, &url, &format!("refs/heads/{name}"), "branch", name)?
             }
-            GitRef::Tag(name) => {
+            GitPin::Tag(name) => {
                 let name = name.strip_prefix("refs/tags/").unwrap_or(name);
                 self.fetch_ref(&run, &repo, &url, &format!("refs/tags/{name}"), "tag", name)?
             }
-            GitRef::Commit(id) => self.resolve_pinned_commit(&run, &repo, &url, id)?,
+            GitPin::Commit(id) => self.resolve_pinned_commit(&run, &repo, &url, id)?,
         };
         let revision = Revision(commit.to_string());
         if since == Some(&revision) {
@@ -484,8 +464,8 @@ impl Inner {
         let shown = &self.shown;
         if run.budget.exceeded() {
             let what = match &self.reference {
-                GitRef::Commit(_) => "the history it needs to find the commit",
-                GitRef::Branch(_) | GitRef::Tag(_) => "the files at its tip",
+                GitPin::Commit(_) => "the history it needs to find the commit",
+                GitPin::Branch(_) | GitPin::Tag(_) => "the files at its tip",
             };
             return SourceError::TooLarge(format!(
                 "fetching {} from {shown} to read `{}` received more than the limit of {} bytes: {what} are \
@@ -572,7 +552,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let source = GitSource::new(
             "https://bot:s3cret@git.example.com/r.git?private_token=t0ken".to_owned(),
-            GitRef::Branch("main".to_owned()),
+            GitPin::Branch("main".to_owned()),
             "registry.json".to_owned(),
             None,
             dir.path().join("cache"),

@@ -205,14 +205,14 @@ async fn a_pack_larger_than_the_bound_fails_the_sync_and_names_the_bound() {
     origin.git(&["commit", "-q", "-m", "drop big.bin"]);
     let tip = origin.head();
     assert_eq!(documents(&src, None).await.0, rev(&tip));
-    let (full, _c) = source(origin.url(), GitRef::Commit(tip.clone()), "registry.json");
+    let (full, _c) = source(origin.url(), GitPin::Commit(tip.clone()), "registry.json");
     assert_eq!(documents(&full.with_max_bytes(LIMIT), None).await.0, rev(&tip), "a full id is fetched shallowly");
 
     // An abbreviated pin needs the whole history, which holds the big file: bounded the same way.
-    let (short, _c) = source(origin.url(), GitRef::Commit(tip[..8].to_owned()), "registry.json");
+    let (short, _c) = source(origin.url(), GitPin::Commit(tip[..8].to_owned()), "registry.json");
     let err = fetch_err(&short.with_max_bytes(LIMIT)).await;
     assert!(matches!(&err, SourceError::TooLarge(m) if m.contains("1048576 bytes")), "{err:?}");
-    let (short, _c) = source(origin.url(), GitRef::Commit(tip[..8].to_owned()), "registry.json");
+    let (short, _c) = source(origin.url(), GitPin::Commit(tip[..8].to_owned()), "registry.json");
     assert_eq!(documents(&short.with_max_bytes(8 * LIMIT), None).await.0, rev(&tip), "a larger bound lets it through");
 }
 
