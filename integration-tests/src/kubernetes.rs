@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::{Loopback, workspace_root};
 
 /// The token in the kubeconfig: it must never reach a response or a log.
-pub const KUBE_TOKEN: &str = "secret-token";
+pub const KUBE_TOKEN: &str = "S3cr3tKubeT0ken";
 
 #[derive(Debug, Default)]
 struct State {

@@ -21,6 +21,7 @@ use std::path::Path;
 use poem::http::StatusCode;
 use poem::{Response, Route};
 use serde_json::{Value, json};
+use thv_integration_tests::kubernetes::{KUBE_TOKEN, KubeStub};
 use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey};
 use thv_integration_tests::{
     Loopback, Reply, TestServer, WAIT, enc, server_json, wait_until, workspace_root, write_config,
@@ -29,7 +30,6 @@ use thv_integration_tests::{
 const QUERY_SECRET: &str = "S3cr3tQueryValue";
 const URL_PASSWORD: &str = "S3cr3tPassw0rd";
 const GIT_PASSWORD: &str = "S3cr3tGitPassw0rd";
-const KUBE_TOKEN: &str = "S3cr3tKubeT0ken";
 /// Every configured secret: none may appear in any response, whoever asks.
 const SECRETS: &[&str] = &[QUERY_SECRET, URL_PASSWORD, GIT_PASSWORD, KUBE_TOKEN];
 
@@ -412,18 +412,8 @@ async fn start_world() -> World {
     }));
     std::fs::write(dir.path().join("git-password"), format!("{GIT_PASSWORD}\n")).unwrap();
     // A cluster with `MCPServer` resources, reached with a bearer token from a kubeconfig.
-    let kube = Loopback::bind().await.unwrap();
-    let kube_addr = kube.addr;
-    let fixture =
-        std::fs::read_to_string(workspace_root().join("adapters/tests/data/kubernetes/mcpservers.json")).unwrap();
-    kube.serve(Route::new().at(
-        "/apis/toolhive.stacklok.dev/v1alpha1/mcpservers",
-        poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(fixture.clone())),
-    ));
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: stub\n  cluster:\n    server: http://{kube_addr}\ncontexts:\n- name: stub\n  context:\n    cluster: stub\n    user: u\ncurrent-context: stub\nusers:\n- name: u\n  user:\n    token: {KUBE_TOKEN}\n"
-    );
-    std::fs::write(dir.path().join("kubeconfig"), kubeconfig).unwrap();
+    let kube = KubeStub::start().await.unwrap();
+    kube.kubeconfig(dir.path()).unwrap();
 
     let key = TestKey::ec("every-route").unwrap();
     let idp = Idp::start(&[&key]).await.unwrap();
