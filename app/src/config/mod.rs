@@ -170,7 +170,13 @@ fn env_provider(env: impl IntoIterator<Item = (String, String)>) -> Serialized<D
             continue;
         }
         let path: Vec<String> = key.split("__").map(camel).collect();
-        let value: Value = v.parse().unwrap_or_else(|_| Value::from(v.clone()));
+        // figment's parser panics on some escapes (a `\` before a multi-byte character; found by
+        // the config fuzz target), so text with a backslash is taken as the string it is.
+        let value: Value = if v.contains('\\') {
+            Value::from(v.clone())
+        } else {
+            v.parse().unwrap_or_else(|_| Value::from(v.clone()))
+        };
         insert(&mut root, &path, value);
     }
     Serialized::defaults(root)

@@ -422,3 +422,11 @@ fn yaml_text_loads_exactly_like_the_same_file() {
     f.write_all(invalid.as_bytes()).unwrap();
     assert_eq!(err.problems, Config::load_with_env(f.path(), env()).unwrap_err().problems);
 }
+
+#[test]
+fn an_environment_value_with_a_backslash_is_taken_as_text() {
+    // This value made figment's value parser panic (an escape before a multi-byte character).
+    let env = || [("THV_REGISTRY_DATA_DIR".to_owned(), "\"apv\u{4cd}\\gis\"".to_owned())];
+    let c = Config::parse_with_env("inline.yaml", "source:\n  file: {path: a.json}\n", env()).unwrap();
+    assert_eq!(c.data_dir, PathBuf::from("\"apv\u{4cd}\\gis\""));
+}
