@@ -269,6 +269,11 @@ impl KubernetesDeployments {
 #[async_trait]
 impl Deployments for KubernetesDeployments {
     async fn list(&self) -> Result<Vec<DeployedServer>, DeploymentsError> {
+        // Without a cache there is nothing to share: requests list side by side, not one after
+        // another behind the lock.
+        if self.cache_ttl.is_zero() {
+            return self.list_now().await;
+        }
         let mut last = self.last.lock().await;
         if let Some((at, listing)) = last.as_ref() {
             let ttl = if listing.is_ok() { self.cache_ttl } else { self.cache_ttl.min(ERROR_TTL) };
