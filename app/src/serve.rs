@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use thv_adapters::deployments::kubernetes::KubernetesOptions;
-use thv_adapters::source::api::ApiSourceOptions;
-use thv_adapters::source::git::GitAuth;
 use thv_adapters::store::postgres;
 use thv_adapters::tokens::oidc::{ProviderSpec, VerifierOptions};
 use thv_adapters::{
     ApiSource, EmbeddedStore, FileSource, GitSource, HttpFileSource, KubernetesDeployments, OidcVerifier,
     PostgresStore, SystemClock,
 };
+use thv_domain::spec;
 use thv_ports::{Clock, EntryStore, Source};
 
 use crate::catalog::{Catalog, Coordinator};
@@ -37,26 +36,17 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
     Ok(match &config.kind {
         SourceKind::File { path } => Arc::new(FileSource::new(path.clone())),
         SourceKind::Url { url, timeout } => Arc::new(
-            HttpFileSource::new(url.clone(), *timeout, user_agent(), DEFAULT_MAX_BYTES).map_err(|e| e.to_string())?,
+            HttpFileSource::new(url.clone(), *timeout, spec::user_agent(), DEFAULT_MAX_BYTES)
+                .map_err(|e| e.to_string())?,
         ),
         SourceKind::Git { repository, pin, path, auth, max_bytes } => {
-            let auth = auth.as_ref().map(|a| GitAuth { username: a.username.clone(), password: a.password.clone() });
             let cache = data_dir.join("git").join(config.name.as_str());
             Arc::new(
-                GitSource::new(repository.clone(), pin.clone(), path.clone(), auth, cache).with_max_bytes(*max_bytes),
+                GitSource::new(repository.clone(), pin.clone(), path.clone(), auth.clone(), cache)
+                    .with_max_bytes(*max_bytes),
             )
         }
-        SourceKind::Api(api) => {
-            let options = ApiSourceOptions {
-                timeout: api.timeout,
-                user_agent: api.user_agent.clone(),
-                max_pages: api.max_pages,
-                max_bytes: api.max_bytes,
-                full_sync_every: api.full_sync_interval,
-                ..ApiSourceOptions::new(api.endpoint.clone())
-            };
-            Arc::new(ApiSource::new(options, clock).map_err(|e| e.to_string())?)
-        }
+        SourceKind::Api(api) => Arc::new(ApiSource::new(api.clone(), clock).map_err(|e| e.to_string())?),
     })
 }
 
@@ -146,10 +136,6 @@ fn auth(config: &Config) -> anyhow::Result<Auth> {
     let names: Vec<&str> = oauth.providers.iter().map(|p| p.name.as_str()).collect();
     tracing::info!(providers = ?names, "OAuth authentication enabled");
     Ok(Auth::new(config.auth.clone(), Some(verifier)))
-}
-
-fn user_agent() -> String {
-    format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Runs the server until SIGINT/SIGTERM.

@@ -21,7 +21,7 @@ pub enum SourceKind {
     /// A file over http(s).
     Url { url: String, timeout: Duration },
     /// A file in a git repository; one sync receives at most `max_bytes` of packs.
-    Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuthConfig>, max_bytes: u64 },
+    Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuth>, max_bytes: u64 },
     /// Another MCP-Registry-compatible API.
     Api(ApiConfig),
 }
@@ -48,45 +48,96 @@ impl std::fmt::Display for GitPin {
     }
 }
 
-/// Basic credentials of a git source; the password was read from `passwordFile`.
+/// Basic credentials of a git source (http(s) repositories): from `auth` in the configuration,
+/// whose password was read from `passwordFile`, or from a repository URL's userinfo.
 #[derive(Clone, PartialEq, Eq)]
-pub struct GitAuthConfig {
+pub struct GitAuth {
     pub username: String,
     pub password: String,
-    pub password_file: PathBuf,
+    /// Where the password was read from, when it came from a file.
+    pub password_file: Option<PathBuf>,
+}
+
+impl GitAuth {
+    /// Credentials given as they are (no password file).
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self { username: username.into(), password: password.into(), password_file: None }
+    }
 }
 
 /// Serialised (for the config digest) with the password file's name, never the password.
-impl Serialize for GitAuthConfig {
+impl Serialize for GitAuth {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut st = s.serialize_struct("GitAuthConfig", 2)?;
+        let mut st = s.serialize_struct("GitAuth", 2)?;
         st.serialize_field("username", &self.username)?;
         st.serialize_field("passwordFile", &self.password_file)?;
         st.end()
     }
 }
 
-impl std::fmt::Debug for GitAuthConfig {
+impl std::fmt::Debug for GitAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The password file is named (so changing it changes the config digest), never its content.
-        f.debug_struct("GitAuthConfig")
+        // The password file is named (so changing it changes the config digest), never the password.
+        f.debug_struct("GitAuth")
             .field("username", &self.username)
+            .field("password", &"<redacted>")
             .field("password_file", &self.password_file)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
-/// An API source.
+/// Default per-request timeout of HTTP sources (http-file and api).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound on the bytes one fetch reads.
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Default bound on the pages one API fetch reads.
+pub const DEFAULT_MAX_PAGES: u32 = 1000;
+/// Default `limit` of each page an API source requests: the official maximum.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Default time between full reads of an API source.
+pub const DEFAULT_FULL_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The `User-Agent` this server sends: `thv-registry-api/<version>`.
+pub fn user_agent() -> String {
+    format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// An API source: another MCP-Registry-compatible API, paged through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiConfig {
+    /// Base URL: `https://registry.example.com` or `http://host/registry/name`, without `/v0.1`.
     pub endpoint: String,
+    /// Per HTTP request (connect, headers and body).
     pub timeout: Duration,
+    /// `User-Agent` header.
     pub user_agent: String,
+    /// Most pages one fetch may read; more means the cursor chain does not end.
     pub max_pages: u32,
+    /// Most bytes all pages of one fetch may hold together.
     pub max_bytes: u64,
+    /// How often a full run replaces incremental runs.
     pub full_sync_interval: Duration,
+    /// `limit` of each page request. Not in the config digest: it changes how the pages are cut,
+    /// not what is read.
+    #[serde(skip)]
+    pub page_size: u32,
+}
+
+impl ApiConfig {
+    /// An API source on `endpoint` with every default.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            timeout: DEFAULT_HTTP_TIMEOUT,
+            user_agent: user_agent(),
+            max_pages: DEFAULT_MAX_PAGES,
+            max_bytes: DEFAULT_MAX_BYTES,
+            full_sync_interval: DEFAULT_FULL_SYNC_INTERVAL,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
 }
 
 impl SourceKind {

@@ -4,13 +4,12 @@
 //! end (falling back to `/v0/servers` when `/v0.1` does not exist); each page body is one
 //! document, passed on unchanged so its official metadata survives. The revision is the newest
 //! official `updatedAt` seen, so later runs can ask only for what changed
-//! (`&updated_since=<revision>`); a full run still happens every `full_sync_every`, because an
+//! (`&updated_since=<revision>`); a full run still happens every `full_sync_interval`, because an
 //! incremental run cannot see versions that vanished upstream.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,6 +19,7 @@ use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use thv_domain::Revision;
+use thv_domain::spec::ApiConfig;
 use thv_ports::{Clock, Fetched, Source, SourceError};
 use url::Url;
 
@@ -28,52 +28,8 @@ use crate::http::{
     BodyError, build_client, parse_http_url, read_limited, redact, shown, status_error, transport_error, truncate,
 };
 
-/// Default per-request timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default page size: the official maximum.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
-/// Default bound on the pages of one fetch.
-pub const DEFAULT_MAX_PAGES: u32 = 1000;
-/// Default bound on the bytes of all pages of one fetch: 256 MiB.
-pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
-/// Default interval between full runs.
-pub const DEFAULT_FULL_SYNC_EVERY: Duration = Duration::from_secs(3600);
-
 /// Where the official metadata sits in a `ServerResponse`, as a JSON pointer.
 const UPDATED_AT_POINTER: &str = "/_meta/io.modelcontextprotocol.registry~1official/updatedAt";
-
-/// How an [`ApiSource`] reads.
-#[derive(Debug, Clone)]
-pub struct ApiSourceOptions {
-    /// Base URL: `https://registry.example.com` or `http://host/registry/name`, without `/v0.1`.
-    pub endpoint: String,
-    /// Per HTTP request (connect, headers and body).
-    pub timeout: Duration,
-    /// `User-Agent` header.
-    pub user_agent: String,
-    /// `limit` of each page request.
-    pub page_size: u32,
-    /// Most pages one fetch may read; more means the cursor chain does not end.
-    pub max_pages: u32,
-    /// Most bytes all pages of one fetch may hold together.
-    pub max_bytes: u64,
-    /// How often a full run replaces incremental runs.
-    pub full_sync_every: Duration,
-}
-
-impl ApiSourceOptions {
-    pub fn new(endpoint: impl Into<String>) -> Self {
-        Self {
-            endpoint: endpoint.into(),
-            timeout: DEFAULT_TIMEOUT,
-            user_agent: format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION")),
-            page_size: DEFAULT_PAGE_SIZE,
-            max_pages: DEFAULT_MAX_PAGES,
-            max_bytes: DEFAULT_MAX_BYTES,
-            full_sync_every: DEFAULT_FULL_SYNC_EVERY,
-        }
-    }
-}
 
 /// Pages through another registry's `GET /v0.1/servers` (or `/v0/servers`).
 ///
@@ -82,7 +38,7 @@ impl ApiSourceOptions {
 /// a revision never allows an incremental run.
 #[derive(Debug)]
 pub struct ApiSource {
-    options: ApiSourceOptions,
+    options: ApiConfig,
     /// The endpoint, parsed; may hold credentials (reqwest turns them into basic auth).
     base: Url,
     /// The endpoint without credentials, for messages.
@@ -165,7 +121,7 @@ impl ApiSource {
     ///   `?query` or `#fragment` (it is a base URL);
     /// - [`SourceError::Internal`] when the HTTP client cannot be built (e.g. the user agent is
     ///   not a valid header value).
-    pub fn new(options: ApiSourceOptions, clock: Arc<dyn Clock>) -> Result<Self, SourceError> {
+    pub fn new(options: ApiConfig, clock: Arc<dyn Clock>) -> Result<Self, SourceError> {
         let base = parse_http_url(&options.endpoint, "endpoint")?;
         let shown = shown(&options.endpoint);
         if base.query().is_some() || base.fragment().is_some() {
@@ -181,11 +137,11 @@ impl ApiSource {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether this instance finished a full run less than `full_sync_every` before `now`.
+    /// Whether this instance finished a full run less than `full_sync_interval` before `now`.
     fn full_run_is_recent(&self, now: DateTime<Utc>) -> bool {
         let Some(last) = self.state().last_full else { return false };
         // An interval too large for chrono never comes due.
-        chrono::Duration::from_std(self.options.full_sync_every).map_or(true, |every| now - last < every)
+        chrono::Duration::from_std(self.options.full_sync_interval).map_or(true, |every| now - last < every)
     }
 
     /// `{endpoint}/{v0.1|v0}/servers`, without a query.
@@ -399,11 +355,11 @@ mod tests {
     #[test]
     fn endpoints_must_be_base_urls() {
         let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
-        let err = ApiSource::new(ApiSourceOptions::new("registry.example.com"), clock.clone()).unwrap_err();
+        let err = ApiSource::new(ApiConfig::new("registry.example.com"), clock.clone()).unwrap_err();
         assert!(matches!(&err, SourceError::NotFound(m) if m.contains("not a valid http(s) URL")), "{err}");
-        let err = ApiSource::new(ApiSourceOptions::new("https://r.example.com/?x=1"), clock.clone()).unwrap_err();
+        let err = ApiSource::new(ApiConfig::new("https://r.example.com/?x=1"), clock.clone()).unwrap_err();
         assert!(matches!(&err, SourceError::NotFound(m) if m.contains("not a base URL")), "{err}");
-        let src = ApiSource::new(ApiSourceOptions::new("https://u:secret@r.example.com/reg/"), clock).unwrap();
+        let src = ApiSource::new(ApiConfig::new("https://u:secret@r.example.com/reg/"), clock).unwrap();
         assert_eq!(src.describe(), "api https://r.example.com/reg/");
         assert_eq!(src.list_url(ApiPath::V0).as_str(), "https://u:secret@r.example.com/reg/v0/servers");
     }

@@ -15,9 +15,10 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Body, Request, Response};
 use serde_json::{Value, json};
 use thv_adapters::ManualClock;
-use thv_adapters::source::api::{ApiSource, ApiSourceOptions};
+use thv_adapters::source::api::ApiSource;
 use thv_domain::Revision;
 use thv_domain::format::{DataFormat, parse_document};
+use thv_domain::spec::ApiConfig;
 use thv_ports::{Clock, Fetched, Source, SourceError};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -253,13 +254,13 @@ fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap()))
 }
 
-fn options(server: &TestServer) -> ApiSourceOptions {
-    let mut options = ApiSourceOptions::new(server.base.clone());
+fn options(server: &TestServer) -> ApiConfig {
+    let mut options = ApiConfig::new(server.base.clone());
     options.timeout = Duration::from_secs(20);
     options
 }
 
-fn source(options: ApiSourceOptions, clock: &Arc<ManualClock>) -> ApiSource {
+fn source(options: ApiConfig, clock: &Arc<ManualClock>) -> ApiSource {
     let clock: Arc<dyn Clock> = clock.clone();
     ApiSource::new(options, clock).unwrap()
 }
@@ -412,7 +413,7 @@ async fn incremental_runs_ask_for_changes_until_a_full_run_is_due() {
     // A full run comes due.
     clock.advance(chrono::Duration::minutes(51));
     let (r4, docs, complete) = documents(src.fetch(Some(&r2)).await.unwrap());
-    assert!(complete, "full_sync_every passed");
+    assert!(complete, "full_sync_interval passed");
     assert_eq!(r4, r2);
     assert_eq!(names(&docs).len(), 5);
     assert!(server.take().0.iter().all(|r| !r.params.contains_key("updated_since")));
@@ -477,7 +478,7 @@ async fn json_of_the_wrong_shape_is_not_a_server_list() {
         Response::builder().content_type("application/json").body(r#"{"data":{"servers":[]}}"#)
     });
     tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
-    let src = source(ApiSourceOptions::new(format!("http://{addr}")), &clock());
+    let src = source(ApiConfig::new(format!("http://{addr}")), &clock());
     let err = fetch_err(&src).await;
     assert!(
         matches!(&err, SourceError::Unavailable(m) if m.contains("is not a server list") && m.contains("servers")),
@@ -549,7 +550,7 @@ async fn the_byte_limit_spans_all_pages() {
 #[tokio::test]
 async fn a_closed_port_is_unavailable() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let src = source(ApiSourceOptions::new(format!("http://127.0.0.1:{port}")), &clock());
+    let src = source(ApiConfig::new(format!("http://127.0.0.1:{port}")), &clock());
     let err = fetch_err(&src).await;
     assert!(
         matches!(&err, SourceError::Unavailable(m) if m.contains(&format!("127.0.0.1:{port}")) && m.contains("connect")),
@@ -567,13 +568,13 @@ async fn sends_user_agent_and_accept() {
     assert_eq!(requests[0].headers["user-agent"], "thv-registry-api/9.9.9-test");
     assert_eq!(requests[0].headers["accept"], "application/json");
 
-    let default = ApiSourceOptions::new("http://example.com");
+    let default = ApiConfig::new("http://example.com");
     assert!(default.user_agent.starts_with("thv-registry-api/"), "{}", default.user_agent);
     assert_eq!(default.page_size, 100);
     assert_eq!(default.max_pages, 1000);
     assert_eq!(default.max_bytes, 256 * 1024 * 1024);
     assert_eq!(default.timeout, Duration::from_secs(30));
-    assert_eq!(default.full_sync_every, Duration::from_secs(3600));
+    assert_eq!(default.full_sync_interval, Duration::from_secs(3600));
 }
 
 #[tokio::test]
@@ -598,10 +599,10 @@ async fn cursors_with_special_characters_round_trip() {
 async fn invalid_endpoints_are_refused_up_front() {
     let clock: Arc<dyn Clock> = clock();
     for endpoint in ["registry.example.com", "ftp://example.com", "http://"] {
-        let err = ApiSource::new(ApiSourceOptions::new(endpoint), clock.clone()).unwrap_err();
+        let err = ApiSource::new(ApiConfig::new(endpoint), clock.clone()).unwrap_err();
         assert!(matches!(&err, SourceError::NotFound(m) if m.contains("not a valid http(s) URL")), "{endpoint}: {err}");
     }
-    let mut opts = ApiSourceOptions::new("https://example.com");
+    let mut opts = ApiConfig::new("https://example.com");
     opts.user_agent = "bad\nagent".to_owned();
     let err = ApiSource::new(opts, clock).unwrap_err();
     assert!(matches!(&err, SourceError::Internal(m) if m.contains("HTTP client")), "{err}");

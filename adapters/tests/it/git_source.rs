@@ -310,7 +310,7 @@ async fn concurrent_fetches_of_one_source_share_the_clone() {
 
 #[test]
 fn descriptions_and_debug_output_hold_no_password() {
-    let auth = GitAuth { username: "bot".into(), password: "hunter2-secret".into() };
+    let auth = GitAuth::new("bot", "hunter2-secret");
     assert!(!format!("{auth:?}").contains("hunter2"), "{auth:?}");
     assert!(format!("{auth:?}").contains("bot"));
     let src = GitSource::new(
@@ -444,7 +444,7 @@ async fn basic_auth_is_sent_and_never_shown() {
     let url = format!("{base}/private/repo.git");
     let cache = tempfile::tempdir().unwrap();
     let with_auth = |password: &str| {
-        let auth = GitAuth { username: USER.into(), password: password.into() };
+        let auth = GitAuth::new(USER, password);
         GitSource::new(url.clone(), branch("main"), "registry.json".into(), Some(auth), cache.path().join("a"))
     };
 

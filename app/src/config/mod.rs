@@ -30,7 +30,10 @@ use thv_domain::format::DataFormat;
 use thv_domain::{RegistryName, SourceName};
 
 pub use normalize::normalize;
-pub use thv_domain::spec::{ApiConfig, DeployedScope, GitAuthConfig, GitPin, RegistryConfig, SourceConfig, SourceKind};
+pub use thv_domain::spec::{
+    ApiConfig, DEFAULT_FULL_SYNC_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, DeployedScope,
+    GitAuth, GitPin, RegistryConfig, SourceConfig, SourceKind,
+};
 
 /// Prefix of environment overrides: `THV_REGISTRY_DATA_DIR=/var/lib/x` sets `dataDir`;
 /// `__` separates nested keys (`THV_REGISTRY_SYNC_POLICY__INTERVAL=1m`).
@@ -44,14 +47,6 @@ const ENV_NOT_KEYS: &[&str] =
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 /// Default longest time of one fetch.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(600);
-/// Default per-request timeout of HTTP sources.
-pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default time between full reads of an API source.
-pub const DEFAULT_FULL_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
-/// Default bound on the bytes one fetch reads.
-pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
-/// Default bound on the pages one API fetch reads.
-pub const DEFAULT_MAX_PAGES: u32 = 1000;
 /// Default time a removed version stays as a tombstone.
 pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default `syncPolicy.maxInvalidRatio`: a document more than half of whose entries are invalid

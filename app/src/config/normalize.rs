@@ -12,8 +12,8 @@ use super::auth::AuthConfig;
 use super::raw::{RawConfig, RawRegistry, RawSource};
 use super::{
     ApiConfig, Config, DEFAULT_FETCH_TIMEOUT, DEFAULT_FULL_SYNC_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_INTERVAL,
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_INVALID_RATIO, DEFAULT_MAX_PAGES, DEFAULT_TOMBSTONE_RETENTION, GitAuthConfig,
-    GitPin, RegistryConfig, SourceConfig, SourceKind, duration,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_INVALID_RATIO, DEFAULT_TOMBSTONE_RETENTION, GitAuth, GitPin, RegistryConfig,
+    SourceConfig, SourceKind, duration,
 };
 use duration::{MAX_INTERVAL, MAX_RETENTION, MAX_TIMEOUT};
 
@@ -491,7 +491,7 @@ fn git_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> 
             return None;
         };
         match std::fs::read_to_string(&password_file) {
-            Ok(pw) => Some(GitAuthConfig { username, password: pw.trim().to_owned(), password_file }),
+            Ok(pw) => Some(GitAuth { username, password: pw.trim().to_owned(), password_file: Some(password_file) }),
             Err(e) => {
                 p.push(&format!("{key}.auth.passwordFile"), format!("cannot read {}: {e}", password_file.display()));
                 None
@@ -522,13 +522,14 @@ fn api_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> 
     if api.max_pages == Some(0) {
         p.push(&format!("{key}.maxPages"), "must be at least 1");
     }
+    let defaults = ApiConfig::new(endpoint);
     Some(SourceKind::Api(ApiConfig {
-        endpoint,
         timeout,
-        user_agent: api.user_agent.unwrap_or_else(|| format!("thv-registry-api/{}", env!("CARGO_PKG_VERSION"))),
-        max_pages: api.max_pages.unwrap_or(DEFAULT_MAX_PAGES),
-        max_bytes: api.max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+        user_agent: api.user_agent.unwrap_or(defaults.user_agent.clone()),
+        max_pages: api.max_pages.unwrap_or(defaults.max_pages),
+        max_bytes: api.max_bytes.unwrap_or(defaults.max_bytes),
         full_sync_interval,
+        ..defaults
     }))
 }
 

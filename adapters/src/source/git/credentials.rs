@@ -2,20 +2,8 @@
 //! are sent (a basic `Authorization` header), and how they are kept out of every message.
 
 use std::borrow::Cow;
-use std::fmt;
 
-/// Basic credentials for http(s) repositories.
-#[derive(Clone)]
-pub struct GitAuth {
-    pub username: String,
-    pub password: String,
-}
-
-impl fmt::Debug for GitAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GitAuth").field("username", &self.username).field("password", &"<redacted>").finish()
-    }
-}
+pub use thv_domain::spec::GitAuth;
 
 /// Usernames at least this long are treated as secrets too (a token is often sent as the
 /// username); shorter ones are names like `git`, whose removal would garble messages.
@@ -62,10 +50,10 @@ fn encode(auth: &GitAuth) -> String {
 pub(super) fn strip_userinfo(repository: String) -> (String, Option<GitAuth>) {
     match url::Url::parse(&repository) {
         Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
-            let auth = GitAuth {
-                username: percent_decode(url.username()).into_owned(),
-                password: percent_decode(url.password().unwrap_or_default()).into_owned(),
-            };
+            let auth = GitAuth::new(
+                percent_decode(url.username()).into_owned(),
+                percent_decode(url.password().unwrap_or_default()).into_owned(),
+            );
             // Cannot fail for URLs that had userinfo (they have a host).
             url.set_username("").ok();
             url.set_password(None).ok();
@@ -144,11 +132,11 @@ mod tests {
     }
     #[test]
     fn passwords_long_usernames_and_headers_are_scrubbed() {
-        let auth = GitAuth { username: "registry-bot".into(), password: "pw".into() };
+        let auth = GitAuth::new("registry-bot", "pw");
         let header = basic_auth(&auth);
         let text = format!("user registry-bot pw {header} ok");
         assert_eq!(Secrets::of(Some(&auth)).scrub(text), "user *** *** Basic *** ok");
-        let short = GitAuth { username: "git".into(), password: "hunter2".into() };
+        let short = GitAuth::new("git", "hunter2");
         assert_eq!(Secrets::of(Some(&short)).scrub("git says hunter2".into()), "git says ***");
         assert_eq!(Secrets::default().scrub("as is".into()), "as is");
     }

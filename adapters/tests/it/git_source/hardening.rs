@@ -268,7 +268,7 @@ async fn credentials_echoed_by_a_server_never_reach_the_error() {
     let base = serve_echo().await;
     let url = format!("{base}/repo.git");
     let cache = tempfile::tempdir().unwrap();
-    let auth = GitAuth { username: USER.into(), password: PASSWORD.into() };
+    let auth = GitAuth::new(USER, PASSWORD);
     let src = GitSource::new(url.clone(), branch("main"), "registry.json".into(), Some(auth), cache.path().join("a"));
     let err = fetch_err(&src).await;
     let text = format!("{err} {err:?}");
