@@ -3,7 +3,7 @@
 // Test helpers panic on failure, like the tests calling them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use thv_integration_tests::{TestServer, workspace_root};
+use thv_testkit::{TestServer, workspace_root};
 
 /// (path and query, expected status, expected `errors[0].location`).
 type Case = (String, u16, Option<&'static str>);
@@ -54,7 +54,7 @@ fn cases(first_server: &str) -> Vec<Case> {
 #[tokio::test]
 async fn bad_input_gets_problem_details() {
     let root = workspace_root();
-    let seed = thv_integration_tests::read_json(&root.join("examples/data/seed-358-servers.json")).unwrap();
+    let seed = thv_testkit::read_json(&root.join("examples/data/seed-358-servers.json")).unwrap();
     let first = seed[0]["name"].as_str().unwrap().to_owned();
 
     let srv = TestServer::start(&root.join("examples/config-file.yaml"), &[]).await.unwrap();

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde::Deserialize as _;
 use serde_json::Value;
-use thv_integration_tests::{binary, workspace_root};
+use thv_testkit::{binary, workspace_root};
 
 /// The namespace every namespaced manifest lives in.
 const NAMESPACE: &str = "thv-registry";

@@ -4,8 +4,8 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 use serde_json::Value;
-use thv_integration_tests::kubernetes::{KUBE_TOKEN, KubeStub};
-use thv_integration_tests::{TestServer, workspace_root, write_config};
+use thv_testkit::kubernetes::{KUBE_TOKEN, KubeStub};
+use thv_testkit::{TestServer, workspace_root, write_config};
 
 fn config(dir: &std::path::Path, kube: &str) -> std::path::PathBuf {
     write_config(

@@ -21,11 +21,9 @@ use std::path::Path;
 use poem::http::StatusCode;
 use poem::{Response, Route};
 use serde_json::{Value, json};
-use thv_integration_tests::kubernetes::{KUBE_TOKEN, KubeStub};
-use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey};
-use thv_integration_tests::{
-    Loopback, Reply, TestServer, WAIT, enc, server_json, wait_until, workspace_root, write_config,
-};
+use thv_testkit::kubernetes::{KUBE_TOKEN, KubeStub};
+use thv_testkit::oidc::{AUDIENCE, Idp, TestKey};
+use thv_testkit::{Loopback, Reply, TestServer, WAIT, enc, server_json, wait_until, workspace_root, write_config};
 
 const QUERY_SECRET: &str = "S3cr3tQueryValue";
 const URL_PASSWORD: &str = "S3cr3tPassw0rd";

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use thv_integration_tests::{TestServer, name_version, official, read_json, workspace_root};
+use thv_testkit::{TestServer, name_version, official, read_json, workspace_root};
 
 #[tokio::test]
 async fn seed_example_serves_every_server_exactly_once() {
@@ -119,7 +119,7 @@ async fn ready_means_the_catalogue_is_served() {
             if status == 200 {
                 break body;
             }
-            assert!(started.elapsed() < thv_integration_tests::WAIT, "never ready: {body}");
+            assert!(started.elapsed() < thv_testkit::WAIT, "never ready: {body}");
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         };
         let page = srv.get_json("/v0.1/servers?limit=1").await.unwrap();

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use thv_integration_tests::{TestServer, read_json, workspace_root, write_config};
+use thv_testkit::{TestServer, read_json, workspace_root, write_config};
 
 fn seed_names() -> BTreeSet<String> {
     let seed = read_json(&workspace_root().join("examples/data/seed-358-servers.json")).unwrap();
@@ -79,7 +79,7 @@ async fn api_example_mirrors_another_instance() {
 
 #[tokio::test]
 async fn oauth_example_serves_each_registry_to_whom_it_may_concern() {
-    use thv_integration_tests::oidc::{Idp, TestKey};
+    use thv_testkit::oidc::{Idp, TestKey};
     let key = TestKey::rsa("example").unwrap();
     let idp = Idp::start(&[&key]).await.unwrap();
     let example = std::fs::read_to_string(workspace_root().join("examples/config-oauth.yaml")).unwrap();

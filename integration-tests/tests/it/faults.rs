@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use thv_integration_tests::upstream::{Mode, Upstream, row};
-use thv_integration_tests::{TestServer, server_json, write_config};
+use thv_testkit::upstream::{Mode, Upstream, row};
+use thv_testkit::{TestServer, server_json, write_config};
 
 fn upstream_rows() -> Vec<Value> {
     (0..150).map(|i| row(&format!("io.up/s{i:03}"), "1.0.0", "2025-01-01T00:00:00Z", "active")).collect()

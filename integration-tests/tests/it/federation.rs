@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use thv_integration_tests::{Fixture, OFFICIAL, TestServer, server_json, write_config};
+use thv_testkit::{Fixture, OFFICIAL, TestServer, server_json, write_config};
 
 /// 130 servers, some with several versions: more than one page of 100 for the mirror.
 fn catalogue() -> Value {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use thv_integration_tests::{TestServer, server_json, write_config};
+use thv_testkit::{TestServer, server_json, write_config};
 
 fn git(repo: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use thv_integration_tests::{TestServer, WAIT, wait_until, workspace_root, write_config};
+use thv_testkit::{TestServer, WAIT, wait_until, workspace_root, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -322,7 +322,7 @@ async fn encoded_path_tricks_are_400() {
     // An encoded slash inside a segment is how server names travel: routed as usual.
     let response = raw(addr, &get_request("/v0.1/servers/io.github.x%2Fy/versions")).await;
     assert_eq!(status(&response), 404, "{response}");
-    let seed = thv_integration_tests::read_json(&workspace_root().join("examples/data/seed-358-servers.json")).unwrap();
+    let seed = thv_testkit::read_json(&workspace_root().join("examples/data/seed-358-servers.json")).unwrap();
     let name = seed[0]["name"].as_str().unwrap().replace('/', "%2F");
     let response = raw(addr, &get_request(&format!("/v0.1/servers/{name}/versions"))).await;
     assert_eq!(status(&response), 200, "{response}");

@@ -1,7 +1,8 @@
 //! Black-box tests of the real `thv-registry-api` binary (on a random port, against real files,
-//! git repositories, HTTP stubs and PostgreSQL) and the port contract suites, in one test binary
-//! so that the crate links once. One module per subject; the helpers they share live in the
-//! library of this crate (`integration-tests/src`). Run one module with
+//! git repositories, HTTP stubs and PostgreSQL) and the `EntryStore` contract on every store, in
+//! one test binary so that the crate links once. One module per subject; the helpers they share
+//! (the binary on a random port, the stubs, fixtures, the contract suites) live in `thv-testkit`
+//! (`testkit/`). Run one module with
 //! `cargo nextest run -p thv-integration-tests -E 'test(/^auth::/)'`.
 
 mod auth;

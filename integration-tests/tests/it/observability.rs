@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use poem::{EndpointExt, Route, handler, web::Data};
 use serde_json::Value;
-use thv_integration_tests::{Loopback, TestServer, WAIT, wait_until, workspace_root, write_config};
+use thv_testkit::{Loopback, TestServer, WAIT, wait_until, workspace_root, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// A counter or gauge holding a whole number.

@@ -6,7 +6,7 @@
 
 use jsonschema::Validator;
 use serde_json::{Value, json};
-use thv_integration_tests::{OFFICIAL, TestServer, crate_file, enc, name_version, workspace_root};
+use thv_testkit::{OFFICIAL, TestServer, enc, name_version, workspace_root};
 
 /// The official spec, copied from the reference.
 const OFFICIAL_SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/official-openapi.yaml"));
@@ -144,7 +144,7 @@ async fn toolhive_example_conforms() {
 /// The schemas reject wrong bodies, so the tests above can fail.
 #[test]
 fn schemas_reject_wrong_bodies() {
-    assert!(crate_file("data/official-openapi.yaml").is_file());
+    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/official-openapi.yaml").is_file());
     let s = schemas();
     let row = json!({
         "server": {"name": "io.github.a/b", "description": "d", "version": "1.0.0"},

@@ -8,8 +8,8 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 use sqlx::Row as _;
-use thv_integration_tests::pg::TestDb;
-use thv_integration_tests::{TestServer, WAIT, binary, server_json, wait_until, workspace_root, write_config};
+use thv_testkit::pg::TestDb;
+use thv_testkit::{TestServer, WAIT, binary, server_json, wait_until, workspace_root, write_config};
 use tokio::io::AsyncWriteExt as _;
 
 struct Run {

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use thv_integration_tests::{Fixture, TestServer, WAIT, first_source, server_json, wait_until};
+use thv_testkit::{Fixture, TestServer, WAIT, first_source, server_json, wait_until};
 
 fn catalogue() -> Value {
     json!([

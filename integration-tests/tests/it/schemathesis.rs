@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use serde_json::{Value, json};
-use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey};
-use thv_integration_tests::{TestServer, server_json, workspace_root, write_config};
+use thv_testkit::oidc::{AUDIENCE, Idp, TestKey};
+use thv_testkit::{TestServer, server_json, workspace_root, write_config};
 
 /// Test cases per operation and phase: enough to reach every documented answer, small enough to
 /// keep a run to seconds on two loaded cores.

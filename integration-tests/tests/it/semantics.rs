@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
-use thv_integration_tests::{
-    Fixture, SERVER_SCHEMA, TestServer, WAIT, enc, name_version, official, server_json, wait_until,
-};
+use thv_testkit::{Fixture, SERVER_SCHEMA, TestServer, WAIT, enc, name_version, official, server_json, wait_until};
 
 const ALPHA: &str = "io.github.Acme/Alpha-Tool";
 const CALENDAR: &str = "com.example/calendar";

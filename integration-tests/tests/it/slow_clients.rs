@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use thv_integration_tests::{TestServer, WAIT, wait_until, workspace_root, write_config};
+use thv_testkit::{TestServer, WAIT, wait_until, workspace_root, write_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;

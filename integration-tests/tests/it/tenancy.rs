@@ -15,11 +15,9 @@ use std::path::Path;
 use poem::{Route, handler};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use thv_integration_tests::kubernetes::{KUBE_TOKEN, KubeStub};
-use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey};
-use thv_integration_tests::{
-    Loopback, TestServer, WAIT, binary, server_json, wait_until, workspace_root, write_config,
-};
+use thv_testkit::kubernetes::{KUBE_TOKEN, KubeStub};
+use thv_testkit::oidc::{AUDIENCE, Idp, TestKey};
+use thv_testkit::{Loopback, TestServer, WAIT, binary, server_json, wait_until, workspace_root, write_config};
 
 /// The query value of `open-src`'s URL (a presigned-style token).
 const QUERY_SECRET: &str = "S3cr3tQueryValue";

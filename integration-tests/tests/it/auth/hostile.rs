@@ -3,7 +3,7 @@
 //! the challenge huge, drop it, or add parameters to it.
 
 use serde_json::{Value, json};
-use thv_integration_tests::oidc::{Idp, TestKey, raw_token};
+use thv_testkit::oidc::{Idp, TestKey, raw_token};
 
 use super::{assert_challenge, start};
 

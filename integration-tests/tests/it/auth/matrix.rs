@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use thv_integration_tests::oidc::{Idp, TestKey};
-use thv_integration_tests::{TestServer, enc};
+use thv_testkit::oidc::{Idp, TestKey};
+use thv_testkit::{TestServer, enc};
 
 use super::{A_TOOL, B_TOOL, PUBLIC_TOOL, assert_challenge, start};
 

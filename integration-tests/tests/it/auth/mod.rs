@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey, now, unsigned_token};
-use thv_integration_tests::{Reply, TestServer, server_json, write_config};
+use thv_testkit::oidc::{AUDIENCE, Idp, TestKey, now, unsigned_token};
+use thv_testkit::{Reply, TestServer, server_json, write_config};
 
 const PUBLIC_TOOL: &str = "io.example/public-tool";
 const A_TOOL: &str = "io.example/a-tool";

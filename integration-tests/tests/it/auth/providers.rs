@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use thv_integration_tests::TestServer;
-use thv_integration_tests::oidc::{Idp, TestKey};
+use thv_testkit::TestServer;
+use thv_testkit::oidc::{Idp, TestKey};
 
 use super::{assert_challenge, start};
 

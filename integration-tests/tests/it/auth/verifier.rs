@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use thv_adapters::tokens::oidc::{OidcVerifier, ProviderSpec, VerifierOptions};
-use thv_integration_tests::oidc::{AUDIENCE, Idp, TestKey, raw_token, unsigned_token};
 use thv_ports::{TokenError, TokenVerifier as _};
+use thv_testkit::oidc::{AUDIENCE, Idp, TestKey, raw_token, unsigned_token};
 
 /// Provider `idp` with the given issuer and (`None`: discovered) JWKS URL.
 fn spec(issuer_url: &str, jwks_url: Option<String>) -> ProviderSpec {

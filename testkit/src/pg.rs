@@ -29,7 +29,7 @@ async fn server_url() -> anyhow::Result<String> {
             Err(e) if from_env.is_some() => {
                 static WARNED: std::sync::Once = std::sync::Once::new();
                 WARNED.call_once(|| {
-                    eprintln!("thv-integration-tests: no PostgreSQL container ({e}); using DATABASE_URL");
+                    eprintln!("thv-testkit: no PostgreSQL container ({e}); using DATABASE_URL");
                 });
             }
             Err(e) => anyhow::bail!("starting a PostgreSQL container failed: {e}\n{NO_SERVER}"),
@@ -116,7 +116,7 @@ mod container {
             match request().start().await {
                 Ok(container) => break container,
                 Err(e) if tries < 3 => {
-                    eprintln!("thv-integration-tests: starting the PostgreSQL container (try {tries}): {e}");
+                    eprintln!("thv-testkit: starting the PostgreSQL container (try {tries}): {e}");
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 Err(e) => return Err(e).context("starting a PostgreSQL 15 container"),
