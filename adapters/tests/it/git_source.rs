@@ -1,20 +1,18 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 //! The git source against real repositories made with the `git` CLI: over `file://`, local paths,
-//! and a real git HTTP server (`git http-backend` behind a small poem CGI endpoint).
+//! and a real git HTTP server (`git http-backend` behind a small poem CGI endpoint:
+//! `thv_testkit::git`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use poem::http::StatusCode;
-use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{Request, Response, Server};
+use poem::{Request, Response};
 use tempfile::TempDir;
 use thv_adapters::source::git::{GitAuth, GitPin, GitSource};
 use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
-use tokio::io::AsyncWriteExt;
+use thv_testkit::git::{Repo, git, serve_http};
 
 mod hardening;
 
@@ -22,61 +20,12 @@ const V1: &[u8] = br#"[{"name":"io.github.example/one","version":"1.0.0"}]"#;
 const V2: &[u8] = br#"[{"name":"io.github.example/one","version":"2.0.0"}]"#;
 const V3: &[u8] = br#"[{"name":"io.github.example/one","version":"3.0.0"}]"#;
 
-/// Runs `git` in `dir` isolated from the user's configuration and returns its trimmed stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// A repository with a working tree, named `repo.git` so `git http-backend` serves it as `/repo.git`.
-struct Origin {
-    _root: TempDir,
-    path: PathBuf,
-}
-
-impl Origin {
-    /// `git init -b main` with `registry.json` = [`V1`] committed.
-    fn new() -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let path = root.path().join("repo.git");
-        std::fs::create_dir(&path).unwrap();
-        git(&path, &["init", "-q", "-b", "main"]);
-        git(&path, &["config", "user.name", "Test"]);
-        git(&path, &["config", "user.email", "test@example.com"]);
-        git(&path, &["config", "commit.gpgsign", "false"]);
-        let origin = Self { _root: root, path };
-        origin.commit("registry.json", V1);
-        origin
-    }
-
-    /// Writes `file` (creating directories) and commits it; returns the new commit id.
-    fn commit(&self, file: &str, bytes: &[u8]) -> String {
-        let target = self.path.join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(&target, bytes).unwrap();
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "-m", &format!("update {file}")]);
-        self.head()
-    }
-
-    fn head(&self) -> String {
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        git(&self.path, args)
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.path.display())
-    }
+/// A repository (`thv_testkit::git::Repo`, served as `/repo.git`) whose `main` has
+/// `registry.json` = [`V1`] committed.
+fn new_origin() -> Repo {
+    let origin = Repo::init();
+    origin.commit("registry.json", V1);
+    origin
 }
 
 fn source(repository: impl Into<String>, reference: GitPin, path: &str) -> (GitSource, TempDir) {
@@ -114,7 +63,7 @@ fn rev(id: &str) -> Revision {
 
 #[tokio::test]
 async fn a_branch_is_tracked_incrementally_in_one_reused_clone() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let first = origin.head();
     let cache = tempfile::tempdir().unwrap();
     let clone = cache.path().join("clone");
@@ -143,7 +92,7 @@ async fn a_branch_is_tracked_incrementally_in_one_reused_clone() {
 
 #[tokio::test]
 async fn local_paths_absolute_and_relative_work_like_file_urls() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let head = origin.head();
     let (src, _cache) = source(origin.path.to_str().unwrap(), branch("main"), "registry.json");
     assert_eq!(documents(&src, None).await, (rev(&head), Bytes::from_static(V1)));
@@ -158,7 +107,7 @@ async fn local_paths_absolute_and_relative_work_like_file_urls() {
 
 #[tokio::test]
 async fn tags_and_commits_stay_put_while_the_branch_moves() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let first = origin.head();
     origin.git(&["tag", "-a", "v1", "-m", "release 1"]);
     origin.git(&["tag", "light"]);
@@ -193,7 +142,7 @@ async fn tags_and_commits_stay_put_while_the_branch_moves() {
 
 #[tokio::test]
 async fn a_file_in_a_subdirectory_is_read() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let head = origin.commit("data/servers.json", V2);
     let (src, _cache) = source(origin.url(), branch("main"), "data/servers.json");
     assert_eq!(documents(&src, None).await, (rev(&head), Bytes::from_static(V2)));
@@ -203,7 +152,7 @@ async fn a_file_in_a_subdirectory_is_read() {
 
 #[tokio::test]
 async fn missing_files_refs_and_commits_are_clear_not_found_errors() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let head = origin.commit("data/servers.json", V2);
     let short = &head[..7];
     let url = origin.url();
@@ -267,7 +216,7 @@ async fn unreachable_repositories_name_the_url() {
 
 #[tokio::test]
 async fn oversized_files_are_too_large() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let (src, _c) = source(origin.url(), branch("main"), "registry.json");
     let err = src.with_max_bytes(10).fetch(None).await.unwrap_err();
     assert!(matches!(&err, SourceError::TooLarge(m) if m.contains("registry.json")), "{err:?}");
@@ -275,7 +224,7 @@ async fn oversized_files_are_too_large() {
 
 #[tokio::test]
 async fn an_unusable_or_foreign_cache_is_replaced() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let cache = tempfile::tempdir().unwrap();
     std::fs::write(cache.path().join("HEAD"), b"garbage").unwrap();
     std::fs::create_dir(cache.path().join("objects")).unwrap();
@@ -283,7 +232,7 @@ async fn an_unusable_or_foreign_cache_is_replaced() {
     assert_eq!(documents(&src, None).await.1, Bytes::from_static(V1));
 
     // The same cache configured for another repository holding another commit under the same branch.
-    let other = Origin::new();
+    let other = new_origin();
     let other_head = other.commit("registry.json", V3);
     let src = GitSource::new(other.url(), branch("main"), "registry.json".into(), None, cache.path().to_owned());
     assert_eq!(documents(&src, None).await, (rev(&other_head), Bytes::from_static(V3)));
@@ -302,7 +251,7 @@ async fn an_unusable_or_foreign_cache_is_replaced() {
 
 #[tokio::test]
 async fn concurrent_fetches_of_one_source_share_the_clone() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let (src, _c) = source(origin.url(), branch("main"), "registry.json");
     let (a, b) = tokio::join!(src.fetch(None), src.fetch(None));
     assert_eq!(a.unwrap(), b.unwrap());
@@ -325,7 +274,7 @@ fn descriptions_and_debug_output_hold_no_password() {
     assert!(!debug.contains("hunter2") && !debug.contains("url-secret"), "{debug}");
 }
 
-// ---- A git HTTP server: `git http-backend` as a CGI program behind poem ----
+// ---- Over HTTP: `git http-backend` as a CGI program behind poem ----
 
 const USER: &str = "registry-bot";
 const PASSWORD: &str = "s3cret-Pa55word";
@@ -333,87 +282,12 @@ const PASSWORD: &str = "s3cret-Pa55word";
 /// Serves the repositories under `root` at `http://127.0.0.1:PORT/<name>`, and again at
 /// `/private/<name>` behind basic auth ([`USER`], [`PASSWORD`]). Returns the base URL.
 async fn serve_git(root: PathBuf) -> String {
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-    let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")));
-    let app = poem::endpoint::make(move |req| {
-        let (root, expected) = (root.clone(), expected.clone());
-        async move { cgi(req, &root, &expected).await }
-    });
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
-    format!("http://127.0.0.1:{port}")
-}
-
-async fn cgi(mut req: Request, root: &Path, expected_auth: &str) -> Response {
-    let path = req.uri().path().to_owned();
-    let path_info = match path.strip_prefix("/private") {
-        Some(rest) => {
-            let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-            if auth != Some(expected_auth) {
-                return Response::builder()
-                    .status(StatusCode::UNAUTHORIZED)
-                    .header("WWW-Authenticate", "Basic realm=\"git\"")
-                    .body("authentication required");
-            }
-            rest.to_owned()
-        }
-        None => path,
-    };
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let (content_type, encoding, protocol) =
-        (header("content-type"), header("content-encoding"), header("git-protocol"));
-    let body = req.take_body().into_vec().await.unwrap();
-    let mut child = tokio::process::Command::new("git")
-        .arg("http-backend")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_PROJECT_ROOT", root)
-        .env("GIT_HTTP_EXPORT_ALL", "1")
-        .env("PATH_INFO", path_info)
-        .env("QUERY_STRING", req.uri().query().unwrap_or_default())
-        .env("REQUEST_METHOD", req.method().as_str())
-        .env("CONTENT_TYPE", content_type)
-        .env("CONTENT_LENGTH", body.len().to_string())
-        .env("HTTP_CONTENT_ENCODING", encoding)
-        .env("HTTP_GIT_PROTOCOL", protocol)
-        .env("REMOTE_ADDR", "127.0.0.1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    // Written concurrently with reading stdout; the backend may stop reading early.
-    let writer = tokio::spawn(async move { stdin.write_all(&body).await.ok() });
-    let output = child.wait_with_output().await.unwrap();
-    writer.await.unwrap();
-    cgi_response(&output.stdout)
-}
-
-/// Splits a CGI response into its headers (`Status:` and others) and body.
-fn cgi_response(out: &[u8]) -> Response {
-    let (head, body) = [&b"\r\n\r\n"[..], b"\n\n"]
-        .iter()
-        .filter_map(|sep| out.windows(sep.len()).position(|w| w == *sep).map(|i| (i, sep.len())))
-        .min()
-        .map_or((&out[..0], out), |(i, len)| (&out[..i], &out[i + len..]));
-    let mut response = Response::builder();
-    for line in String::from_utf8_lossy(head).lines() {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("status") {
-            let code = value.split_whitespace().next().unwrap().parse::<u16>().unwrap();
-            response = response.status(StatusCode::from_u16(code).unwrap());
-        } else {
-            response = response.header(name.trim(), value);
-        }
-    }
-    response.body(body.to_vec())
+    serve_http(root, USER, PASSWORD).await.unwrap()
 }
 
 #[tokio::test]
 async fn a_branch_is_cloned_and_tracked_over_http() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let base = serve_git(origin.path.parent().unwrap().to_owned()).await;
     let url = format!("{base}/repo.git");
     let (src, _c) = source(&*url, branch("main"), "registry.json");
@@ -439,7 +313,7 @@ async fn a_branch_is_cloned_and_tracked_over_http() {
 
 #[tokio::test]
 async fn basic_auth_is_sent_and_never_shown() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let base = serve_git(origin.path.parent().unwrap().to_owned()).await;
     let url = format!("{base}/private/repo.git");
     let cache = tempfile::tempdir().unwrap();

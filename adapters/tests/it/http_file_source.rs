@@ -2,20 +2,17 @@
 //! between fetches.
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use poem::http::{HeaderMap, StatusCode};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 use thv_adapters::source::http_file::HttpFileSource;
 use thv_domain::Revision;
 use thv_ports::{Fetched, Source, SourceError};
-use tokio::io::{AsyncRead, ReadBuf};
+use thv_testkit::{Loopback, Stalled};
 
 #[derive(Debug, Default)]
 struct Scenario {
@@ -41,12 +38,11 @@ struct TestServer {
 impl TestServer {
     async fn start(scenario: Scenario) -> Self {
         let state = Arc::new(Mutex::new(scenario));
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let listener = Loopback::bind().await.unwrap();
+        let url = format!("{}/registry.json", listener.url());
         let shared = state.clone();
-        let endpoint = poem::endpoint::make(move |req: Request| handle(shared.clone(), req));
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
-        Self { url: format!("http://{addr}/registry.json"), state }
+        listener.serve(poem::endpoint::make(move |req: Request| handle(shared.clone(), req)));
+        Self { url, state }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Scenario) -> R) -> R {
@@ -86,15 +82,6 @@ async fn handle(state: Arc<Mutex<Scenario>>, req: Request) -> Response {
         tokio::time::sleep(d).await;
     }
     response
-}
-
-/// A body that never yields a byte.
-struct Stalled;
-
-impl AsyncRead for Stalled {
-    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Pending
-    }
 }
 
 const BODY: &[u8] = br#"{"data":{"servers":[{"name":"io.example/s1","description":"d","version":"1.0.0"}]}}"#;

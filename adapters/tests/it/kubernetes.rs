@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use poem::http::StatusCode;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Request, Response};
 use serde_json::{Value, json};
 use thv_adapters::deployments::kubernetes::{KubernetesDeployments, KubernetesOptions, deployed_server};
 use thv_ports::{DeployedServer, Deployments, DeploymentsError};
+use thv_testkit::Loopback;
 
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.stub-service-account-token.c2lnbmF0dXJl";
 const ALL_PATH: &str = "/apis/toolhive.stacklok.dev/v1alpha1/mcpservers";
@@ -65,12 +65,11 @@ struct Stub {
 impl Stub {
     async fn start(scenario: Scenario) -> Self {
         let state = Arc::new(Mutex::new(scenario));
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let listener = Loopback::bind().await.unwrap();
+        let url = listener.url();
         let shared = state.clone();
-        let endpoint = poem::endpoint::make(move |req: Request| handle(shared.clone(), req));
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
-        Self { url: format!("http://{addr}"), state }
+        listener.serve(poem::endpoint::make(move |req: Request| handle(shared.clone(), req)));
+        Self { url, state }
     }
 
     fn requests(&self) -> Vec<Recorded> {

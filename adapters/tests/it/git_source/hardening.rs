@@ -106,7 +106,7 @@ async fn proxy_connection(
 
 #[tokio::test]
 async fn a_fetch_dropped_mid_pack_stops_and_the_next_fetch_works() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let server = serve_git(origin.path.parent().unwrap().to_owned()).await;
     let mut proxy = StallingProxy::start(&server).await;
     let (src, _cache) = source(format!("{}/repo.git", proxy.base), branch("main"), "registry.json");
@@ -132,7 +132,7 @@ async fn a_fetch_dropped_mid_pack_stops_and_the_next_fetch_works() {
 
 #[tokio::test]
 async fn lock_files_left_by_a_crash_do_not_block_the_next_fetch() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let cache = tempfile::tempdir().unwrap();
     let clone = cache.path().join("clone");
     let src = GitSource::new(origin.url(), branch("main"), "registry.json".into(), None, clone.clone());
@@ -187,7 +187,7 @@ fn tree_bytes(dir: &Path) -> u64 {
 #[tokio::test]
 async fn a_pack_larger_than_the_bound_fails_the_sync_and_names_the_bound() {
     const LIMIT: u64 = 1 << 20;
-    let origin = Origin::new();
+    let origin = new_origin();
     origin.commit("big.bin", &noise(3 << 20, 7));
     let cache = tempfile::tempdir().unwrap();
     let clone = cache.path().join("clone");
@@ -218,7 +218,7 @@ async fn a_pack_larger_than_the_bound_fails_the_sync_and_names_the_bound() {
 
 #[tokio::test]
 async fn many_syncs_of_a_moving_branch_keep_the_cache_bounded() {
-    let origin = Origin::new();
+    let origin = new_origin();
     let cache = tempfile::tempdir().unwrap();
     let clone = cache.path().join("clone");
     let src = GitSource::new(origin.url(), branch("main"), "registry.json".into(), None, clone.clone());
@@ -245,8 +245,8 @@ async fn many_syncs_of_a_moving_branch_keep_the_cache_bounded() {
 /// A git HTTP server that answers the ref advertisement with an `ERR` line echoing what the
 /// client sent, credentials included, like a misbehaving proxy or server.
 async fn serve_echo() -> String {
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-    let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
+    let listener = thv_testkit::Loopback::bind().await.unwrap();
+    let base = listener.url();
     let app = poem::endpoint::make(|req: Request| async move {
         let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let decoded = auth
@@ -259,8 +259,8 @@ async fn serve_echo() -> String {
         let body = format!("{}0000{}", pkt("# service=git-upload-pack\n"), pkt(&err));
         Response::builder().header("Content-Type", "application/x-git-upload-pack-advertisement").body(body)
     });
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
-    format!("http://127.0.0.1:{port}")
+    listener.serve(app);
+    base
 }
 
 #[tokio::test]
