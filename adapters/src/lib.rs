@@ -20,7 +20,7 @@
 //! Adding an adapter: put it in the folder of the port it implements (`source/s3.rs` for a
 //! source), list it in that folder's `mod.rs` and here, implement the port trait, translate every
 //! foreign error into the port's error enum at the boundary (with context, never secrets), and run
-//! the port's contract suite from `integration-tests` against it. A new port gets a new folder.
+//! the port's contract suite from `testkit` against it. A new port gets a new folder.
 
 pub mod clock;
 pub mod deployments;

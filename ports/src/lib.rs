@@ -5,7 +5,7 @@
 //! an error, the caller decides what it means.
 //!
 //! Adding a port: define the trait and its error enum here (no I/O crates), implement it in
-//! `adapters`, wire it in `app`, and give it a contract test suite in `integration-tests` that every
+//! `adapters`, wire it in `app`, and give it a contract test suite in `testkit` that every
 //! implementation runs.
 
 pub mod clock;

@@ -36,7 +36,6 @@ const UPDATED_AT_POINTER: &str = "/_meta/io.modelcontextprotocol.registry~1offic
 /// Revisions: the newest official `updatedAt` seen, exactly as received (RFC 3339). When the
 /// upstream sends no `updatedAt` at all (or an empty catalogue), `sha256:<hex>` of the pages; such
 /// a revision never allows an incremental run.
-#[derive(Debug)]
 pub struct ApiSource {
     options: ApiConfig,
     /// The endpoint, parsed; may hold credentials (reqwest turns them into basic auth).
@@ -46,6 +45,20 @@ pub struct ApiSource {
     client: Client,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+}
+
+/// Shows the endpoint without its credentials and with query values redacted, never the
+/// configured endpoint or the parsed URL (they may hold a password).
+impl std::fmt::Debug for ApiSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSource")
+            .field("endpoint", &self.shown)
+            .field("timeout", &self.options.timeout)
+            .field("max_pages", &self.options.max_pages)
+            .field("max_bytes", &self.options.max_bytes)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an [`ApiSource`] remembers between fetches.

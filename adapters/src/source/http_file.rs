@@ -20,7 +20,6 @@ pub const SHA256_PREFIX: &str = "sha256:";
 /// Reads one file over HTTP(S). Its revision is `etag:<ETag header value>` when the server sends
 /// an `ETag` (revalidated with `If-None-Match`, so an unchanged file costs a 304), otherwise
 /// `sha256:<hex of the body>`.
-#[derive(Debug)]
 pub struct HttpFileSource {
     url: Url,
     /// `url` without credentials, for messages.
@@ -28,6 +27,17 @@ pub struct HttpFileSource {
     timeout: Duration,
     max_bytes: u64,
     client: Client,
+}
+
+/// Shows the URL without its credentials and with query values redacted, never the URL itself.
+impl std::fmt::Debug for HttpFileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpFileSource")
+            .field("url", &self.shown)
+            .field("timeout", &self.timeout)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpFileSource {

@@ -1,5 +1,5 @@
 //! [`thv_ports::EntryStore`] adapters, each passing the store contract suite
-//! in `integration-tests`.
+//! in `testkit` (`thv_testkit::contract::store`).
 //!
 //! - [`embedded`]: a data directory, no database (one process);
 //! - [`memory`]: in memory, for in-process tests and the OpenAPI document;

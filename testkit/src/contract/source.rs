@@ -9,7 +9,7 @@
 //! | [`missing_is_not_found`] | a location that does not exist is [`SourceError::NotFound`], naming it |
 //! | [`over_the_limit_is_too_large`] | data over the configured size limit is [`SourceError::TooLarge`], naming the limit |
 //! | [`completeness_flag`] | a first fetch is `complete`; after a change, a fetch from the old revision is complete or holds only the changes, as [`Listing`] says |
-//! | [`no_secret_shown`] | no configured secret in `describe()`, nor in any error's `Display` or `Debug` |
+//! | [`no_secret_shown`] | no configured secret in `describe()`, the source's `Debug`, nor in any error's `Display` or `Debug` |
 //!
 //! Not every check applies to every kind; these are left out of the table that runs the suite
 //! (`adapters/tests/it/source_contract.rs`), by design:
@@ -166,8 +166,8 @@ pub async fn completeness_flag(fixture: &impl SourceFixture) {
     }
 }
 
-/// No configured secret shows in `describe()` of any of the fixture's sources, nor in the
-/// `Display` or `Debug` of their errors.
+/// No configured secret shows in `describe()` or the `Debug` of any of the fixture's sources,
+/// nor in the `Display` or `Debug` of their errors.
 pub async fn no_secret_shown(fixture: &impl SourceFixture) {
     let kind = fixture.kind();
     let secrets = fixture.secrets();
@@ -180,11 +180,13 @@ pub async fn no_secret_shown(fixture: &impl SourceFixture) {
 
     let present = fixture.present();
     shows_none("describe()", &present.describe());
+    shows_none("the source's Debug", &format!("{present:?}"));
     documents(kind, present.fetch(None).await);
     let (missing, _) = fixture.missing();
     let (oversized, _) = fixture.oversized();
     for src in [missing, oversized] {
         shows_none("describe()", &src.describe());
+        shows_none("the source's Debug", &format!("{src:?}"));
         let err = fetch_err(kind, src.as_ref()).await;
         shows_none("an error's Display", &err.to_string());
         shows_none("an error's Debug", &format!("{err:?}"));

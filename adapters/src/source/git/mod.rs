@@ -117,7 +117,7 @@ impl fmt::Debug for GitSource {
             .field("repository", &inner.shown)
             .field("reference", &inner.reference)
             .field("path", &inner.path)
-            .field("auth", &inner.auth)
+            .field("auth", &inner.auth.as_ref().map(|_| "<redacted>"))
             .field("cache_dir", &inner.cache_dir)
             .field("max_bytes", &inner.max_bytes)
             .finish_non_exhaustive()
