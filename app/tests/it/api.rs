@@ -1,13 +1,18 @@
 //! The read API in-process, on the real route tree: paths, prefixes, caching headers, errors.
 
-use crate::support::{Harness, names, official, server};
+use crate::support::server;
 use poem::http::StatusCode;
 use serde_json::json;
+use thv_testkit::app::names;
+use thv_testkit::{InProcess, RegistrySpec, SourceSpec, TestApp, official};
 
-const SINGLE: &str = "registryName: reg\ndataDir: {dir}/data\nsource:\n  file: {path: {dir}/servers.json}\n";
+/// One file source, `reg` (`servers.json`), and its registry.
+fn single() -> TestApp {
+    TestApp::new().file_source("reg", "servers.json")
+}
 
-async fn seeded() -> Harness {
-    let h = Harness::new(SINGLE).await;
+async fn seeded() -> InProcess {
+    let h = single().in_process().await;
     h.write_json(
         "servers.json",
         &json!([
@@ -133,7 +138,7 @@ async fn if_none_match_star_is_a_304_only_for_what_exists() {
 #[tokio::test]
 async fn without_the_page_cache_listings_and_etags_are_the_same() {
     let cached = seeded().await;
-    let uncached = Harness::new(&format!("{SINGLE}http:\n  pageCacheBytes: 0\n")).await;
+    let uncached = single().set("http", json!({"pageCacheBytes": 0})).in_process().await;
     assert_eq!(uncached.config.http.page_cache_bytes, 0);
     uncached.write_json(
         "servers.json",
@@ -196,10 +201,12 @@ async fn errors_are_problem_json_never_5xx() {
 
 #[tokio::test]
 async fn without_a_default_registry_the_root_says_where_to_go() {
-    let h = Harness::new(
-        "dataDir: {dir}/data\nsources:\n  - name: a\n    file: {path: {dir}/a.json}\nregistries:\n  - name: one\n    sources: [a]\n  - name: two\n    sources: [a]\n",
-    )
-    .await;
+    let h = TestApp::new()
+        .file_source("a", "a.json")
+        .registry(RegistrySpec::new("one", &["a"]))
+        .registry(RegistrySpec::new("two", &["a"]))
+        .in_process()
+        .await;
     h.write_json("a.json", &json!([server("x.y/z", "1", "d")]));
     h.sync("a").await;
     let (status, _, body) = h.get("/v0.1/servers").await;
@@ -211,10 +218,16 @@ async fn without_a_default_registry_the_root_says_where_to_go() {
 
 #[tokio::test]
 async fn registries_merge_sources_in_order_and_filter_on_top() {
-    let h = Harness::new(
-        "dataDir: {dir}/data\ndefaultRegistry: all\nsources:\n  - name: first\n    file: {path: {dir}/first.json}\n  - name: second\n    file: {path: {dir}/second.json}\n    filter: {names: {exclude: [\"*/secret\"]}}\nregistries:\n  - name: all\n    sources: [first, second]\n  - name: reversed\n    sources: [second, first]\n    filter: {names: {include: [\"io.*\"]}}\n",
-    )
-    .await;
+    let app = TestApp::new().file_source("first", "first.json");
+    let second =
+        SourceSpec::file("second", &app.path("second.json")).filter(json!({"names": {"exclude": ["*/secret"]}}));
+    let h = app
+        .source(second)
+        .registry(RegistrySpec::new("all", &["first", "second"]))
+        .registry(RegistrySpec::new("reversed", &["second", "first"]).filter(json!({"names": {"include": ["io.*"]}})))
+        .default_registry("all")
+        .in_process()
+        .await;
     h.write_json(
         "first.json",
         &json!([server("io.a/shared", "1.0.0", "from first"), server("com.b/only-first", "1", "d")]),

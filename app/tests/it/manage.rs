@@ -1,29 +1,29 @@
 //! The management API (`/v1`) and multi-tenant registries over shared sources, in-process.
 
-use crate::support::{Harness, names, server};
+use crate::support::server;
 use poem::http::StatusCode;
 use serde_json::{Value, json};
+use thv_testkit::app::names;
+use thv_testkit::{InProcess, RegistrySpec, SourceSpec, TestApp};
 
-const MULTI: &str = "dataDir: {dir}/data
-defaultRegistry: everything
-sources:
-  - name: vendor
-    file: {path: {dir}/vendor.json}
-  - name: team
-    format: upstream
-    file: {path: {dir}/team.json}
-    syncPolicy: {interval: 10m}
-    filter: {names: {exclude: [\"*/draft-*\"]}}
-registries:
-  - name: everything
-    sources: [team, vendor]
-  - name: databases
-    sources: [vendor, team]
-    filter: {tags: {include: [database]}}
-  - name: acme-only
-    sources: [team]
-    filter: {names: {include: [\"com.acme/*\"]}, tags: {exclude: [deprecated]}}
-";
+/// Two sources (`vendor`, toolhive; `team`, upstream with a filter) under three registries.
+fn multi_app() -> TestApp {
+    let app = TestApp::new().file_source("vendor", "vendor.json");
+    let team = SourceSpec::file("team", &app.path("team.json"))
+        .format("upstream")
+        .interval("10m")
+        .filter(json!({"names": {"exclude": ["*/draft-*"]}}));
+    app.source(team)
+        .registry(RegistrySpec::new("everything", &["team", "vendor"]))
+        .registry(
+            RegistrySpec::new("databases", &["vendor", "team"]).filter(json!({"tags": {"include": ["database"]}})),
+        )
+        .registry(
+            RegistrySpec::new("acme-only", &["team"])
+                .filter(json!({"names": {"include": ["com.acme/*"]}, "tags": {"exclude": ["deprecated"]}})),
+        )
+        .default_registry("everything")
+}
 
 fn tagged(name: &str, version: &str, tags: &[&str]) -> Value {
     let mut s = server(name, version, "d");
@@ -31,8 +31,8 @@ fn tagged(name: &str, version: &str, tags: &[&str]) -> Value {
     s
 }
 
-async fn multi() -> Harness {
-    let h = Harness::new(MULTI).await;
+async fn multi() -> InProcess {
+    let h = multi_app().in_process().await;
     h.write_json(
         "vendor.json",
         &json!([

@@ -5,21 +5,26 @@
 
 use std::sync::Arc;
 
-use crate::support::{Harness, names, official, server, t0};
+use crate::support::server;
 use chrono::Duration;
 use serde_json::json;
 use thv_app::catalog::SyncOutcome;
 use thv_domain::{SourceName, SyncPhase};
+use thv_testkit::app::{names, t0};
+use thv_testkit::{InProcess, RegistrySpec, TestApp, official};
 
-const SINGLE: &str = "registryName: reg\ndataDir: {dir}/data\nsource:\n  file: {path: {dir}/servers.json}\n";
+/// One file source, `reg` (`servers.json`), and its registry.
+fn single() -> TestApp {
+    TestApp::new().file_source("reg", "servers.json")
+}
 
-fn status(h: &Harness) -> thv_domain::SyncStatus {
+fn status(h: &InProcess) -> thv_domain::SyncStatus {
     h.catalog.source_status(&SourceName::parse("reg").unwrap()).unwrap().0
 }
 
 #[tokio::test]
 async fn broken_data_never_replaces_the_last_good_data() {
-    let h = Harness::new(SINGLE).await;
+    let h = single().in_process().await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), server("a.b/two", "1", "d")]));
     assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 2 });
     let (_, _, good) = h.get("/v0.1/servers").await;
@@ -56,7 +61,7 @@ async fn broken_data_never_replaces_the_last_good_data() {
 
 #[tokio::test]
 async fn invalid_entries_are_skipped_and_reported() {
-    let h = Harness::new(SINGLE).await;
+    let h = single().in_process().await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), {"name": "bad name", "version": "1", "description": "d"}, server("a.b/one", "1", "dup")]));
     assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 1 });
     let msg = status(&h).message.unwrap();
@@ -69,7 +74,7 @@ async fn invalid_entries_are_skipped_and_reported() {
 
 #[tokio::test]
 async fn timestamps_tombstones_and_incremental_reads() {
-    let h = Harness::new(SINGLE).await;
+    let h = single().in_process().await;
     h.write_json(
         "servers.json",
         &json!([server("a.b/one", "1.0.0", "d"), server("a.b/one", "2.0.0", "d"), server("a.b/two", "1", "d")]),
@@ -115,12 +120,12 @@ async fn timestamps_tombstones_and_incremental_reads() {
 
 #[tokio::test]
 async fn a_restart_serves_the_last_good_data_before_any_fetch() {
-    let mut h = Harness::new(SINGLE).await;
+    let mut h = single().in_process().await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
     h.sync("reg").await;
     let (_, _, before) = h.get("/v0.1/servers").await;
     std::fs::remove_file(h.path("servers.json")).unwrap();
-    h.restart(SINGLE).await;
+    h.restart(h.app.clone()).await;
     let (status, _, after) = h.get("/v0.1/servers").await;
     assert_eq!((status.as_u16(), &after), (200, &before));
     let (status, _, ready) = h.get("/readiness").await;
@@ -132,7 +137,7 @@ async fn a_restart_serves_the_last_good_data_before_any_fetch() {
 
 #[tokio::test]
 async fn readiness_waits_for_a_first_outcome() {
-    let h = Harness::new(SINGLE).await;
+    let h = single().in_process().await;
     let (status, _, body) = h.get("/readiness").await;
     assert_eq!((status.as_u16(), body["status"].as_str()), (503, Some("not_ready")));
     assert_eq!(body["registries"][0]["sources"][0]["phase"], json!("pending"));
@@ -146,11 +151,11 @@ async fn readiness_waits_for_a_first_outcome() {
 
 #[tokio::test]
 async fn a_filter_change_applies_on_restart_even_when_the_data_did_not_change() {
-    let mut h = Harness::new(SINGLE).await;
+    let mut h = single().in_process().await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), server("c.d/two", "1", "d")]));
     h.sync("reg").await;
     assert_eq!(h.sync("reg").await, SyncOutcome::Unchanged);
-    h.restart(&format!("{SINGLE}filter: {{names: {{include: [\"a.b/*\"]}}}}\n")).await;
+    h.restart(h.app.clone().change_source("reg", |s| s.filter(json!({"names": {"include": ["a.b/*"]}})))).await;
     assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 1 });
     let (_, _, body) = h.get("/v0.1/servers").await;
     assert_eq!(names(&body), vec!["a.b/one@1"]);
@@ -161,7 +166,7 @@ async fn a_filter_change_applies_on_restart_even_when_the_data_did_not_change() 
 
 #[tokio::test]
 async fn a_sync_cut_off_by_a_crash_is_reported_as_interrupted_and_retried() {
-    let mut h = Harness::new(SINGLE).await;
+    let mut h = single().in_process().await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
     h.sync("reg").await;
     // What a crash mid-sync leaves behind: the status written at the start of the sync.
@@ -169,7 +174,7 @@ async fn a_sync_cut_off_by_a_crash_is_reported_as_interrupted_and_retried() {
     let mut st = status(&h);
     st.phase = SyncPhase::Syncing;
     thv_ports::EntryStore::write_status(&store, &SourceName::parse("reg").unwrap(), &st).await.unwrap();
-    h.restart(SINGLE).await;
+    h.restart(h.app.clone()).await;
     let st = status(&h);
     assert_eq!(st.phase, SyncPhase::Interrupted);
     assert!(st.message.unwrap().contains("interrupted"));
@@ -181,12 +186,12 @@ async fn a_sync_cut_off_by_a_crash_is_reported_as_interrupted_and_retried() {
 
 #[tokio::test]
 async fn publish_time_is_first_seen_and_survives_restarts() {
-    let mut h = Harness::new(SINGLE).await;
+    let mut h = single().in_process().await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
     h.sync("reg").await;
     h.clock.advance(Duration::days(2));
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d"), server("a.b/one", "2", "d")]));
-    h.restart(SINGLE).await;
+    h.restart(h.app.clone()).await;
     h.sync("reg").await;
     let (_, _, body) = h.get("/v0.1/servers/a.b%2Fone/versions").await;
     assert_eq!(names(&body), vec!["a.b/one@2", "a.b/one@1"], "newest publishedAt first");
@@ -196,10 +201,13 @@ async fn publish_time_is_first_seen_and_survives_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_syncing_at_once_both_reach_their_registry() {
     let h = Arc::new(
-        Harness::new(
-            "dataDir: {dir}/data\ndefaultRegistry: both\nsources:\n  - name: a\n    file: {path: {dir}/a.json}\n  - name: b\n    file: {path: {dir}/b.json}\nregistries:\n  - name: both\n    sources: [a, b]\n",
-        )
-        .await,
+        TestApp::new()
+            .file_source("a", "a.json")
+            .file_source("b", "b.json")
+            .registry(RegistrySpec::new("both", &["a", "b"]))
+            .default_registry("both")
+            .in_process()
+            .await,
     );
     // Enough entries that building the registry's snapshot takes a while, so the two rebuilds
     // overlap. A race: without the registry's rebuild lock this failed in 4 of 5 runs (a
@@ -249,7 +257,7 @@ impl thv_ports::Source for PanicsWhenArmed {
 
 /// Polls the source's status until `pred` holds (the sync tasks run on their own).
 async fn wait_status(
-    h: &Harness,
+    h: &InProcess,
     what: &str,
     pred: impl Fn(&thv_domain::SyncStatus) -> bool,
 ) -> thv_domain::SyncStatus {
@@ -264,14 +272,17 @@ async fn wait_status(
     }
 }
 
-const HOURLY: &str =
-    "registryName: reg\ndataDir: {dir}/data\nsource:\n  file: {path: {dir}/servers.json}\nsyncPolicy: {interval: 1h}\n";
+/// [`single`], synced every hour.
+fn hourly() -> TestApp {
+    single().change_source("reg", |s| s.interval("1h"))
+}
 
 #[tokio::test]
 async fn a_panicking_sync_is_reported_and_the_source_is_synced_again() {
     let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let trigger = armed.clone();
-    let h = Harness::wrapping(HOURLY, move |inner| Arc::new(PanicsWhenArmed { inner, armed: trigger.clone() })).await;
+    let h =
+        hourly().in_process_wrapping(move |inner| Arc::new(PanicsWhenArmed { inner, armed: trigger.clone() })).await;
     h.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
     let reg = SourceName::parse("reg").unwrap();
     let sync = thv_app::catalog::Coordinator::start(&h.catalog);
@@ -288,7 +299,7 @@ async fn a_panicking_sync_is_reported_and_the_source_is_synced_again() {
 
 #[tokio::test]
 async fn a_requested_sync_waits_for_the_failure_backoff() {
-    let h = Harness::new(HOURLY).await;
+    let h = hourly().in_process().await;
     let reg = SourceName::parse("reg").unwrap();
     let sync = thv_app::catalog::Coordinator::start(&h.catalog);
     // No file: the first sync fails, and the next attempt waits for the backoff (about 1 s).
@@ -305,7 +316,7 @@ async fn a_requested_sync_waits_for_the_failure_backoff() {
 
 #[tokio::test]
 async fn a_document_that_is_mostly_invalid_is_refused_like_an_empty_one() {
-    let h = Harness::new(SINGLE).await;
+    let h = single().in_process().await;
     let good: Vec<_> = (0..10).map(|i| server(&format!("a.b/s{i}"), "1", "d")).collect();
     h.write_json("servers.json", &json!(good));
     assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 10 });
@@ -329,7 +340,7 @@ async fn a_document_that_is_mostly_invalid_is_refused_like_an_empty_one() {
 
     // A lenient source takes it.
     let mut h = h;
-    h.restart(&format!("{SINGLE}syncPolicy: {{maxInvalidRatio: 1}}\n")).await;
+    h.restart(h.app.clone().change_source("reg", |s| s.sync_policy("maxInvalidRatio", json!(1)))).await;
     assert_eq!(h.sync("reg").await, SyncOutcome::Updated { servers: 1 });
 }
 
@@ -395,13 +406,11 @@ impl thv_ports::EntryStore for HeldStatusRead {
 
 #[tokio::test]
 async fn a_catch_up_with_the_store_does_not_make_a_requested_sync_busy() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("servers.json"), json!([server("a.b/one", "1", "d")]).to_string()).unwrap();
-    let config_path = dir.path().join("config.yaml");
-    std::fs::write(&config_path, HOURLY.replace("{dir}", &dir.path().display().to_string())).unwrap();
-    let config = thv_app::config::Config::load_with_env(&config_path, Vec::new()).unwrap();
+    let app = hourly();
+    app.write_json("servers.json", &json!([server("a.b/one", "1", "d")]));
+    let config = thv_app::config::Config::load_with_env(&app.write_config(), Vec::new()).unwrap();
     let store = Arc::new(HeldStatusRead {
-        inner: thv_adapters::EmbeddedStore::open(dir.path().join("data")).unwrap(),
+        inner: thv_adapters::EmbeddedStore::open(app.data_dir()).unwrap(),
         armed: std::sync::atomic::AtomicBool::new(false),
         entered: tokio::sync::Notify::new(),
         release: tokio::sync::Notify::new(),

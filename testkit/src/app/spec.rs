@@ -1,0 +1,149 @@
+//! The parts of a [`super::TestApp`]: one source ([`SourceSpec`]) and one registry
+//! ([`RegistrySpec`]), each a typed builder over its configuration keys.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+/// One entry of `sources:`.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    name: String,
+    keys: Map<String, Value>,
+}
+
+impl SourceSpec {
+    fn with_kind(name: &str, kind: &str, settings: Value) -> Self {
+        let mut keys = Map::new();
+        keys.insert(kind.to_owned(), settings);
+        Self { name: name.to_owned(), keys }
+    }
+
+    /// A file source reading `path`.
+    pub fn file(name: &str, path: &Path) -> Self {
+        Self::with_kind(name, "file", json!({"path": path}))
+    }
+
+    /// A file source reading `url` over http(s).
+    pub fn url(name: &str, url: &str) -> Self {
+        Self::with_kind(name, "file", json!({"url": url}))
+    }
+
+    /// A git source reading `path` at the tip of `branch`.
+    pub fn git(name: &str, repository: &str, branch: &str, path: &str) -> Self {
+        Self::with_kind(name, "git", json!({"repository": repository, "branch": branch, "path": path}))
+    }
+
+    /// An API source paging through `endpoint`.
+    pub fn api(name: &str, endpoint: &str) -> Self {
+        Self::with_kind(name, "api", json!({"endpoint": endpoint}))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `format:` (`toolhive`, `upstream`).
+    #[must_use]
+    pub fn format(self, format: &str) -> Self {
+        self.with("format", json!(format))
+    }
+
+    /// `syncPolicy.interval`.
+    #[must_use]
+    pub fn interval(self, interval: &str) -> Self {
+        self.sync_policy("interval", json!(interval))
+    }
+
+    /// One key of `syncPolicy` (`interval`, `timeout`, `maxInvalidRatio`, `tombstoneRetention`).
+    #[must_use]
+    pub fn sync_policy(mut self, key: &str, value: Value) -> Self {
+        let policy = self.keys.entry("syncPolicy").or_insert_with(|| json!({}));
+        policy[key] = value;
+        self
+    }
+
+    /// `filter:` (`{names: {include: [...]}, tags: {...}}`).
+    #[must_use]
+    pub fn filter(self, filter: Value) -> Self {
+        self.with("filter", filter)
+    }
+
+    /// One key of the kind's settings (`auth`, `timeout`, `maxBytes`…).
+    #[must_use]
+    pub fn kind_setting(mut self, key: &str, value: Value) -> Self {
+        for kind in ["file", "git", "api"] {
+            if let Some(settings) = self.keys.get_mut(kind) {
+                settings[key] = value;
+                return self;
+            }
+        }
+        self
+    }
+
+    /// Any other key of the source.
+    #[must_use]
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.keys.insert(key.to_owned(), value);
+        self
+    }
+
+    pub(super) fn to_value(&self) -> Value {
+        let mut keys = Map::new();
+        keys.insert("name".into(), json!(self.name));
+        keys.extend(self.keys.clone());
+        Value::Object(keys)
+    }
+}
+
+/// One entry of `registries:`.
+#[derive(Debug, Clone)]
+pub struct RegistrySpec {
+    name: String,
+    keys: Map<String, Value>,
+}
+
+impl RegistrySpec {
+    /// A registry over `sources`, in precedence order.
+    pub fn new(name: &str, sources: &[&str]) -> Self {
+        let mut keys = Map::new();
+        keys.insert("sources".into(), json!(sources));
+        Self { name: name.to_owned(), keys }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `filter:`.
+    #[must_use]
+    pub fn filter(self, filter: Value) -> Self {
+        self.with("filter", filter)
+    }
+
+    /// `public: true`: callers without a token may read it (`oauth` mode).
+    #[must_use]
+    pub fn public(self) -> Self {
+        self.with("public", json!(true))
+    }
+
+    /// `access:` (claim maps).
+    #[must_use]
+    pub fn access(self, access: Value) -> Self {
+        self.with("access", access)
+    }
+
+    /// Any other key of the registry (`deployed`…).
+    #[must_use]
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.keys.insert(key.to_owned(), value);
+        self
+    }
+
+    pub(super) fn to_value(&self) -> Value {
+        let mut keys = Map::new();
+        keys.insert("name".into(), json!(self.name));
+        keys.extend(self.keys.clone());
+        Value::Object(keys)
+    }
+}
