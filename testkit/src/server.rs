@@ -47,6 +47,8 @@ pub struct TestServer {
     client: reqwest::Client,
     output: Arc<Mutex<Vec<String>>>,
     _data_dir: Option<TempDir>,
+    /// The directory of the [`crate::TestApp`] it was spawned from, kept as long as the server.
+    app_dir: Option<Arc<TempDir>>,
 }
 
 impl TestServer {
@@ -133,7 +135,14 @@ impl TestServer {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the HTTP client")?;
-        Ok(Self { child, addr, client, output, _data_dir: data_dir })
+        Ok(Self { child, addr, client, output, _data_dir: data_dir, app_dir: None })
+    }
+
+    /// Keeps `dir` (its config, files and store) for as long as the server lives.
+    #[must_use]
+    pub(crate) fn keeping(mut self, dir: Arc<TempDir>) -> Self {
+        self.app_dir = Some(dir);
+        self
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use thv_testkit::{Fixture, OFFICIAL, TestServer, server_json, write_config};
+use thv_testkit::{Fixture, OFFICIAL, RegistrySpec, SourceSpec, TestApp, TestServer, server_json};
 
 /// 130 servers, some with several versions: more than one page of 100 for the mirror.
 fn catalogue() -> Value {
@@ -37,14 +37,13 @@ async fn rows(server: &TestServer, base: &str) -> anyhow::Result<BTreeMap<String
         .collect())
 }
 
-fn mirror_config(dir: &std::path::Path, endpoint: &str) -> anyhow::Result<std::path::PathBuf> {
-    write_config(
-        dir,
-        &format!(
-            "dataDir: {}\nsources:\n  - name: upstream\n    format: upstream\n    api:\n      endpoint: {endpoint}\n      fullSyncInterval: 1h\n    syncPolicy:\n      interval: 1h\nregistries:\n  - name: mirror\n    sources: [upstream]\n",
-            dir.join("store").display()
-        ),
-    )
+/// A registry `mirror` over one API source, `upstream`, reading `endpoint` (hourly).
+fn mirror(endpoint: &str) -> TestApp {
+    let upstream = SourceSpec::api("upstream", endpoint)
+        .format("upstream")
+        .kind_setting("fullSyncInterval", json!("1h"))
+        .interval("1h");
+    TestApp::new().source(upstream).registry(RegistrySpec::new("mirror", &["upstream"]))
 }
 
 #[tokio::test]
@@ -53,10 +52,7 @@ async fn a_mirror_serves_exactly_what_the_upstream_serves_and_converges() {
     let a = a_fixture.start().await.unwrap();
     a.wait_ready().await.unwrap();
 
-    let b_dir = tempfile::tempdir().unwrap();
-    let b = TestServer::start_in(&mirror_config(b_dir.path(), &a.base_url()).unwrap(), &b_dir.path().join("store"))
-        .await
-        .unwrap();
+    let b = mirror(&a.base_url()).spawn().await.unwrap();
     b.wait_ready().await.unwrap();
 
     let want = rows(&a, "").await.unwrap();
@@ -97,11 +93,7 @@ async fn a_mirror_can_follow_one_registry_of_a_multi_registry_instance() {
     let a_fixture = Fixture::new("origin", "1h", &catalogue()).unwrap();
     let a = a_fixture.start().await.unwrap();
     a.wait_ready().await.unwrap();
-    let b_dir = tempfile::tempdir().unwrap();
-    let endpoint = format!("{}/registry/origin", a.base_url());
-    let b = TestServer::start_in(&mirror_config(b_dir.path(), &endpoint).unwrap(), &b_dir.path().join("store"))
-        .await
-        .unwrap();
+    let b = mirror(&format!("{}/registry/origin", a.base_url())).spawn().await.unwrap();
     b.wait_ready().await.unwrap();
     assert_eq!(rows(&b, "/registry/mirror").await.unwrap(), rows(&a, "/registry/origin").await.unwrap());
 }

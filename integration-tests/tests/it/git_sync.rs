@@ -5,22 +5,10 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
-use thv_testkit::{TestServer, server_json, write_config};
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(repo)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use thv_testkit::git::git;
+use thv_testkit::{RegistrySpec, SourceSpec, TestApp, TestServer, server_json};
 
 fn commit(repo: &Path, servers: &Value, message: &str) -> String {
     std::fs::write(repo.join("registry.json"), serde_json::to_vec_pretty(servers).unwrap()).unwrap();
@@ -48,41 +36,22 @@ async fn resync(server: &TestServer, source: &str) -> Value {
 
 #[tokio::test]
 async fn branches_track_pins_stay_and_failures_keep_the_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
+    let app = TestApp::new();
+    let repo = app.path("repo");
     std::fs::create_dir(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
     let first = commit(&repo, &json!([server_json("io.git/app", "1.0.0", "first")]), "first");
     git(&repo, &["tag", "v1"]);
     let url = format!("file://{}", repo.display());
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "dataDir: {store}
-sources:
-  - name: tracking
-    git: {{repository: \"{url}\", branch: main}}
-    syncPolicy: {{interval: 1h}}
-  - name: tagged
-    git: {{repository: \"{url}\", tag: v1}}
-    syncPolicy: {{interval: 1h}}
-  - name: pinned
-    git: {{repository: \"{url}\", commit: \"{short}\"}}
-    syncPolicy: {{interval: 1h}}
-registries:
-  - name: tracking
-    sources: [tracking]
-  - name: tagged
-    sources: [tagged]
-  - name: pinned
-    sources: [pinned]
-",
-            store = dir.path().join("store").display(),
-            short = &first[..10]
-        ),
-    )
-    .unwrap();
-    let server = TestServer::start_in(&config, &dir.path().join("store")).await.unwrap();
+    let source = |name: &str| SourceSpec::git(name, &url, "main", "registry.json").interval("1h");
+    let app = app
+        .source(source("tracking"))
+        .source(source("tagged").pin("tag", "v1"))
+        .source(source("pinned").pin("commit", &first[..10]))
+        .registry(RegistrySpec::new("tracking", &["tracking"]))
+        .registry(RegistrySpec::new("tagged", &["tagged"]))
+        .registry(RegistrySpec::new("pinned", &["pinned"]));
+    let server = app.spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     for reg in ["tracking", "tagged", "pinned"] {
         let rows = server.list_all(&format!("/registry/{reg}/v0.1/servers"), &[], 100).await.unwrap();
@@ -133,7 +102,7 @@ registries:
     );
 
     // The repository becomes unreachable.
-    std::fs::rename(&repo, dir.path().join("gone")).unwrap();
+    std::fs::rename(&repo, app.path("gone")).unwrap();
     let status = resync(&server, "tracking").await;
     let message = status["sync"]["message"].as_str().unwrap();
     assert_eq!(status["sync"]["phase"], json!("failed"));

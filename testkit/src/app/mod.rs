@@ -206,9 +206,10 @@ impl TestApp {
         InProcess::open(self, Arc::new(wrap)).await
     }
 
-    /// Starts the real binary on this configuration and its store.
+    /// Starts the real binary on this configuration and its store. The server keeps the app's
+    /// directory for as long as it runs.
     pub async fn spawn(&self) -> anyhow::Result<TestServer> {
         let config = self.write_config();
-        TestServer::start_in(&config, &self.data_dir()).await
+        Ok(TestServer::start_in(&config, &self.data_dir()).await?.keeping(Arc::clone(&self.dir)))
     }
 }

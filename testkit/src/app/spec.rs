@@ -34,6 +34,18 @@ impl SourceSpec {
         Self::with_kind(name, "git", json!({"repository": repository, "branch": branch, "path": path}))
     }
 
+    /// A git source pinned otherwise than to a branch: `pin` is `tag` or `commit`.
+    #[must_use]
+    pub fn pin(mut self, pin: &str, value: &str) -> Self {
+        if let Some(Value::Object(git)) = self.keys.get_mut("git") {
+            for key in ["branch", "tag", "commit"] {
+                git.remove(key);
+            }
+            git.insert(pin.to_owned(), json!(value));
+        }
+        self
+    }
+
     /// An API source paging through `endpoint`.
     pub fn api(name: &str, endpoint: &str) -> Self {
         Self::with_kind(name, "api", json!({"endpoint": endpoint}))
