@@ -6,6 +6,7 @@
 //! them here.
 
 pub mod admin;
+pub mod build_info;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use thv_app::build_info::BuildInfo;
 use thv_app::cli::{Cli, Command, ConfigCommand, MigrateCommand, OutputFormat, SpecFormat, listen_address};
 use thv_app::config::Config;
-use thv_app::http::ops::VersionInfo;
 use thv_app::telemetry::log_writer::LogWriter;
 
 /// Runs an administration command on a small runtime; errors go to stderr with exit code 1.
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
             code
         }
         Command::Version { format } => {
-            let v = VersionInfo::current();
+            let v = BuildInfo::current();
             match format {
                 OutputFormat::Json => println!(
                     "{}",

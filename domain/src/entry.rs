@@ -79,11 +79,6 @@ pub mod rfc3339 {
     }
 }
 
-/// Digest of a server.json's content (see [`ServerJson::content_hash`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ContentHash(pub String);
-
 /// One version of one server from one source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -38,9 +38,9 @@ pub mod spec;
 pub mod status;
 pub mod version;
 
-pub use entry::{ContentHash, Entry, OfficialMeta, Status};
+pub use entry::{Entry, OfficialMeta, Status};
 pub use filter::{Filter, FilterError, FilterSpec};
 pub use names::{NameError, RegistryName, ServerName, SourceName};
-pub use server_json::{ServerJson, ServerJsonError};
+pub use server_json::{ContentHash, ServerJson, ServerJsonError};
 pub use status::{Revision, SyncPhase, SyncStatus};
 pub use version::{Version, VersionError};

@@ -10,8 +10,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::entry::ContentHash;
-
 use crate::names::{NameError, ServerName};
 use crate::version::{Version, VersionError};
 
@@ -30,6 +28,11 @@ pub enum ServerJsonError {
     #[error("invalid `version` of {name}: {err}")]
     Version { name: String, err: VersionError },
 }
+
+/// Digest of a server.json's content (see [`ServerJson::content_hash`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContentHash(pub String);
 
 /// One server.json document, validated for `name`, `version` and `description`.
 ///

@@ -29,6 +29,8 @@ use crate::config::http::HttpLimits;
 use deployed::{DeployedApi, DeploymentsSource};
 use manage::ManageApi;
 use ops::{OpsApi, OpsAudience, VersionInfo};
+
+use crate::build_info::BuildInfo;
 use servers::ServersApi;
 
 /// Title of the OpenAPI document.
@@ -49,7 +51,7 @@ pub fn api_service_with(
     deployments: DeploymentsSource,
     page_cache_bytes: u64,
 ) -> OpenApiService<Apis, ()> {
-    let version = VersionInfo::current();
+    let version = VersionInfo::from(BuildInfo::current());
     OpenApiService::new(
         (
             ServersApi::new(catalog.clone(), page_cache_bytes),
@@ -221,7 +223,7 @@ fn public_metrics(req: &poem::Request) -> poem::Response {
 /// `--internal-address`, with the same hardening as the main application.
 pub fn internal_app(catalog: Arc<Catalog>, limits: HttpLimits) -> impl Endpoint {
     let ops = OpenApiService::new(
-        OpsApi { catalog, version: VersionInfo::current(), audience: OpsAudience::Operators },
+        OpsApi { catalog, version: BuildInfo::current().into(), audience: OpsAudience::Operators },
         API_TITLE,
         "internal",
     );

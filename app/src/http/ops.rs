@@ -9,6 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use thv_domain::{SyncPhase, SyncStatus};
 
+use crate::build_info::BuildInfo;
 use crate::catalog::{Catalog, ReadinessReport, ReadinessView, ReadyState};
 use crate::config::SourceConfig;
 
@@ -26,14 +27,9 @@ pub struct VersionInfo {
     pub build_time: String,
 }
 
-impl VersionInfo {
-    /// This binary's build information.
-    pub fn current() -> Self {
-        Self {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_commit: option_env!("THV_GIT_COMMIT").unwrap_or("unknown").to_owned(),
-            build_time: option_env!("THV_BUILD_TIME").unwrap_or("unknown").to_owned(),
-        }
+impl From<BuildInfo> for VersionInfo {
+    fn from(info: BuildInfo) -> Self {
+        Self { version: info.version, git_commit: info.git_commit, build_time: info.build_time }
     }
 }
 

@@ -49,7 +49,7 @@ fn meter() -> opentelemetry::metrics::Meter {
 /// `thv_registry_api_build_info{version, commit} 1`.
 pub fn build_info() {
     let _ = prometheus();
-    let info = crate::http::ops::VersionInfo::current();
+    let info = crate::build_info::BuildInfo::current();
     ::metrics::gauge!("thv_registry_api_build_info", "version" => info.version, "commit" => info.git_commit).set(1.0);
 }
 
