@@ -16,7 +16,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::telemetry::metrics;
 
-/// The `tracing` target of the request log line (see [`crate::telemetry::log_writer`]).
+/// The `tracing` target of the request log line: this module's path, which the log writer
+/// batches by ([`crate::telemetry::log_writer::REQUEST_LOG_TARGET`]).
 pub const LOG_TARGET: &str = module_path!();
 
 /// Route label of requests that matched no operation.
@@ -141,4 +142,12 @@ fn request_span(req: &Request, method: &str, route: &str) -> tracing::Span {
         let _ = span.set_parent(parent);
     }
     span
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_log_writer_batches_the_lines_of_this_module() {
+        assert_eq!(super::LOG_TARGET, crate::telemetry::log_writer::REQUEST_LOG_TARGET);
+    }
 }

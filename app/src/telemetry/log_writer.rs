@@ -31,8 +31,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Past this many waiting bytes, logging threads write themselves (back-pressure).
 pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
-/// Where the request log line comes from (`tracing` target).
-pub const REQUEST_LOG_TARGET: &str = crate::http::observe::LOG_TARGET;
+/// Where the request log line comes from (`tracing` target): the module of the HTTP layer that
+/// writes it (`http::observe`, whose test checks that the two agree), named here so telemetry
+/// does not import the HTTP layer.
+pub const REQUEST_LOG_TARGET: &str = "thv_app::http::observe";
 
 struct Shared<W> {
     /// Lines not written yet, in order.

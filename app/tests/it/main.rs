@@ -5,5 +5,6 @@
 mod api;
 mod architecture;
 mod manage;
+mod module_graph;
 mod support;
 mod sync;
