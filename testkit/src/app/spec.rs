@@ -5,6 +5,14 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+/// `{name: <name>, <keys>…}`: the shape of a source and of a registry in the configuration.
+fn named(name: &str, keys: &Map<String, Value>) -> Value {
+    let mut object = Map::new();
+    object.insert("name".into(), json!(name));
+    object.extend(keys.clone());
+    Value::Object(object)
+}
+
 /// One entry of `sources:`.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
@@ -101,10 +109,7 @@ impl SourceSpec {
     }
 
     pub(super) fn to_value(&self) -> Value {
-        let mut keys = Map::new();
-        keys.insert("name".into(), json!(self.name));
-        keys.extend(self.keys.clone());
-        Value::Object(keys)
+        named(&self.name, &self.keys)
     }
 }
 
@@ -153,9 +158,6 @@ impl RegistrySpec {
     }
 
     pub(super) fn to_value(&self) -> Value {
-        let mut keys = Map::new();
-        keys.insert("name".into(), json!(self.name));
-        keys.extend(self.keys.clone());
-        Value::Object(keys)
+        named(&self.name, &self.keys)
     }
 }
