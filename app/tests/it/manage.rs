@@ -1,7 +1,7 @@
 //! The management API (`/v1`) and multi-tenant registries over shared sources, in-process.
 
 use crate::support::server;
-use poem::http::StatusCode;
+use poem::http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 use thv_testkit::app::names;
 use thv_testkit::{InProcess, RegistrySpec, SourceSpec, TestApp};
@@ -139,4 +139,90 @@ async fn a_sync_can_be_triggered() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, body) = h.get("/v1/sources/vendor/sync").await;
     assert_eq!((status, body["status"].as_u64()), (StatusCode::METHOD_NOT_ALLOWED, Some(405)));
+}
+
+/// `oauth` mode with `/v1/me` made public: no provider is reachable, and none is needed, since no
+/// request here sends a token.
+fn oauth_app() -> TestApp {
+    TestApp::new().file_source("team", "team.json").set(
+        "auth",
+        json!({
+            "mode": "oauth",
+            "publicPaths": ["/health", "/v1/me"],
+            "oauth": {
+                "resourceUrl": "https://registry.test",
+                "providers": [{"name": "main", "issuerUrl": "https://idp.test", "audience": "registry"}],
+            },
+        }),
+    )
+}
+
+/// Status, headers and the body's exact bytes, from the real route tree under `auth`.
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test on purpose")]
+async fn raw(h: &InProcess, auth: thv_app::http::auth::Auth, req: poem::Request) -> (StatusCode, HeaderMap, String) {
+    use poem::Endpoint as _;
+    let app = thv_app::http::app_with(
+        h.catalog.clone(),
+        thv_app::http::deployed::DeploymentsSource::NotConfigured,
+        h.config.http,
+        auth,
+    );
+    let resp = app.call(req).await.map_or_else(poem::Error::into_response, poem::IntoResponse::into_response);
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (status, headers, resp.into_body().into_string().await.unwrap())
+}
+
+const TOKEN_REQUIRED_BODY: &str =
+    r#"{"title":"Unauthorized","status":401,"detail":"authentication required: send `Authorization: Bearer <token>`"}"#;
+const CHALLENGE: &str =
+    r#"Bearer realm="mcp-registry", resource_metadata="https://registry.test/.well-known/oauth-protected-resource""#;
+
+#[tokio::test]
+async fn in_oauth_mode_v1_answers_a_caller_without_a_token_as_it_always_did() {
+    let h = oauth_app().in_process().await;
+    let oauth = || thv_app::http::auth::Auth::new(h.config.auth.clone(), None);
+    // Refused by authentication before any handler: the challenge names the protected resource.
+    for (method, path) in [
+        (Method::GET, "/v1/registries"),
+        (Method::GET, "/v1/registries/team"),
+        (Method::GET, "/v1/sources"),
+        (Method::GET, "/v1/sources/team"),
+        (Method::POST, "/v1/sources/team/sync"),
+    ] {
+        let req = poem::Request::builder().method(method.clone()).uri_str(path).finish();
+        let (status, headers, body) = raw(&h, oauth(), req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(body, TOKEN_REQUIRED_BODY, "{method} {path}");
+        assert_eq!(headers["content-type"], "application/problem+json", "{method} {path}");
+        assert_eq!(headers["www-authenticate"], CHALLENGE, "{method} {path}");
+        assert_eq!(headers["vary"], "Authorization", "{method} {path}");
+    }
+    // A malformed `Authorization` header is refused by authentication too, naming the error.
+    let req = poem::Request::builder().uri_str("/v1/sources").header("authorization", "Basic x").finish();
+    let (status, headers, body) = raw(&h, oauth(), req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        r#"{"title":"Unauthorized","status":401,"detail":"the Authorization header must be `Bearer <token>`"}"#
+    );
+    assert_eq!(
+        headers["www-authenticate"],
+        concat!(
+            r#"Bearer realm="mcp-registry", error="invalid_request", error_description="the Authorization header must be `Bearer <token>`", "#,
+            r#"resource_metadata="https://registry.test/.well-known/oauth-protected-resource""#
+        )
+    );
+    // A public `/v1` path is not looked at by authentication: the operation itself refuses a
+    // caller without a token, with the same problem and no challenge.
+    let (status, headers, body) = raw(&h, oauth(), poem::Request::builder().uri_str("/v1/me").finish()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, TOKEN_REQUIRED_BODY);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(!headers.contains_key("www-authenticate"), "{headers:?}");
+    // In `anonymous` mode `/v1` is open without a token.
+    let anonymous = thv_app::http::auth::Auth::anonymous();
+    let (status, _, body) = raw(&h, anonymous, poem::Request::builder().uri_str("/v1/me").finish()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((me["authenticated"].as_bool(), me["registries"].clone()), (Some(false), json!(["team"])));
 }
