@@ -10,14 +10,19 @@
 //!   nothing about private registries leaks to unauthenticated callers.
 //!
 //! Reads of a registry are decided by the core (`Catalog::resolve_read`); an authenticated caller
-//! is told 404 for a registry it may not read, exactly as for one that does not exist.
+//! is told 404 for a registry it may not read, exactly as for one that does not exist. The
+//! management API (`/v1`) is gated by a type, [`ManagementCaller`](super::gate::ManagementCaller),
+//! which reads the caller attached here.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use poem::error::ResponseError;
 use poem::http::header::{AUTHORIZATION, VARY, WWW_AUTHENTICATE};
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Json;
 use thv_domain::access::{Caller, RoleRules};
 use thv_ports::{TokenError, TokenVerifier};
 
@@ -104,12 +109,12 @@ const READINESS: &str = "/readiness";
 pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Request) -> poem::Result<Response> {
     if auth.config.mode == AuthMode::Anonymous {
         req.set_data(Caller::Open);
-        return next.call(req).await.map(IntoResponse::into_response);
+        return call(next, req).await;
     }
     let path = req.uri().path();
     if auth.config.is_public_path(path) {
         req.set_data(Caller::Anonymous);
-        return next.call(req).await.map(IntoResponse::into_response);
+        return call(next, req).await;
     }
     let lenient = path == READINESS;
     let caller = match bearer(&req) {
@@ -152,12 +157,17 @@ pub async fn authenticate<E: Endpoint>(auth: Arc<Auth>, next: E, mut req: Reques
         }
     };
     req.set_data(caller);
-    let mut resp = next.call(req).await.map(IntoResponse::into_response)?;
+    let mut resp = call(next, req).await?;
     if resp.status() == StatusCode::UNAUTHORIZED && !resp.headers().contains_key(WWW_AUTHENTICATE) {
         resp.headers_mut().insert(WWW_AUTHENTICATE, auth.challenge(None));
     }
     resp.headers_mut().append(VARY, HeaderValue::from_static("Authorization"));
     Ok(resp)
+}
+
+/// The routes' answer, with a [`TokenRequired`] refusal turned into its response.
+async fn call<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    answer_refusal(next.call(req).await.map(IntoResponse::into_response))
 }
 
 enum Bearer {
@@ -213,6 +223,37 @@ pub fn registry_not_found(name: &str) -> Problem {
 /// The 401 for a request without a token where one is needed.
 pub fn token_missing() -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, TOKEN_REQUIRED)
+}
+
+/// The refusal of a caller without a token by an operation that needs one: the management
+/// gate's ([`ManagementCaller`](super::gate::ManagementCaller)).
+#[derive(Debug, thiserror::Error)]
+#[error("authentication required")]
+pub struct TokenRequired;
+
+impl ResponseError for TokenRequired {
+    fn status(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+
+    /// The problem each operation declares as its 401, sent the way an operation sends it.
+    fn as_response(&self) -> Response {
+        Refusal::Unauthorized(token_missing().json()).into_response()
+    }
+}
+
+/// How [`TokenRequired`] goes on the wire: as the 401 variant of an operation's response.
+#[derive(ApiResponse)]
+enum Refusal {
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+}
+
+/// Turns a [`TokenRequired`] error into its response. The problem middleware turns every error it
+/// gets into a problem of its own (a bare status has no detail), so the refusal is answered
+/// inside it: [`authenticate`] passes every result of the routes through here.
+pub fn answer_refusal(result: poem::Result<Response>) -> poem::Result<Response> {
+    result.or_else(|err| if err.is::<TokenRequired>() { Ok(err.into_response()) } else { Err(err) })
 }
 
 /// `GET /.well-known/oauth-protected-resource` (RFC 9728) in `oauth` mode.

@@ -1,14 +1,15 @@
 //! The management API (`/v1`): registries and sources with their sync status, a trigger to sync
 //! a source now, and the caller's identity.
 //!
-//! In `oauth` mode every `/v1` path needs a token. Reads show only what the caller may see: the
+//! In `oauth` mode every `/v1` path needs a token: each operation takes a [`ManagementCaller`],
+//! the security scheme of [`gate`](super::gate), so it cannot run for a caller without one, and
+//! the document declares the bearer scheme on it. Reads show only what the caller may see: the
 //! registries it may read, and the sources feeding them (a super-admin sees everything); anything
 //! else answers 404 exactly as if it did not exist. Triggering a sync needs the `manageSources`
 //! role on a source the caller can see (403 without the role).
 
 use std::sync::Arc;
 
-use poem::Request;
 use poem::http::StatusCode;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -17,7 +18,7 @@ use thv_domain::access::{Caller, Role};
 use thv_domain::filter::IncludeExclude;
 use thv_domain::{FilterSpec, SourceName};
 
-use super::auth::{caller, token_required};
+use super::gate::ManagementCaller;
 use super::ops::SourceStatus;
 use super::problem::Problem;
 use crate::catalog::{Catalog, SyncRequest};
@@ -154,6 +155,7 @@ enum RegistryResponse {
     BadPath(Json<Problem>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
+    #[expect(dead_code, reason = "answered by the gate (http::gate) before any handler; declared for the document")]
     Unauthorized(Json<Problem>),
     /// No such registry, or the caller may not read it.
     #[oai(status = 404, content_type = "application/problem+json")]
@@ -167,6 +169,7 @@ enum RegistryListResponse {
     Ok(Json<RegistryList>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
+    #[expect(dead_code, reason = "answered by the gate (http::gate) before any handler; declared for the document")]
     Unauthorized(Json<Problem>),
 }
 
@@ -177,6 +180,7 @@ enum SourceListResponse {
     Ok(Json<SourceList>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
+    #[expect(dead_code, reason = "answered by the gate (http::gate) before any handler; declared for the document")]
     Unauthorized(Json<Problem>),
 }
 
@@ -187,6 +191,7 @@ enum MeResponse {
     Ok(Json<MeInfo>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
+    #[expect(dead_code, reason = "answered by the gate (http::gate) before any handler; declared for the document")]
     Unauthorized(Json<Problem>),
 }
 
@@ -205,6 +210,7 @@ enum SourceResponse {
     BadPath(Json<Problem>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
+    #[expect(dead_code, reason = "answered by the gate (http::gate) before any handler; declared for the document")]
     Unauthorized(Json<Problem>),
     /// No such source, or it feeds no registry the caller may read.
     #[oai(status = 404, content_type = "application/problem+json")]
@@ -226,6 +232,7 @@ enum SyncResponse {
     BadPath(Json<Problem>),
     /// A token is required.
     #[oai(status = 401, content_type = "application/problem+json")]
+    #[expect(dead_code, reason = "answered by the gate (http::gate) before any handler; declared for the document")]
     Unauthorized(Json<Problem>),
     /// The caller may see the source but does not hold the `manageSources` role.
     #[oai(status = 403, content_type = "application/problem+json")]
@@ -248,24 +255,16 @@ pub struct ManageApi {
 impl ManageApi {
     /// List registries.
     #[oai(path = "/registries", method = "get", operation_id = "list_registries")]
-    async fn list_registries(&self, req: &Request) -> RegistryListResponse {
-        let caller = caller(req);
-        if let Some(p) = token_required(caller) {
-            return RegistryListResponse::Unauthorized(p.json());
-        }
+    async fn list_registries(&self, caller: ManagementCaller<'_>) -> RegistryListResponse {
         RegistryListResponse::Ok(Json(RegistryList {
-            registries: self.catalog.readable_registries(caller).map(|r| self.registry_info(&r.config)).collect(),
+            registries: self.catalog.readable_registries(&caller).map(|r| self.registry_info(&r.config)).collect(),
         }))
     }
 
     /// Get a registry.
     #[oai(path = "/registries/:name", method = "get", operation_id = "get_registry")]
-    async fn get_registry(&self, req: &Request, name: Path<String>) -> RegistryResponse {
-        let caller = caller(req);
-        if let Some(p) = token_required(caller) {
-            return RegistryResponse::Unauthorized(p.json());
-        }
-        match self.catalog.readable_registry(&name.0, caller) {
+    async fn get_registry(&self, caller: ManagementCaller<'_>, name: Path<String>) -> RegistryResponse {
+        match self.catalog.readable_registry(&name.0, &caller) {
             Some(r) => RegistryResponse::Ok(Json(self.registry_info(&r.config))),
             None => RegistryResponse::NotFound(
                 Problem::new(StatusCode::NOT_FOUND, format!("Registry not found: `{}`", name.0)).json(),
@@ -275,30 +274,22 @@ impl ManageApi {
 
     /// List sources with their sync status.
     #[oai(path = "/sources", method = "get", operation_id = "list_sources")]
-    async fn list_sources(&self, req: &Request) -> SourceListResponse {
-        let caller = caller(req);
-        if let Some(p) = token_required(caller) {
-            return SourceListResponse::Unauthorized(p.json());
-        }
+    async fn list_sources(&self, caller: ManagementCaller<'_>) -> SourceListResponse {
         SourceListResponse::Ok(Json(SourceList {
             sources: self
                 .catalog
                 .sources()
-                .filter(|s| self.catalog.source_visible(&s.config.name, caller))
-                .map(|s| self.source_info(&s.config, caller))
+                .filter(|s| self.catalog.source_visible(&s.config.name, &caller))
+                .map(|s| self.source_info(&s.config, &caller))
                 .collect(),
         }))
     }
 
     /// Get a source with its sync status.
     #[oai(path = "/sources/:name", method = "get", operation_id = "get_source")]
-    async fn get_source(&self, req: &Request, name: Path<String>) -> SourceResponse {
-        let caller = caller(req);
-        if let Some(p) = token_required(caller) {
-            return SourceResponse::Unauthorized(p.json());
-        }
-        match self.find_source(&name.0, caller) {
-            Some(cfg) => SourceResponse::Ok(Json(Box::new(self.source_info(&cfg, caller)))),
+    async fn get_source(&self, caller: ManagementCaller<'_>, name: Path<String>) -> SourceResponse {
+        match self.find_source(&name.0, &caller) {
+            Some(cfg) => SourceResponse::Ok(Json(Box::new(self.source_info(&cfg, &caller)))),
             None => SourceResponse::NotFound(source_not_found(&name.0).json()),
         }
     }
@@ -308,12 +299,8 @@ impl ManageApi {
     /// Starts a sync in the background and returns at once (202); 409 while a sync of the source
     /// is running.
     #[oai(path = "/sources/:name/sync", method = "post", operation_id = "sync_source")]
-    async fn sync_source(&self, req: &Request, name: Path<String>) -> SyncResponse {
-        let caller = caller(req);
-        if let Some(p) = token_required(caller) {
-            return SyncResponse::Unauthorized(p.json());
-        }
-        let Some(cfg) = self.find_source(&name.0, caller) else {
+    async fn sync_source(&self, caller: ManagementCaller<'_>, name: Path<String>) -> SyncResponse {
+        let Some(cfg) = self.find_source(&name.0, &caller) else {
             return SyncResponse::NotFound(source_not_found(&name.0).json());
         };
         if !caller.has_role(Role::ManageSources) {
@@ -339,18 +326,14 @@ impl ManageApi {
 
     /// Who is calling: identity, roles, and the registries it may read.
     #[oai(path = "/me", method = "get", operation_id = "get_me")]
-    async fn me(&self, req: &Request) -> MeResponse {
-        let caller = caller(req);
-        if let Some(p) = token_required(caller) {
-            return MeResponse::Unauthorized(p.json());
-        }
+    async fn me(&self, caller: ManagementCaller<'_>) -> MeResponse {
         let identity = caller.identity();
         MeResponse::Ok(Json(MeInfo {
             authenticated: caller.is_authenticated(),
             subject: identity.and_then(|i| i.subject.clone()),
             provider: identity.map(|i| i.provider.clone()),
             roles: caller.roles().iter().map(|r| r.as_str().to_owned()).collect(),
-            registries: self.catalog.readable_registries(caller).map(|r| r.config.name.to_string()).collect(),
+            registries: self.catalog.readable_registries(&caller).map(|r| r.config.name.to_string()).collect(),
         }))
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod deployed;
+pub mod gate;
 pub mod harden;
 pub mod listen;
 pub mod manage;
