@@ -80,6 +80,19 @@ impl TestServer {
         Self::spawn_args(config, env, Some(dir), args).await
     }
 
+    /// Like [`TestServer::start_in`] with extra environment and `serve` arguments (e.g.
+    /// `DATABASE_URL`, `--internal-address`).
+    pub async fn start_in_args(
+        config: &Path,
+        data_dir: &Path,
+        extra_env: &[(&str, &str)],
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let mut env: Vec<(OsString, OsString)> = vec![("THV_REGISTRY_DATA_DIR".into(), data_dir.into())];
+        env.extend(extra_env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+        Self::spawn_args(config, env, None, args).await
+    }
+
     async fn spawn(config: &Path, env: Vec<(OsString, OsString)>, data_dir: Option<TempDir>) -> anyhow::Result<Self> {
         Self::spawn_args(config, env, data_dir, &[]).await
     }

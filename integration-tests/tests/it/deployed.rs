@@ -3,19 +3,25 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
-use serde_json::Value;
-use thv_testkit::kubernetes::{KUBE_TOKEN, KubeStub};
-use thv_testkit::{TestServer, workspace_root, write_config};
+use std::path::Path;
 
-fn config(dir: &std::path::Path, kube: &str) -> std::path::PathBuf {
-    write_config(
-        dir,
-        &format!(
-            "registryName: seed\nsource:\n  file: {{path: {}}}\nsyncPolicy: {{interval: 1h}}\n{kube}",
-            workspace_root().join("examples/data/seed-358-servers.json").display()
-        ),
-    )
-    .unwrap()
+use serde_json::{Value, json};
+use thv_testkit::kubernetes::{KUBE_TOKEN, KubeStub};
+use thv_testkit::{SourceSpec, TestApp, workspace_root};
+
+/// Registry `seed` over the bundled seed catalogue (hourly).
+fn seed() -> TestApp {
+    let seed = workspace_root().join("examples/data/seed-358-servers.json");
+    TestApp::new().source(SourceSpec::file("seed", &seed).interval("1h"))
+}
+
+/// [`seed`] reading the cluster of `kube` through a kubeconfig in the app's directory, with the
+/// other `kubernetes` settings of `settings`.
+fn seed_on(kube: &KubeStub, settings: Value) -> TestApp {
+    let app = seed();
+    let mut section = json!({"kubeconfig": kube.kubeconfig(app.dir()).unwrap()});
+    section.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
+    app.set("kubernetes", section)
 }
 
 fn names(body: &Value) -> Vec<String> {
@@ -30,12 +36,8 @@ fn names(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn deployed_servers_are_listed_filtered_and_failures_are_clear() {
     let kube = KubeStub::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kube.kubeconfig(dir.path()).unwrap();
     // Every request lists the cluster (no cache), so failures show at once.
-    let cfg =
-        config(dir.path(), &format!("kubernetes:\n  kubeconfig: {}\n  timeout: 2s\n  cacheTtl: 0s\n", kc.display()));
-    let server = TestServer::start(&cfg, &[]).await.unwrap();
+    let server = seed_on(&kube, json!({"timeout": "2s", "cacheTtl": "0s"})).spawn().await.unwrap();
     server.wait_ready().await.unwrap();
 
     let all = server.get_json("/api/v0/deployed").await.unwrap();
@@ -72,10 +74,7 @@ async fn deployed_servers_are_listed_filtered_and_failures_are_clear() {
 #[tokio::test]
 async fn callers_share_one_listing_of_the_cluster_per_cache_ttl() {
     let kube = KubeStub::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kube.kubeconfig(dir.path()).unwrap();
-    let cfg = config(dir.path(), &format!("kubernetes:\n  kubeconfig: {}\n  cacheTtl: 1h\n", kc.display()));
-    let server = TestServer::start(&cfg, &[]).await.unwrap();
+    let server = seed_on(&kube, json!({"cacheTtl": "1h"})).spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     let paths = ["/api/v0/deployed", "/api/v0/deployed/osv", "/registry/seed/v0.1/x/dev.toolhive/deployed"];
     let replies = futures::future::join_all((0..30).map(|i| server.get(paths[i % paths.len()]))).await;
@@ -92,11 +91,7 @@ async fn callers_share_one_listing_of_the_cluster_per_cache_ttl() {
 #[tokio::test]
 async fn a_namespace_list_limits_what_is_listed() {
     let kube = KubeStub::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kube.kubeconfig(dir.path()).unwrap();
-    let cfg =
-        config(dir.path(), &format!("kubernetes:\n  kubeconfig: {}\n  namespaces: [toolhive-system]\n", kc.display()));
-    let server = TestServer::start(&cfg, &[]).await.unwrap();
+    let server = seed_on(&kube, json!({"namespaces": ["toolhive-system"]})).spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     let body = server.get_json("/api/v0/deployed").await.unwrap();
     assert_eq!(names(&body), vec!["toolhive-system/fetch"]);
@@ -104,8 +99,7 @@ async fn a_namespace_list_limits_what_is_listed() {
 
 #[tokio::test]
 async fn without_kubernetes_the_endpoints_say_so_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&config(dir.path(), ""), &[]).await.unwrap();
+    let server = seed().spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     let started = std::time::Instant::now();
     let reply = server.get("/api/v0/deployed").await.unwrap();
@@ -114,10 +108,7 @@ async fn without_kubernetes_the_endpoints_say_so_at_once() {
     // At once: no cluster is asked (a hang would be the kube client's 10 s timeout or more).
     assert!(started.elapsed() < std::time::Duration::from_secs(8));
     // A configured but unusable cluster (missing kubeconfig) is a clear 503, and start-up goes on.
-    let dir2 = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&config(dir2.path(), "kubernetes:\n  kubeconfig: /nonexistent/kubeconfig\n"), &[])
-        .await
-        .unwrap();
+    let server = seed().kubeconfig(Path::new("/nonexistent/kubeconfig")).spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     let reply = server.get("/api/v0/deployed").await.unwrap();
     assert_eq!(reply.status, 503);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use thv_testkit::upstream::{Mode, Upstream, row};
-use thv_testkit::{TestServer, server_json, write_config};
+use thv_testkit::{RegistrySpec, SourceSpec, TestApp, TestServer, server_json};
 
 fn upstream_rows() -> Vec<Value> {
     (0..150).map(|i| row(&format!("io.up/s{i:03}"), "1.0.0", "2025-01-01T00:00:00Z", "active")).collect()
@@ -16,38 +16,26 @@ fn upstream_rows() -> Vec<Value> {
 
 /// `flaky` syncs every 5 s: its retry backoff (1 s, 2 s, 4 s…) is capped by that interval, and a
 /// requested sync waits for the backoff, so the six faults in a row below stay quick.
-async fn start() -> (Upstream, TestServer, tempfile::TempDir) {
+async fn start() -> (Upstream, TestServer) {
     let upstream = Upstream::start(upstream_rows()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("local.json");
-    std::fs::write(&local, serde_json::to_vec(&json!([server_json("io.local/one", "1.0.0", "local")])).unwrap())
-        .unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "dataDir: {store}
-defaultRegistry: all
-sources:
-  - name: flaky
-    format: upstream
-    api: {{endpoint: {endpoint}, timeout: 1s, maxPages: 5, maxBytes: 1000000, fullSyncInterval: 1s}}
-    syncPolicy: {{interval: 5s}}
-  - name: local
-    file: {{path: {local}}}
-    syncPolicy: {{interval: 300ms}}
-registries:
-  - name: all
-    sources: [flaky, local]
-",
-            store = dir.path().join("store").display(),
-            endpoint = upstream.base_url(),
-            local = local.display()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::start_in(&config, &dir.path().join("store")).await.unwrap();
+    let app = TestApp::new();
+    app.write_json("local.json", &json!([server_json("io.local/one", "1.0.0", "local")]));
+    let flaky = SourceSpec::api("flaky", &upstream.base_url())
+        .format("upstream")
+        .kind_setting("timeout", json!("1s"))
+        .kind_setting("maxPages", json!(5))
+        .kind_setting("maxBytes", json!(1_000_000))
+        .kind_setting("fullSyncInterval", json!("1s"))
+        .interval("5s");
+    let app = app
+        .source(flaky)
+        .file_source("local", "local.json")
+        .change_source("local", |s| s.interval("300ms"))
+        .registry(RegistrySpec::new("all", &["flaky", "local"]))
+        .default_registry("all");
+    let server = app.spawn().await.unwrap();
     server.wait_ready().await.unwrap();
-    (upstream, server, dir)
+    (upstream, server)
 }
 
 fn ts(v: &Value) -> DateTime<Utc> {
@@ -56,7 +44,7 @@ fn ts(v: &Value) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn every_upstream_fault_keeps_the_previous_data_and_says_why() {
-    let (upstream, server, _dir) = start().await;
+    let (upstream, server) = start().await;
     let good = server.list_all("/v0.1/servers", &[], 100).await.unwrap();
     assert_eq!(good.len(), 151);
 
@@ -98,7 +86,7 @@ async fn every_upstream_fault_keeps_the_previous_data_and_says_why() {
 
 #[tokio::test]
 async fn retries_back_off_while_other_sources_keep_syncing() {
-    let (upstream, server, _dir) = start().await;
+    let (upstream, server) = start().await;
     upstream.set_mode(Mode::Status(503));
     server.trigger_sync("flaky").await.unwrap();
     let mut attempts: Vec<DateTime<Utc>> = Vec::new();
@@ -130,7 +118,7 @@ async fn retries_back_off_while_other_sources_keep_syncing() {
 
 #[tokio::test]
 async fn a_sync_already_running_is_a_conflict() {
-    let (upstream, server, _dir) = start().await;
+    let (upstream, server) = start().await;
     upstream.set_mode(Mode::Slow(Duration::from_millis(800)));
     let first = server.post("/v1/sources/flaky/sync").await.unwrap();
     assert_eq!(first.status, 202);

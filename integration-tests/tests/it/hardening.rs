@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use thv_testkit::{TestServer, WAIT, wait_until, workspace_root, write_config};
+use serde_json::{Value, json};
+use thv_testkit::{SourceSpec, TestApp, TestServer, WAIT, wait_until, workspace_root};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -23,21 +23,27 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Scheduling slack on a shared CI machine.
 const SLACK: Duration = Duration::from_secs(4);
 
-/// Starts the server on the seed catalogue with short limits (and `extra` YAML appended).
-async fn start(extra: &str) -> (TestServer, SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "registryName: seed\nsource:\n  file: {{path: {}}}\nsyncPolicy: {{interval: 1h}}\nhttp:\n  maxBodyBytes: 1024\n  maxHeaderBytes: 4096\n  requestTimeout: 1s\n  readHeaderTimeout: 1s\n  idleTimeout: 2s\n{extra}",
-            workspace_root().join("examples/data/seed-358-servers.json").display()
-        ),
+/// Registry `seed` over the seed catalogue (hourly) with short limits.
+fn seed() -> TestApp {
+    let seed = workspace_root().join("examples/data/seed-358-servers.json");
+    TestApp::new().source(SourceSpec::file("seed", &seed).interval("1h")).set(
+        "http",
+        json!({
+            "maxBodyBytes": 1024,
+            "maxHeaderBytes": 4096,
+            "requestTimeout": "1s",
+            "readHeaderTimeout": "1s",
+            "idleTimeout": "2s",
+        }),
     )
-    .unwrap();
-    let srv = TestServer::start(&config, &[]).await.unwrap();
+}
+
+/// Starts `app` (a [`seed`], changed or not) and waits until it is ready.
+async fn start(app: TestApp) -> (TestServer, SocketAddr) {
+    let srv = app.spawn().await.unwrap();
     srv.wait_ready().await.unwrap();
     let addr = srv.base_url().trim_start_matches("http://").parse().unwrap();
-    (srv, addr, dir)
+    (srv, addr)
 }
 
 /// Normal traffic during an attack: a GET every 50 ms on fresh connections, each of which must
@@ -154,7 +160,7 @@ async fn logged(srv: &TestServer, status: u16) -> bool {
 
 #[tokio::test]
 async fn oversized_bodies_are_413() {
-    let (srv, addr, _dir) = start("").await;
+    let (srv, addr) = start(seed()).await;
     let prober = Prober::start(&srv.base_url());
 
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).no_proxy().build().unwrap();
@@ -185,7 +191,7 @@ async fn oversized_bodies_are_413() {
 
 #[tokio::test]
 async fn oversized_headers_are_431_and_absurd_heads_are_cut_off() {
-    let (srv, addr, _dir) = start("").await;
+    let (srv, addr) = start(seed()).await;
     let prober = Prober::start(&srv.base_url());
 
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).no_proxy().build().unwrap();
@@ -220,7 +226,7 @@ async fn stall(addr: SocketAddr, head: &[u8]) -> Duration {
 
 #[tokio::test]
 async fn slow_clients_are_cut_off_by_the_header_timeout() {
-    let (srv, addr, _dir) = start("").await;
+    let (srv, addr) = start(seed()).await;
     let prober = Prober::start(&srv.base_url());
 
     // Half a request line, half a head, nothing at all: each closed after readHeaderTimeout.
@@ -275,7 +281,7 @@ async fn read_response(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_last_idle_timeout_not_the_header_timeout() {
-    let (_srv, addr, _dir) = start("").await;
+    let (_srv, addr) = start(seed()).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = b"GET /v0.1/servers?limit=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
     stream.write_all(request).await.unwrap();
@@ -297,7 +303,7 @@ async fn idle_keep_alive_connections_last_idle_timeout_not_the_header_timeout() 
 
 #[tokio::test]
 async fn encoded_path_tricks_are_400() {
-    let (srv, addr, _dir) = start("").await;
+    let (srv, addr) = start(seed()).await;
     let prober = Prober::start(&srv.base_url());
     for path in [
         "/v0.1/servers/..%2F..%2Fetc",
@@ -341,17 +347,16 @@ async fn a_slow_handler_is_cut_off_by_the_request_timeout() {
             open.push(stream);
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
+    let app = seed();
+    app.write_bytes(
+        "kubeconfig",
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: hole\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: hole\n  context:\n    cluster: hole\n    user: u\ncurrent-context: hole\nusers:\n- name: u\n  user:\n    token: t\n"
-        ),
-    )
-    .unwrap();
-    let (srv, _addr, _config_dir) =
-        start(&format!("kubernetes:\n  kubeconfig: {}\n  timeout: 30s\n", kubeconfig.display())).await;
+        )
+        .as_bytes(),
+    );
+    let kubernetes = json!({"kubeconfig": app.path("kubeconfig"), "timeout": "30s"});
+    let (srv, _addr) = start(app.set("kubernetes", kubernetes)).await;
     let prober = Prober::start(&srv.base_url());
 
     let started = Instant::now();
@@ -367,7 +372,7 @@ async fn a_slow_handler_is_cut_off_by_the_request_timeout() {
 
 #[tokio::test]
 async fn cors_for_reads_only_and_security_headers_everywhere() {
-    let (_srv, addr, _dir) = start("").await;
+    let (_srv, addr) = start(seed()).await;
     let with_origin = |method: &str, path: &str, extra: &str| {
         format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n{extra}Connection: close\r\n\r\n").into_bytes()
     };

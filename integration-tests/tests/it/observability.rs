@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use poem::{EndpointExt, Route, handler, web::Data};
-use serde_json::Value;
-use thv_testkit::{Loopback, TestServer, WAIT, wait_until, workspace_root, write_config};
+use serde_json::{Value, json};
+use thv_testkit::{Loopback, SourceSpec, TestApp, TestServer, WAIT, wait_until, workspace_root};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// A counter or gauge holding a whole number.
@@ -234,16 +234,20 @@ async fn spans_and_metrics_reach_an_otlp_receiver() {
         Route::new().at("/v1/traces", poem::post(otlp)).at("/v1/metrics", poem::post(otlp)).data(received.clone()),
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "registryName: seed\nsource:\n  format: upstream\n  file: {{path: {}}}\nsyncPolicy: {{interval: 1h}}\ntelemetry:\n  enabled: true\n  serviceName: registry-under-test\n  endpoint: 127.0.0.1:{port}\n  insecure: true\n  protocol: http/json\n  tracing: {{enabled: true, sampling: 1.0}}\n  metrics: {{enabled: true, interval: 1s}}\n",
-            workspace_root().join("examples/data/seed-358-servers.json").display()
-        ),
-    )
-    .unwrap();
-    let mut server = TestServer::start(&cfg, &[]).await.unwrap();
+    let seed = workspace_root().join("examples/data/seed-358-servers.json");
+    let telemetry = json!({
+        "enabled": true,
+        "serviceName": "registry-under-test",
+        "endpoint": format!("127.0.0.1:{port}"),
+        "insecure": true,
+        "protocol": "http/json",
+        "tracing": {"enabled": true, "sampling": 1.0},
+        "metrics": {"enabled": true, "interval": "1s"},
+    });
+    let app = TestApp::new()
+        .source(SourceSpec::file("seed", &seed).format("upstream").interval("1h"))
+        .set("telemetry", telemetry);
+    let mut server = app.spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let resp = client

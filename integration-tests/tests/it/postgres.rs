@@ -3,13 +3,12 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::{Value, json};
 use sqlx::Row as _;
 use thv_testkit::pg::TestDb;
-use thv_testkit::{TestServer, WAIT, binary, server_json, wait_until, workspace_root, write_config};
+use thv_testkit::{SourceSpec, TestApp, TestServer, WAIT, binary, server_json, wait_until, workspace_root};
 use tokio::io::AsyncWriteExt as _;
 
 struct Run {
@@ -41,17 +40,17 @@ async fn run(args: &[&str], stdin: Option<&str>) -> Run {
     }
 }
 
-fn config(dir: &Path, db: &TestDb, extra_db: &str, data: &Path) -> PathBuf {
-    write_config(
-        dir,
-        &format!(
-            "registryName: pg\ndataDir: {}\nsource:\n  format: upstream\n  file: {{path: {}}}\nsyncPolicy: {{interval: 300ms}}\n{}{extra_db}",
-            dir.join("unused-data-dir").display(),
-            data.display(),
-            db.config_section()
-        ),
-    )
-    .unwrap()
+/// Registry `pg` over one upstream-format file source, `pg`, reading `servers.json` of the app's
+/// directory every 300 ms, stored in `db`.
+fn pg_app(db: &TestDb) -> TestApp {
+    let app = TestApp::new();
+    let data = app.path("servers.json");
+    app.source(SourceSpec::file("pg", &data).format("upstream").interval("300ms")).database(db)
+}
+
+/// Writes the servers `pg_app` reads.
+fn write(app: &TestApp, servers: &Value) {
+    app.write_json("servers.json", servers);
 }
 
 async fn tables(db: &TestDb) -> Vec<String> {
@@ -68,8 +67,8 @@ async fn tables(db: &TestDb) -> Vec<String> {
 #[tokio::test]
 async fn migrations_round_trip_through_the_cli() {
     let db = TestDb::create().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &db, "", &dir.path().join("none.json"));
+    let app = pg_app(&db);
+    let cfg = app.write_config();
     let cfg = cfg.to_str().unwrap();
 
     let up = run(&["migrate", "up", "--config", cfg, "--yes"], None).await;
@@ -102,12 +101,10 @@ async fn migrations_round_trip_through_the_cli() {
 
 #[tokio::test]
 async fn prime_db_dry_run_prints_masked_sql_without_connecting() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        "source:\n  file: {path: x.json}\ndatabase:\n  host: 203.0.113.1\n  port: 1\n  user: thv_app\n  database: registry\n",
-    )
-    .unwrap();
+    let app = TestApp::new()
+        .file_source("x", "x.json")
+        .set("database", json!({"host": "203.0.113.1", "port": 1, "user": "thv_app", "database": "registry"}));
+    let cfg = app.write_config();
     let out = run(&["prime-db", "--config", cfg.to_str().unwrap(), "--dry-run"], Some("should-not-be-read")).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("toolhive_registry_server") && out.stdout.contains("thv_app"), "{}", out.stdout);
@@ -118,13 +115,14 @@ async fn prime_db_dry_run_prints_masked_sql_without_connecting() {
 #[tokio::test]
 async fn prime_db_creates_a_user_who_can_read_and_write() {
     let db = TestDb::create().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let user = TestDb::unique_role("thv_app");
     // The configured user is the new one; the migration user (the superuser) runs prime-db.
-    let section = db
-        .config_section()
-        .replace(&format!("  user: {}\n", db.user), &format!("  user: {user}\n  migrationUser: {}\n", db.user));
-    let cfg = write_config(dir.path(), &format!("source:\n  file: {{path: x.json}}\n{section}")).unwrap();
+    let app = TestApp::new()
+        .file_source("x", "x.json")
+        .database(&db)
+        .database_setting("user", json!(user))
+        .database_setting("migrationUser", json!(db.user));
+    let cfg = app.write_config();
     let cfg = cfg.to_str().unwrap();
     assert_eq!(run(&["migrate", "up", "--config", cfg, "--yes"], None).await.code, 0);
 
@@ -153,14 +151,9 @@ async fn prime_db_creates_a_user_who_can_read_and_write() {
         sqlx::query(sqlx::AssertSqlSafe(q)).fetch_one(&mut conn).await.unwrap_or_else(|e| panic!("{table}: {e}"));
     }
     // And the new user can run the server (read and write through the app).
-    let data = dir.path().join("servers.json");
-    std::fs::write(&data, serde_json::to_vec(&json!([server_json("io.pg/one", "1.0.0", "d")])).unwrap()).unwrap();
-    let serve_cfg = config(dir.path(), &db, "", &data);
-    let yaml = std::fs::read_to_string(&serve_cfg)
-        .unwrap()
-        .replace(&format!("  user: {}\n", db.user), &format!("  user: {user}\n"));
-    std::fs::write(&serve_cfg, yaml).unwrap();
-    let server = TestServer::start(&serve_cfg, &[("THV_DATABASE_PASSWORD", password)]).await.unwrap();
+    let serve = pg_app(&db).database_setting("user", json!(user));
+    write(&serve, &json!([server_json("io.pg/one", "1.0.0", "d")]));
+    let server = serve.spawn_with(&[("THV_DATABASE_PASSWORD", password)], &[]).await.unwrap();
     server.wait_ready().await.unwrap();
     assert_eq!(server.list_all("/v0.1/servers", &[], 100).await.unwrap().len(), 1);
 }
@@ -172,27 +165,27 @@ async fn everything(server: &TestServer) -> Vec<Value> {
 #[tokio::test]
 async fn a_restart_keeps_every_entry_timestamp_and_status() {
     let db = TestDb::create().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("servers.json");
-    let write = |servers: Value| std::fs::write(&data, serde_json::to_vec(&servers).unwrap()).unwrap();
-    write(json!([
-        server_json("io.pg/a", "1.0.0", "a"),
-        server_json("io.pg/a", "2.0.0", "a2"),
-        server_json("io.pg/b", "1", "b")
-    ]));
-    let cfg = config(dir.path(), &db, "", &data);
-    let server = TestServer::start(&cfg, &[]).await.unwrap();
+    let app = pg_app(&db);
+    write(
+        &app,
+        &json!([
+            server_json("io.pg/a", "1.0.0", "a"),
+            server_json("io.pg/a", "2.0.0", "a2"),
+            server_json("io.pg/b", "1", "b")
+        ]),
+    );
+    let server = app.spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     let first = server.source("pg").await.unwrap()["sync"]["revision"].clone();
-    write(json!([server_json("io.pg/a", "1.0.0", "a"), server_json("io.pg/b", "1", "b, edited")]));
+    write(&app, &json!([server_json("io.pg/a", "1.0.0", "a"), server_json("io.pg/b", "1", "b, edited")]));
     server.wait_named_source("pg", "the edit is synced", |s| s["sync"]["revision"] != first).await.unwrap();
     let before = everything(&server).await;
     assert_eq!(before.len(), 3, "the removed version stays as a tombstone");
     let status = server.source("pg").await.unwrap();
     server.stop().await.unwrap();
 
-    std::fs::remove_file(&data).unwrap();
-    let server = TestServer::start(&cfg, &[]).await.unwrap();
+    std::fs::remove_file(app.path("servers.json")).unwrap();
+    let server = app.spawn().await.unwrap();
     let after = everything(&server).await;
     assert_eq!(after, before, "entries and timestamps survive the restart, served before any sync");
     let restarted = server.source("pg").await.unwrap();
@@ -206,13 +199,10 @@ async fn a_restart_keeps_every_entry_timestamp_and_status() {
 #[tokio::test]
 async fn replicas_on_one_database_serve_the_same_data() {
     let db = TestDb::create().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("servers.json");
-    let write = |servers: Value| std::fs::write(&data, serde_json::to_vec(&servers).unwrap()).unwrap();
-    write(json!([server_json("io.pg/a", "1.0.0", "a")]));
-    let cfg = config(dir.path(), &db, "", &data);
-    let a = TestServer::start(&cfg, &[]).await.unwrap();
-    let b = TestServer::start(&cfg, &[]).await.unwrap();
+    let app = pg_app(&db);
+    write(&app, &json!([server_json("io.pg/a", "1.0.0", "a")]));
+    let a = app.spawn().await.unwrap();
+    let b = app.spawn().await.unwrap();
     a.wait_ready().await.unwrap();
     b.wait_ready().await.unwrap();
     for round in 0..3 {
@@ -220,7 +210,7 @@ async fn replicas_on_one_database_serve_the_same_data() {
         for i in 0..=round {
             servers.push(server_json("io.pg/n", &format!("{i}.0.0"), &format!("round {round}")));
         }
-        write(Value::Array(servers));
+        write(&app, &Value::Array(servers));
         wait_until("both replicas converge", WAIT, || async {
             let (ra, rb) = (everything(&a).await, everything(&b).await);
             Ok((ra == rb && ra.len() == round + 2).then_some(()))
@@ -269,27 +259,18 @@ async fn a_database_outage_degrades_reads_continue_and_everything_recovers() {
     .unwrap();
     let url = own.script("start");
     let port: u16 = url.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("servers.json");
-    std::fs::write(&data, serde_json::to_vec(&json!([server_json("io.pg/a", "1.0.0", "a")])).unwrap()).unwrap();
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "registryName: pg\nsource:\n  file: {{path: {}}}\nsyncPolicy: {{interval: 300ms}}\ndatabase:\n  host: 127.0.0.1\n  port: {port}\n  user: postgres\n  database: postgres\n  sslMode: disable\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::start(&cfg, &[]).await.unwrap();
+    let app = TestApp::new();
+    let data = app.path("servers.json");
+    write(&app, &json!([server_json("io.pg/a", "1.0.0", "a")]));
+    let database =
+        json!({"host": "127.0.0.1", "port": port, "user": "postgres", "database": "postgres", "sslMode": "disable"});
+    let app = app.source(SourceSpec::file("pg", &data).interval("300ms")).set("database", database);
+    let server = app.spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     let before = everything(&server).await;
 
     own.script("pause");
-    std::fs::write(
-        &data,
-        serde_json::to_vec(&json!([server_json("io.pg/a", "1.0.0", "a"), server_json("io.pg/b", "1", "b")])).unwrap(),
-    )
-    .unwrap();
+    write(&app, &json!([server_json("io.pg/a", "1.0.0", "a"), server_json("io.pg/b", "1", "b")]));
     let (status, body) = wait_until("readiness says degraded", WAIT, || async {
         let (status, body) = server.readiness().await?;
         Ok((body["status"] == "degraded").then_some((status, body)))
@@ -318,11 +299,9 @@ async fn a_database_outage_degrades_reads_continue_and_everything_recovers() {
 async fn a_starting_replica_leaves_a_live_sync_of_another_replica_alone() {
     use thv_ports::EntryStore as _;
     let db = TestDb::create().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("servers.json");
-    std::fs::write(&data, serde_json::to_vec(&json!([server_json("io.pg/a", "1.0.0", "a")])).unwrap()).unwrap();
-    let cfg = config(dir.path(), &db, "", &data);
-    let first = TestServer::start(&cfg, &[]).await.unwrap();
+    let app = pg_app(&db);
+    write(&app, &json!([server_json("io.pg/a", "1.0.0", "a")]));
+    let first = app.spawn().await.unwrap();
     first.wait_ready().await.unwrap();
     first.stop().await.unwrap();
 
@@ -335,7 +314,7 @@ async fn a_starting_replica_leaves_a_live_sync_of_another_replica_alone() {
     store.write_status(&source, &live).await.unwrap();
 
     // A replica starting now must not call that sync interrupted, nor write anything else.
-    let second = TestServer::start(&cfg, &[]).await.unwrap();
+    let second = app.spawn().await.unwrap();
     second.wait_ready().await.unwrap();
     assert_eq!(store.load_status(&source).await.unwrap().unwrap(), live);
     // Once the other replica lets go, this one syncs the source itself.

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use thv_testkit::{TestServer, WAIT, wait_until, workspace_root, write_config};
+use serde_json::{Value, json};
+use thv_testkit::{SourceSpec, TestApp, TestServer, WAIT, wait_until, workspace_root};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, Interest};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
@@ -21,22 +22,15 @@ const READ_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Starts the server on the seed catalogue with the `http` section `http` (indented YAML lines).
-/// It is not waited for to be ready: that would leave a pooled connection of the test client
-/// open (one more against `maxConnections`).
-async fn start(http: &str, args: &[&str]) -> (TestServer, SocketAddr, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "registryName: seed\nsource:\n  file: {{path: {}}}\nsyncPolicy: {{interval: 1h}}\nhttp:\n{http}",
-            workspace_root().join("examples/data/seed-358-servers.json").display()
-        ),
-    )
-    .unwrap();
-    let srv = TestServer::start_args(&config, &[], args).await.unwrap();
+/// Starts the server on the seed catalogue (registry `seed`, hourly) with the `http` section
+/// `http`. It is not waited for to be ready: that would leave a pooled connection of the test
+/// client open (one more against `maxConnections`).
+async fn start(http: Value, args: &[&str]) -> (TestServer, SocketAddr) {
+    let seed = workspace_root().join("examples/data/seed-358-servers.json");
+    let app = TestApp::new().source(SourceSpec::file("seed", &seed).interval("1h")).set("http", http);
+    let srv = app.spawn_with(&[], args).await.unwrap();
     let addr = srv.base_url().trim_start_matches("http://").parse().unwrap();
-    (srv, addr, dir)
+    (srv, addr)
 }
 
 /// Connects with a small receive buffer, so a client that does not read stops the server's
@@ -116,16 +110,12 @@ impl Prober {
 
 #[tokio::test]
 async fn unread_silent_and_half_sent_connections_are_closed_within_the_timeouts() {
-    let (srv, addr, _dir) = start(
-        &format!(
-            "  readHeaderTimeout: {}ms\n  idleTimeout: {}ms\n  writeTimeout: {}ms\n",
-            READ_HEADER_TIMEOUT.as_millis(),
-            IDLE_TIMEOUT.as_millis(),
-            WRITE_TIMEOUT.as_millis()
-        ),
-        &[],
-    )
-    .await;
+    let http = json!({
+        "readHeaderTimeout": format!("{}ms", READ_HEADER_TIMEOUT.as_millis()),
+        "idleTimeout": format!("{}ms", IDLE_TIMEOUT.as_millis()),
+        "writeTimeout": format!("{}ms", WRITE_TIMEOUT.as_millis()),
+    });
+    let (srv, addr) = start(http, &[]).await;
     srv.wait_ready().await.unwrap();
     // A page of 100 servers is ~110 KiB; 64 of them pipelined are far more than the kernel
     // buffers on both sides, so the server's writes stall on a client that does not read.
@@ -213,11 +203,8 @@ fn warnings(srv: &TestServer) -> usize {
 #[tokio::test]
 async fn connections_over_max_connections_are_closed_at_once_and_the_internal_port_keeps_its_own() {
     // Timeouts far longer than the test: a connection closed here is closed by the cap.
-    let (srv, addr, _dir) = start(
-        "  readHeaderTimeout: 10m\n  idleTimeout: 10m\n  maxConnections: 5\n",
-        &["--internal-address", "127.0.0.1:0"],
-    )
-    .await;
+    let http = json!({"readHeaderTimeout": "10m", "idleTimeout": "10m", "maxConnections": 5});
+    let (srv, addr) = start(http, &["--internal-address", "127.0.0.1:0"]).await;
     let internal: SocketAddr = wait_until("the internal address is logged", WAIT, || async {
         Ok(srv.log_field("internal endpoints listening", "address"))
     })

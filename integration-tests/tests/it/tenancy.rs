@@ -9,15 +9,14 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
-use std::collections::BTreeSet;
-use std::path::Path;
-
 use poem::{Route, handler};
 use serde_json::{Value, json};
-use tempfile::TempDir;
+use std::collections::BTreeSet;
 use thv_testkit::kubernetes::{KUBE_TOKEN, KubeStub};
-use thv_testkit::oidc::{AUDIENCE, Idp, TestKey};
-use thv_testkit::{Loopback, TestServer, WAIT, binary, server_json, wait_until, workspace_root, write_config};
+use thv_testkit::oidc::{Idp, TestKey};
+use thv_testkit::{
+    Loopback, RegistrySpec, SourceSpec, TestApp, TestServer, WAIT, binary, server_json, wait_until, workspace_root,
+};
 
 /// The query value of `open-src`'s URL (a presigned-style token).
 const QUERY_SECRET: &str = "S3cr3tQueryValue";
@@ -38,7 +37,6 @@ fn catalogue() -> String {
 }
 
 struct Env {
-    _dir: TempDir,
     _kube: KubeStub,
     idp: Idp,
     key: TestKey,
@@ -52,68 +50,50 @@ impl Env {
     }
 }
 
-fn write_data(dir: &Path, file: &str, name: &str) -> String {
-    let path = dir.join(file);
-    std::fs::write(&path, json!([server_json(name, "1.0.0", "tool")]).to_string()).unwrap();
-    serde_json::to_string(path.to_str().unwrap()).unwrap()
+fn write_data(app: &TestApp, file: &str, name: &str) {
+    app.write_json(file, &json!([server_json(name, "1.0.0", "tool")]));
 }
 
 async fn start() -> Env {
-    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::new();
     let files = Loopback::bind().await.unwrap();
     let files_at = files.addr;
     files.serve(Route::new().at("/r.json", poem::get(catalogue)));
     let kube = KubeStub::start().await.unwrap();
-    let kubeconfig = kube.kubeconfig(dir.path()).unwrap();
+    let kubeconfig = kube.kubeconfig(app.dir()).unwrap();
     let key = TestKey::rsa("k1").unwrap();
     let idp = Idp::start(&[&key]).await.unwrap();
-    let yaml = format!(
-        r"defaultRegistry: team-a
-sources:
-  - name: open-src
-    file: {{url: 'http://reader:{HTTP_PASSWORD}@{files_at}/r.json?token={QUERY_SECRET}'}}
-  - name: alpha-src
-    file: {{path: {a}}}
-  - name: bravo-src
-    file: {{path: {b}}}
-  - name: bravo-broken
-    file: {{url: 'http://{files_at}/missing.json?X-Amz-Signature={SIGNATURE_SECRET}'}}
-  - name: bravo-git
-    git: {{repository: 'http://bot:{GIT_PASSWORD}@127.0.0.1:9/repo.git', branch: main}}
-registries:
-  - name: pub-reg
-    sources: [open-src]
-    access: public
-    deployed: {{namespaces: [toolhive-system], public: true}}
-  - name: team-a
-    sources: [alpha-src]
-    access: {{tenant: a}}
-    deployed: {{namespaces: [team-a]}}
-  - name: team-b
-    sources: [bravo-src, bravo-broken, bravo-git]
-    access: {{tenant: b}}
-kubernetes:
-  kubeconfig: {kubeconfig}
-auth:
-  mode: oauth
-  oauth:
-    providers:
-      - name: main
-        issuerUrl: {issuer}
-        audience: {AUDIENCE}
-  authz:
-    roles:
-      superAdmin: [{{role: root}}]
-",
-        a = write_data(dir.path(), "a.json", "io.example/a-tool"),
-        b = write_data(dir.path(), "b.json", "io.example/b-tool"),
-        kubeconfig = kubeconfig.display(),
-        issuer = idp.issuer(),
-    );
-    let config = write_config(dir.path(), &yaml).unwrap();
-    let server = TestServer::start_args(&config, &[], &["--internal-address", "127.0.0.1:0"]).await.unwrap();
+    write_data(&app, "a.json", "io.example/a-tool");
+    write_data(&app, "b.json", "io.example/b-tool");
+    let git_url = format!("http://bot:{GIT_PASSWORD}@127.0.0.1:9/repo.git");
+    let app = app
+        .source(SourceSpec::url(
+            "open-src",
+            &format!("http://reader:{HTTP_PASSWORD}@{files_at}/r.json?token={QUERY_SECRET}"),
+        ))
+        .file_source("alpha-src", "a.json")
+        .file_source("bravo-src", "b.json")
+        .source(SourceSpec::url(
+            "bravo-broken",
+            &format!("http://{files_at}/missing.json?X-Amz-Signature={SIGNATURE_SECRET}"),
+        ))
+        .git_source("bravo-git", &git_url, "main", "registry.json")
+        .registry(
+            RegistrySpec::new("pub-reg", &["open-src"])
+                .public()
+                .with("deployed", json!({"namespaces": ["toolhive-system"], "public": true})),
+        )
+        .registry(RegistrySpec::new("team-a", &["alpha-src"]).access(json!({"tenant": "a"})).deployed(&["team-a"]))
+        .registry(
+            RegistrySpec::new("team-b", &["bravo-src", "bravo-broken", "bravo-git"]).access(json!({"tenant": "b"})),
+        )
+        .default_registry("team-a")
+        .kubeconfig(&kubeconfig)
+        .oauth_provider(idp.issuer(), json!({"superAdmin": [{"role": "root"}]}));
+    let config = app.write_config();
+    let server = app.spawn_with(&[], &["--internal-address", "127.0.0.1:0"]).await.unwrap();
     server.wait_ready().await.unwrap();
-    Env { _dir: dir, _kube: kube, idp, key, config, server }
+    Env { _kube: kube, idp, key, config, server }
 }
 
 /// The registry names a readiness body lists.

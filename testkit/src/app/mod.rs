@@ -143,17 +143,51 @@ impl TestApp {
         self
     }
 
-    /// `auth: {mode: oauth, oauth: <oauth>}` (providers, resource URL…), plus role maps when
-    /// `roles` is not null.
+    /// `auth: {mode: oauth, oauth: <oauth>}` (providers, resource URL…), plus
+    /// `authz: {roles: <roles>}` when `roles` is not null.
     #[must_use]
     pub fn oauth(self, oauth: Value, roles: Value) -> Self {
         let mut auth = Map::new();
         auth.insert("mode".into(), json!("oauth"));
         auth.insert("oauth".into(), oauth);
         if !roles.is_null() {
-            auth.insert("roles".into(), roles);
+            auth.insert("authz".into(), json!({"roles": roles}));
         }
         self.set("auth", Value::Object(auth))
+    }
+
+    /// `oauth` mode with one provider, `main`, trusting `issuer` for [`crate::oidc::AUDIENCE`]
+    /// (keys found by discovery), and `roles` as in [`TestApp::oauth`].
+    #[must_use]
+    pub fn oauth_provider(self, issuer: &str, roles: Value) -> Self {
+        let provider = json!({"name": "main", "issuerUrl": issuer, "audience": crate::oidc::AUDIENCE});
+        self.oauth(json!({"providers": [provider]}), roles)
+    }
+
+    /// `kubernetes: {kubeconfig: <path>}`: deployed servers read through that kubeconfig.
+    #[must_use]
+    pub fn kubeconfig(self, path: &Path) -> Self {
+        self.set("kubernetes", json!({"kubeconfig": path}))
+    }
+
+    /// `database:` for `db`: its superuser without a password (trust authentication), TLS off, a
+    /// small pool.
+    #[must_use]
+    pub fn database(self, db: &crate::pg::TestDb) -> Self {
+        let section = json!({
+            "host": db.host, "port": db.port, "user": db.user, "database": db.name,
+            "sslMode": "disable", "maxOpenConns": 5, "maxIdleConns": 1,
+        });
+        self.set("database", section)
+    }
+
+    /// Sets one key of the `database:` section (`user`, `migrationUser`…), which
+    /// [`TestApp::database`] or [`TestApp::set`] made.
+    #[must_use]
+    pub fn database_setting(mut self, key: &str, value: Value) -> Self {
+        let section = self.top.get_mut("database").unwrap_or_else(|| panic!("no database section to change"));
+        section[key] = value;
+        self
     }
 
     /// Sets any other top-level key (`http`, `kubernetes`, `database`, `telemetry`…).
@@ -211,5 +245,13 @@ impl TestApp {
     pub async fn spawn(&self) -> anyhow::Result<TestServer> {
         let config = self.write_config();
         Ok(TestServer::start_in(&config, &self.data_dir()).await?.keeping(Arc::clone(&self.dir)))
+    }
+
+    /// Like [`TestApp::spawn`] with extra environment (`DATABASE_URL`…) and extra `serve`
+    /// arguments (`--internal-address 127.0.0.1:0`…).
+    pub async fn spawn_with(&self, env: &[(&str, &str)], args: &[&str]) -> anyhow::Result<TestServer> {
+        let config = self.write_config();
+        let server = TestServer::start_in_args(&config, &self.data_dir(), env, args).await?;
+        Ok(server.keeping(Arc::clone(&self.dir)))
     }
 }

@@ -138,13 +138,19 @@ impl RegistrySpec {
         self.with("filter", filter)
     }
 
-    /// `public: true`: callers without a token may read it (`oauth` mode).
+    /// `access: public`: callers without a token may read it (`oauth` mode).
     #[must_use]
     pub fn public(self) -> Self {
-        self.with("public", json!(true))
+        self.with("access", json!("public"))
     }
 
-    /// `access:` (claim maps).
+    /// `deployed: {namespaces: [...]}`: the deployed servers of these namespaces are listed.
+    #[must_use]
+    pub fn deployed(self, namespaces: &[&str]) -> Self {
+        self.with("deployed", json!({"namespaces": namespaces}))
+    }
+
+    /// `access:` (`public`, `authenticated` or a claim map).
     #[must_use]
     pub fn access(self, access: Value) -> Self {
         self.with("access", access)

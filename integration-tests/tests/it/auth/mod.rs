@@ -21,94 +21,67 @@ mod matrix;
 mod providers;
 mod verifier;
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use thv_testkit::oidc::{AUDIENCE, Idp, TestKey, now, unsigned_token};
-use thv_testkit::{Reply, TestServer, server_json, write_config};
+use thv_testkit::{RegistrySpec, Reply, TestApp, TestServer, server_json};
 
 const PUBLIC_TOOL: &str = "io.example/public-tool";
 const A_TOOL: &str = "io.example/a-tool";
 const B_TOOL: &str = "io.example/b-tool";
 
 struct Env {
-    _dir: TempDir,
     server: TestServer,
 }
 
-fn write_data(dir: &Path, file: &str, name: &str) {
-    let data = json!([server_json(name, "1.0.0", &format!("{name} tool"))]);
-    std::fs::write(dir.join(file), data.to_string()).unwrap();
+fn write_data(app: &TestApp, file: &str, name: &str) {
+    app.write_json(file, &json!([server_json(name, "1.0.0", &format!("{name} tool"))]));
 }
 
 /// Four registries over three sources: `public` (public), `team-a` (claim `tenant: a`, the
 /// default registry), `team-b` (the original server's `claims:` spelling, `tenant: b`) and
 /// `members` (no `access`: authenticated by default in oauth mode). The roles and `team-a` are
-/// bound to provider `main`; `team-b` to provider `second` when there is one (with `settings`
-/// added to it, one `key: value` a line), else to `main`.
-async fn start(idp: &Idp, second: Option<(&Idp, &str)>, clock_skew: &str) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    write_data(dir.path(), "pub.json", PUBLIC_TOOL);
-    write_data(dir.path(), "a.json", A_TOOL);
-    write_data(dir.path(), "b.json", B_TOOL);
-    let p = |f: &str| serde_json::to_string(dir.path().join(f).to_str().unwrap()).unwrap();
+/// bound to provider `main`; `team-b` to provider `second` when there is one (with `settings`, an
+/// object of provider keys, added to it), else to `main`.
+async fn start(idp: &Idp, second: Option<(&Idp, Value)>, clock_skew: &str) -> Env {
+    let app = TestApp::new();
+    write_data(&app, "pub.json", PUBLIC_TOOL);
+    write_data(&app, "a.json", A_TOOL);
+    write_data(&app, "b.json", B_TOOL);
     let b_provider = if second.is_some() { "second" } else { "main" };
-    let second = second.map_or_else(String::new, |(s, settings)| {
-        let settings: Vec<String> = settings.lines().map(|l| format!("        {l}\n")).collect();
-        let settings = settings.concat();
-        format!(
-            "      - name: second\n        issuerUrl: {}\n        audience: {AUDIENCE}\n        jwksUrl: {}\n{settings}",
-            s.issuer(),
-            s.jwks_url()
-        )
+    let mut providers = vec![json!({"name": "main", "issuerUrl": idp.issuer(), "audience": AUDIENCE})];
+    if let Some((s, settings)) = second {
+        let mut provider =
+            json!({"name": "second", "issuerUrl": s.issuer(), "audience": AUDIENCE, "jwksUrl": s.jwks_url()});
+        provider.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
+        providers.push(provider);
+    }
+    let oauth = json!({
+        "resourceUrl": "https://registry.test",
+        "keyRefreshInterval": "1s",
+        "clockSkew": clock_skew,
+        "providers": providers,
     });
-    let yaml = format!(
-        r"defaultRegistry: team-a
-sources:
-  - name: pub-src
-    file: {{path: {pub_file}}}
-  - name: a-src
-    file: {{path: {a_file}}}
-  - name: b-src
-    file: {{path: {b_file}}}
-registries:
-  - name: public
-    sources: [pub-src]
-    access: public
-  - name: team-a
-    sources: [a-src, pub-src]
-    access: {{tenant: a, provider: main}}
-  - name: team-b
-    sources: [b-src]
-    claims: {{tenant: [b], provider: {b_provider}}}
-  - name: members
-    sources: [pub-src]
-auth:
-  mode: oauth
-  oauth:
-    resourceUrl: https://registry.test
-    keyRefreshInterval: 1s
-    clockSkew: {clock_skew}
-    providers:
-      - name: main
-        issuerUrl: {issuer}
-        audience: {AUDIENCE}
-{second}  authz:
-    roles:
-      superAdmin: [{{role: admin, provider: main}}]
-      manageSources: [{{role: ops, provider: main}}]
-",
-        pub_file = p("pub.json"),
-        a_file = p("a.json"),
-        b_file = p("b.json"),
-        issuer = idp.issuer(),
-    );
-    let config = write_config(dir.path(), &yaml).unwrap();
-    let server = TestServer::start(&config, &[]).await.unwrap();
+    let roles = json!({
+        "superAdmin": [{"role": "admin", "provider": "main"}],
+        "manageSources": [{"role": "ops", "provider": "main"}],
+    });
+    let app = app
+        .file_source("pub-src", "pub.json")
+        .file_source("a-src", "a.json")
+        .file_source("b-src", "b.json")
+        .registry(RegistrySpec::new("public", &["pub-src"]).public())
+        .registry(RegistrySpec::new("team-a", &["a-src", "pub-src"]).access(json!({"tenant": "a", "provider": "main"})))
+        .registry(
+            RegistrySpec::new("team-b", &["b-src"]).with("claims", json!({"tenant": ["b"], "provider": b_provider})),
+        )
+        .registry(RegistrySpec::new("members", &["pub-src"]))
+        .default_registry("team-a")
+        .oauth(oauth, roles);
+    let server = app.spawn().await.unwrap();
     server.wait_ready().await.unwrap();
-    Env { _dir: dir, server }
+    Env { server }
 }
 
 fn assert_challenge(reply: &Reply, what: &str, error: Option<&str>) {
@@ -137,7 +110,7 @@ async fn tokens_are_verified_locally_and_every_bad_token_is_refused() {
     let idp = Idp::start(&[&rsa, &ec, &ed]).await.unwrap();
     let second_key = TestKey::ec("second-1").unwrap();
     let second = Idp::start(&[&second_key]).await.unwrap();
-    let env = start(&idp, Some((&second, "")), "30s").await;
+    let env = start(&idp, Some((&second, json!({}))), "30s").await;
     let s = &env.server;
     let path = "/registry/members/v0.1/servers";
 

@@ -31,7 +31,7 @@ async fn claim_maps_apply_only_to_the_tokens_of_their_provider() {
     let main = Idp::start(&[&main_key]).await.unwrap();
     let second = Idp::start(&[&second_key]).await.unwrap();
     // `superAdmin`, `manageSources` and `team-a` are bound to `main`, `team-b` to `second`.
-    let env = start(&main, Some((&second, "requireAccessTokenType: true")), "30s").await;
+    let env = start(&main, Some((&second, json!({"requireAccessTokenType": true}))), "30s").await;
     let s = &env.server;
     let from_main = |extra: Value| main_key.sign(&main.claims("m", &extra)).unwrap();
     let from_second = |extra: Value| second_key.sign_typed(Some("at+jwt"), &second.claims("x", &extra)).unwrap();
