@@ -19,8 +19,8 @@ fn seed() -> TestApp {
 /// other `kubernetes` settings of `settings`.
 fn seed_on(kube: &KubeStub, settings: Value) -> TestApp {
     let app = seed();
-    let mut section = json!({"kubeconfig": kube.kubeconfig(app.dir()).unwrap()});
-    section.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
+    let mut section = settings;
+    section["kubeconfig"] = json!(kube.kubeconfig(app.dir()).unwrap());
     app.set("kubernetes", section)
 }
 

@@ -151,7 +151,7 @@ impl TestApp {
         auth.insert("mode".into(), json!("oauth"));
         auth.insert("oauth".into(), oauth);
         if !roles.is_null() {
-            auth.insert("authz".into(), json!({"roles": roles}));
+            auth.insert("authz".into(), Value::Object(Map::from_iter([("roles".to_owned(), roles)])));
         }
         self.set("auth", Value::Object(auth))
     }
