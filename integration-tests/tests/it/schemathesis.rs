@@ -15,7 +15,7 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 use thv_testkit::oidc::{AUDIENCE, Idp, TestKey};
-use thv_testkit::{TestServer, server_json, workspace_root, write_config};
+use thv_testkit::{RegistrySpec, SourceSpec, TestApp, TestServer, server_json, workspace_root};
 
 /// Test cases per operation and phase: enough to reach every documented answer, small enough to
 /// keep a run to seconds on two loaded cores.
@@ -106,51 +106,25 @@ async fn schemathesis_finds_nothing_in_anonymous_mode_on_the_example_catalogues(
 async fn schemathesis_finds_nothing_in_oauth_mode_with_and_without_a_token() {
     let key = TestKey::ec("schemathesis").unwrap();
     let idp = Idp::start(&[&key]).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let catalogue = |name: &str| json!([server_json(name, "1.0.0", "for schemathesis")]).to_string();
-    std::fs::write(dir.path().join("pub.json"), catalogue("io.example/open-tool")).unwrap();
-    std::fs::write(dir.path().join("team.json"), catalogue("io.example/team-tool")).unwrap();
-    let p = |f: &str| serde_json::to_string(dir.path().join(f).to_str().unwrap()).unwrap();
-    let seed =
-        serde_json::to_string(workspace_root().join("examples/data/seed-358-servers.json").to_str().unwrap()).unwrap();
-    let yaml = format!(
-        r"defaultRegistry: team
-sources:
-  - name: open
-    file: {{path: {pub_file}}}
-  - name: team
-    file: {{path: {team_file}}}
-  - name: seed
-    format: upstream
-    file: {{path: {seed}}}
-registries:
-  - name: open
-    sources: [open]
-    access: public
-  - name: team
-    sources: [team, seed]
-    access: {{tenant: a}}
-  - name: other
-    sources: [seed]
-    access: {{tenant: b}}
-auth:
-  mode: oauth
-  oauth:
-    resourceUrl: https://registry.test
-    providers:
-      - name: main
-        issuerUrl: {issuer}
-        audience: {AUDIENCE}
-  authz:
-    roles:
-      manageSources: [{{role: ops}}]
-",
-        pub_file = p("pub.json"),
-        team_file = p("team.json"),
-        issuer = idp.issuer(),
-    );
-    let config = write_config(dir.path(), &yaml).unwrap();
-    let server = TestServer::start(&config, &[]).await.unwrap();
+    let app = TestApp::new();
+    let catalogue = |name: &str| json!([server_json(name, "1.0.0", "for schemathesis")]);
+    app.write_json("pub.json", &catalogue("io.example/open-tool"));
+    app.write_json("team.json", &catalogue("io.example/team-tool"));
+    let seed = workspace_root().join("examples/data/seed-358-servers.json");
+    let provider = json!({"name": "main", "issuerUrl": idp.issuer(), "audience": AUDIENCE});
+    let app = app
+        .file_source("open", "pub.json")
+        .file_source("team", "team.json")
+        .source(SourceSpec::file("seed", &seed).format("upstream"))
+        .registry(RegistrySpec::new("open", &["open"]).public())
+        .registry(RegistrySpec::new("team", &["team", "seed"]).access(json!({"tenant": "a"})))
+        .registry(RegistrySpec::new("other", &["seed"]).access(json!({"tenant": "b"})))
+        .default_registry("team")
+        .oauth(
+            json!({"resourceUrl": "https://registry.test", "providers": [provider]}),
+            json!({"manageSources": [{"role": "ops"}]}),
+        );
+    let server = app.spawn().await.unwrap();
     server.wait_ready().await.unwrap();
     // A tenant operator: reads `open` and the default registry, may trigger syncs.
     let token = key.sign(&idp.claims("fuzzer", &json!({"tenant": "a", "role": "ops"}))).unwrap();
