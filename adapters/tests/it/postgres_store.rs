@@ -8,7 +8,6 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -19,24 +18,17 @@ use thv_adapters::store::postgres::sqlx::{self, AssertSqlSafe, Connection};
 use thv_adapters::store::postgres::{self as pg, PostgresStore};
 use thv_domain::{Entry, OfficialMeta, Revision, ServerJson, SourceName, Status, SyncPhase, SyncStatus};
 use thv_ports::{EntryStore, StoreError};
+use thv_testkit::pg::TestDb;
 
 // ---------------------------------------------------------------------------------------------
-// A fresh database per test
+// A fresh database per test (`thv_testkit::pg::TestDb`)
 
-const NO_DATABASE: &str = "DATABASE_URL is not set: these tests need a PostgreSQL superuser URL. \
-     Run `scripts/test` (it starts a disposable server), or `export DATABASE_URL=$(scripts/pg start)`.";
-
-static NEXT_DB: AtomicU32 = AtomicU32::new(0);
-
-fn admin_options() -> PgConnectOptions {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| panic!("{NO_DATABASE}"));
-    url.parse().unwrap_or_else(|e| panic!("DATABASE_URL is not a PostgreSQL URL: {e}"))
-}
-
-/// Runs `sql` as the superuser, on a connection of its own, from any context (also `Drop`).
+/// Runs `sql` as the superuser of `DATABASE_URL`, on a connection of its own, from any context
+/// (also `Drop`).
 fn admin_exec_blocking(sql: String) {
-    let options = admin_options();
+    let url = std::env::var("DATABASE_URL").unwrap_or_default();
     let _ = std::thread::spawn(move || {
+        let Ok(options) = url.parse::<PgConnectOptions>() else { return };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             if let Ok(mut conn) = PgConnection::connect_with(&options).await {
@@ -48,47 +40,21 @@ fn admin_exec_blocking(sql: String) {
     .join();
 }
 
-/// A database of its own, dropped (best effort) when this goes out of scope.
-struct TestDb {
-    name: String,
-    options: PgConnectOptions,
+/// A new database of its own, dropped (best effort) when the handle goes out of scope.
+async fn new_db() -> TestDb {
+    TestDb::create().await.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-impl TestDb {
-    async fn new() -> Self {
-        let admin = admin_options();
-        let name = format!("thv_test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
-        let mut conn = PgConnection::connect_with(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to DATABASE_URL ({e}); is the server running?"));
-        // The name is ours (letters, digits, underscores): safe to splice.
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-        conn.close().await.unwrap();
-        let options = admin.database(&name);
-        Self { name, options }
-    }
-
-    /// A new pool on this database (a new process, as far as the store can tell).
-    async fn pool(&self) -> PgPool {
-        PgPoolOptions::new().max_connections(8).connect_with(self.options.clone()).await.unwrap()
-    }
-
-    /// A new migrated store on this database.
-    async fn store(&self) -> PostgresStore {
-        let pool = self.pool().await;
-        pg::migrate_up(&pool).await.unwrap();
-        PostgresStore::new(pool)
-    }
+/// A new pool on `db` (a new process, as far as the store can tell).
+async fn pool(db: &TestDb) -> PgPool {
+    db.pool().await.unwrap()
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        admin_exec_blocking(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
+/// A new migrated store on `db`.
+async fn store(db: &TestDb) -> PostgresStore {
+    let pool = pool(db).await;
+    pg::migrate_up(&pool).await.unwrap();
+    PostgresStore::new(pool)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,8 +111,8 @@ async fn scalar_bool(pool: &PgPool, sql: &'static str) -> bool {
 
 #[tokio::test]
 async fn migrations_go_up_down_and_up_again() {
-    let db = TestDb::new().await;
-    let pool = db.pool().await;
+    let db = new_db().await;
+    let pool = pool(&db).await;
     let tables_exist = "SELECT to_regclass('sources') IS NOT NULL AND to_regclass('entries') IS NOT NULL";
     let tables_gone = "SELECT to_regclass('sources') IS NULL AND to_regclass('entries') IS NULL";
 
@@ -185,8 +151,8 @@ async fn migrations_go_up_down_and_up_again() {
 
 #[tokio::test]
 async fn a_bulk_replace_of_50000_entries_loads_back_exactly() {
-    let db = TestDb::new().await;
-    let store = db.store().await;
+    let db = new_db().await;
+    let store = store(&db).await;
     let big = entries("big", 50_000);
     let st = status("rev-big", big.len());
 
@@ -213,8 +179,8 @@ async fn a_bulk_replace_of_50000_entries_loads_back_exactly() {
 
 #[tokio::test]
 async fn a_replace_that_fails_midway_keeps_the_old_entries_and_status() {
-    let db = TestDb::new().await;
-    let store = db.store().await;
+    let db = new_db().await;
+    let store = store(&db).await;
     let old = entries("s", 5);
     let old_status = status("old", 5);
     store.replace(&source("s"), &old, &old_status).await.unwrap();
@@ -236,8 +202,8 @@ async fn a_replace_that_fails_midway_keeps_the_old_entries_and_status() {
 
 #[tokio::test]
 async fn unreadable_rows_are_corrupt_for_load_and_isolated_by_load_all() {
-    let db = TestDb::new().await;
-    let store = db.store().await;
+    let db = new_db().await;
+    let store = store(&db).await;
     store.replace(&source("good"), &entries("good", 3), &status("r", 3)).await.unwrap();
     store.replace(&source("bad"), &entries("bad", 3), &status("r", 3)).await.unwrap();
     store.replace(&source("worse"), &entries("worse", 3), &status("r", 3)).await.unwrap();
@@ -286,9 +252,9 @@ async fn advisory_locks(pool: &PgPool) -> i64 {
 
 #[tokio::test]
 async fn the_sync_lease_is_exclusive_among_stores_and_ends_on_release_or_drop() {
-    let db = TestDb::new().await;
-    let a = db.store().await;
-    let b = db.store().await;
+    let db = new_db().await;
+    let a = store(&db).await;
+    let b = store(&db).await;
     let s = source("shared");
 
     let lease = a.try_lease(&s).await.unwrap().expect("the first taker gets the lease");
@@ -337,9 +303,9 @@ async fn next_within(feed: &mut Box<dyn thv_ports::ChangeFeed>, secs: u64) -> Re
 
 #[tokio::test]
 async fn commits_of_one_store_reach_the_change_feed_of_another() {
-    let db = TestDb::new().await;
-    let a = db.store().await;
-    let b = db.store().await;
+    let db = new_db().await;
+    let a = store(&db).await;
+    let b = store(&db).await;
     let mut feed = b.subscribe().await.unwrap();
 
     // A failed replace commits nothing and announces nothing.
@@ -401,8 +367,8 @@ async fn an_unreachable_server_is_unavailable_and_the_password_stays_secret() {
 
 #[tokio::test]
 async fn an_unmigrated_database_says_so() {
-    let db = TestDb::new().await;
-    let store = PostgresStore::new(db.pool().await);
+    let db = new_db().await;
+    let store = PostgresStore::new(pool(&db).await);
     let err = store.load_all().await.unwrap_err();
     assert!(matches!(&err, StoreError::Internal(m) if m.contains("migrate up")), "{err:?}");
 }
@@ -421,7 +387,7 @@ impl Drop for TestRole {
 }
 
 fn test_role_name(what: &str) -> String {
-    format!("thv_{what}_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed))
+    TestDb::unique_role(&format!("thv_{what}"))
 }
 
 /// The stored verifier of `role`, split into (iterations, salt).
@@ -442,8 +408,8 @@ async fn stored_verifier(pool: &PgPool, role: &str) -> (String, u32, Vec<u8>) {
 #[tokio::test]
 async fn our_scram_verifier_is_the_one_postgres_computes() {
     let probe = TestRole(test_role_name("probe"));
-    let db = TestDb::new().await;
-    let pool = db.pool().await;
+    let db = new_db().await;
+    let pool = pool(&db).await;
     let password = "pässwörd with spaces, 'quotes' and ‽";
     let mut conn = pool.acquire().await.unwrap();
     sqlx::raw_sql("SET password_encryption = 'scram-sha-256'").execute(&mut *conn).await.unwrap();
@@ -466,14 +432,14 @@ async fn prime_db_creates_a_user_that_can_use_the_store() {
     // Quotes, backslashes, dollar quotes and format specifiers: nothing of it may reach SQL text.
     let password = r#"it's "a" \secret\ $$ $prime$ %s %L %I '); DROP TABLE entries; --"#;
     let user = TestRole(test_role_name("user"));
-    let migrated_first = TestDb::new().await;
-    let primed_first = TestDb::new().await;
+    let migrated_first = new_db().await;
+    let primed_first = new_db().await;
 
     let plan = admin::prime_db_plan(&user.0, &migrated_first.name).join("\n");
     assert!(plan.contains("'********'") && !plan.contains("secret"), "{plan}");
 
     // Bad names are refused before anything runs.
-    let admin_pool = migrated_first.pool().await;
+    let admin_pool = pool(&migrated_first).await;
     for bad in ["", APP_ROLE, &"x".repeat(64)] {
         assert!(matches!(admin::prime_db(&admin_pool, bad, password, "db").await, Err(StoreError::Internal(_))));
     }
@@ -482,7 +448,7 @@ async fn prime_db_creates_a_user_that_can_use_the_store() {
     pg::migrate_up(&admin_pool).await.unwrap();
     admin::prime_db(&admin_pool, &user.0, password, &migrated_first.name).await.unwrap();
     // 2. prime-db first, then migrations: default privileges (and the migration's own grant).
-    let admin_pool2 = primed_first.pool().await;
+    let admin_pool2 = pool(&primed_first).await;
     admin::prime_db(&admin_pool2, &user.0, password, &primed_first.name).await.unwrap();
     pg::migrate_up(&admin_pool2).await.unwrap();
 
@@ -512,7 +478,7 @@ async fn prime_db_creates_a_user_that_can_use_the_store() {
 
     // The user reads and writes through the store, in both databases.
     for db in [&migrated_first, &primed_first] {
-        let options = db.options.clone().username(&user.0).password(password);
+        let options = db.options_as(&user.0, password);
         let pool = PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap();
         let me: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&pool).await.unwrap();
         assert_eq!(me, user.0);
