@@ -17,5 +17,5 @@ pub mod tokens;
 pub use clock::Clock;
 pub use deployments::{DeployedServer, Deployments, DeploymentsError};
 pub use source::{Fetched, Source, SourceError};
-pub use store::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
+pub use store::{ChangeFeed, EntryStore, NameWrite, SourceLease, SourceState, StoreError};
 pub use tokens::{TokenError, TokenVerifier};

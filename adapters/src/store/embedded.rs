@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use thv_domain::{Entry, SourceName, SyncPhase, SyncStatus};
-use thv_ports::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
+use thv_domain::{Entry, ServerName, SourceName, SyncPhase, SyncStatus};
+use thv_ports::{ChangeFeed, EntryStore, NameWrite, SourceLease, SourceState, StoreError};
 
 const STATUS_FILE: &str = "status.json";
 
@@ -27,6 +27,8 @@ const STATUS_FILE: &str = "status.json";
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     root: PathBuf,
+    /// Held by a managed write from its read to its commit, so two writes never interleave.
+    writing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ impl EmbeddedStore {
         let root = root.into();
         let sources = root.join("sources");
         create_dir_durable(&sources).map_err(|e| unavailable("create data directory", &sources, &e))?;
-        Ok(Self { root })
+        Ok(Self { root, writing: std::sync::Arc::default() })
     }
 
     fn dir(&self, source: &SourceName) -> PathBuf {
@@ -116,6 +118,23 @@ impl EmbeddedStore {
         })?;
         remove_stale(&dir, &next);
         Ok(())
+    }
+
+    /// A managed write: the source's entries with the name's versions replaced, committed like a
+    /// replace (so a crash leaves the old or the new entries).
+    fn write_name_sync(
+        &self,
+        source: &SourceName,
+        name: &ServerName,
+        expected: &[Entry],
+        next: &[Entry],
+        status: &SyncStatus,
+    ) -> Result<(), StoreError> {
+        let _writing = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = self.load_sync(source)?.map(|s| s.entries).unwrap_or_default();
+        let write = NameWrite { source, name, expected, next, status };
+        super::apply_name_write(&mut entries, &write)?;
+        self.replace_sync(source, &entries, status)
     }
 
     fn write_status_sync(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
@@ -252,6 +271,12 @@ impl EntryStore for EmbeddedStore {
     async fn write_status(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
         let (source, status) = (source.clone(), status.clone());
         self.blocking(move |this| this.write_status_sync(&source, &status)).await
+    }
+
+    async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
+        let (source, name) = (write.source.clone(), write.name.clone());
+        let (expected, next, status) = (write.expected.to_vec(), write.next.to_vec(), write.status.clone());
+        self.blocking(move |this| this.write_name_sync(&source, &name, &expected, &next, &status)).await
     }
 
     /// One process owns a data directory, and it serialises syncs of a source itself: the lease

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use thv_domain::{Entry, SourceName, SyncStatus};
-use thv_ports::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
+use thv_ports::{ChangeFeed, EntryStore, NameWrite, SourceLease, SourceState, StoreError};
 
 use super::embedded::{LocalLease, NoChanges};
 
@@ -46,6 +46,19 @@ impl EntryStore for MemoryStore {
                 .status = status.clone();
         });
         Ok(())
+    }
+
+    async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
+        self.with(|m| {
+            let state = m.entry(write.source.clone()).or_insert_with(|| SourceState {
+                source: write.source.clone(),
+                entries: Vec::new(),
+                status: write.status.clone(),
+            });
+            super::apply_name_write(&mut state.entries, &write)?;
+            state.status = write.status.clone();
+            Ok(())
+        })
     }
 
     /// One process: the lease is always free.

@@ -8,3 +8,27 @@
 pub mod embedded;
 pub mod memory;
 pub mod postgres;
+
+/// Applies a managed write to a source's entries (sorted by (name, version)) held in memory: the
+/// check and the change of [`thv_ports::EntryStore::write_name`] for the single-process stores.
+fn apply_name_write(
+    entries: &mut Vec<thv_domain::Entry>,
+    write: &thv_ports::NameWrite<'_>,
+) -> Result<(), thv_ports::StoreError> {
+    let range = name_range(entries, write.name);
+    if entries[range.clone()] != *write.expected {
+        return Err(thv_ports::StoreError::Conflict(format!(
+            "the versions of `{}` in source `{}` changed since they were read",
+            write.name, write.source
+        )));
+    }
+    entries.splice(range, write.next.iter().cloned());
+    Ok(())
+}
+
+/// Where the versions of `name` are in entries sorted by (name, version).
+fn name_range(entries: &[thv_domain::Entry], name: &thv_domain::ServerName) -> std::ops::Range<usize> {
+    let start = entries.partition_point(|e| e.server.name() < name);
+    let len = entries[start..].iter().take_while(|e| e.server.name() == name).count();
+    start..start + len
+}

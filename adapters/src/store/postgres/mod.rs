@@ -52,7 +52,7 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
 use thv_domain::{Entry, SourceName, SyncStatus};
-use thv_ports::{ChangeFeed, EntryStore, SourceLease, SourceState, StoreError};
+use thv_ports::{ChangeFeed, EntryStore, NameWrite, SourceLease, SourceState, StoreError};
 
 pub use migrate::{MIGRATOR, applied_migrations, migrate_down, migrate_up, pending_migrations};
 pub use pool::{ConnectError, PgSettings, SslMode, connect};
@@ -60,7 +60,7 @@ pub use pool::{ConnectError, PgSettings, SslMode, connect};
 pub use sqlx;
 
 use error::{db_error, encode_error};
-use rows::{Columns, EntryRow, SourceRow, decode_all, decode_source, decode_status, phase_name};
+use rows::{Columns, EntryRow, SourceRow, decode_all, decode_entries, decode_source, decode_status, phase_name};
 
 /// The `LISTEN`/`NOTIFY` channel on which a commit announces the name of the source it changed.
 pub const CHANGE_CHANNEL: &str = "thv_registry_changes";
@@ -138,6 +138,9 @@ const INSERT_ENTRIES: &str = "INSERT INTO entries \
                  $8::timestamptz[], $9::timestamptz[], $10::boolean[]) \
           AS u(name, version, server_json, official, content_hash, status, published_at, updated_at, is_latest)";
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+const SELECT_NAME_ENTRIES: &str = "SELECT source, name, version, server_json::text, official::text FROM entries \
+     WHERE source = $1 AND name = $2 ORDER BY version";
+const DELETE_NAME_ENTRIES: &str = "DELETE FROM entries WHERE source = $1 AND name = $2";
 
 async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Internal(format!("decoding task failed: {e}")))
@@ -160,6 +163,43 @@ async fn upsert_status(
         .await
         .map_err(|e| db_error(&format!("write the status of source `{source}`"), &e))?;
     Ok(())
+}
+
+async fn insert_entries(
+    tx: &mut Transaction<'static, Postgres>,
+    source: &SourceName,
+    entries: &[Entry],
+    what: &str,
+) -> Result<(), StoreError> {
+    for batch in entries.chunks(INSERT_BATCH) {
+        let c = Columns::of(batch)?;
+        sqlx::query(INSERT_ENTRIES)
+            .bind(source.as_str())
+            .bind(c.name)
+            .bind(c.version)
+            .bind(c.server_json)
+            .bind(c.official)
+            .bind(c.content_hash)
+            .bind(c.status)
+            .bind(c.published_at)
+            .bind(c.updated_at)
+            .bind(c.is_latest)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| write_error(what, &e))?;
+    }
+    Ok(())
+}
+
+/// A failed write: a unique violation (another writer inserted the same key first) is a
+/// [`StoreError::Conflict`].
+fn write_error(what: &str, e: &sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            StoreError::Conflict(format!("cannot {what}: another writer stored the same version first"))
+        }
+        _ => db_error(what, e),
+    }
 }
 
 async fn notify(tx: &mut Transaction<'static, Postgres>, source: &SourceName) -> Result<(), StoreError> {
@@ -225,23 +265,7 @@ impl EntryStore for PostgresStore {
         // First: the upsert locks the source's row, so concurrent replaces of a source serialise.
         upsert_status(&mut tx, source, status).await?;
         sqlx::query(DELETE_ENTRIES).bind(source.as_str()).execute(&mut *tx).await.map_err(|e| db_error(&what, &e))?;
-        for batch in entries.chunks(INSERT_BATCH) {
-            let c = Columns::of(batch)?;
-            sqlx::query(INSERT_ENTRIES)
-                .bind(source.as_str())
-                .bind(c.name)
-                .bind(c.version)
-                .bind(c.server_json)
-                .bind(c.official)
-                .bind(c.content_hash)
-                .bind(c.status)
-                .bind(c.published_at)
-                .bind(c.updated_at)
-                .bind(c.is_latest)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| db_error(&what, &e))?;
-        }
+        insert_entries(&mut tx, source, entries, &what).await?;
         notify(&mut tx, source).await?;
         tx.commit().await.map_err(|e| db_error(&what, &e))?;
         tracing::debug!(source = %source, entries = entries.len(), elapsed = ?started.elapsed(), "replaced source entries");
@@ -254,6 +278,36 @@ impl EntryStore for PostgresStore {
         upsert_status(&mut tx, source, status).await?;
         notify(&mut tx, source).await?;
         tx.commit().await.map_err(|e| db_error(&what, &e))
+    }
+
+    async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
+        let NameWrite { source, name, expected, next, status } = write;
+        let what = format!("write the versions of `{name}` in source `{source}`");
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(&what, &e))?;
+        // First: the upsert row-locks the source, so every write to it (from any process) waits
+        // for the previous one to commit and then reads what it stored.
+        upsert_status(&mut tx, source, status).await?;
+        let rows: Vec<EntryRow> = sqlx::query_as(SELECT_NAME_ENTRIES)
+            .bind(source.as_str())
+            .bind(name.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db_error(&what, &e))?;
+        let stored = decode_entries(source, &rows)?;
+        if stored != expected {
+            return Err(StoreError::Conflict(format!(
+                "the versions of `{name}` in source `{source}` changed since they were read"
+            )));
+        }
+        sqlx::query(DELETE_NAME_ENTRIES)
+            .bind(source.as_str())
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(&what, &e))?;
+        insert_entries(&mut tx, source, next, &what).await?;
+        notify(&mut tx, source).await?;
+        tx.commit().await.map_err(|e| write_error(&what, &e))
     }
 
     async fn try_lease(&self, source: &SourceName) -> Result<Option<Box<dyn SourceLease>>, StoreError> {

@@ -39,10 +39,15 @@ fn decode_entry(source: &SourceName, row: &EntryRow) -> Result<Entry, StoreError
     Ok(Entry { server: Arc::new(server), official, source: source.clone() })
 }
 
+/// Decodes entry rows of one source.
+pub(super) fn decode_entries(source: &SourceName, rows: &[EntryRow]) -> Result<Vec<Entry>, StoreError> {
+    rows.iter().map(|row| decode_entry(source, row)).collect()
+}
+
 /// Builds the state of one source from its rows (sorted by name, version).
 pub(super) fn decode_source(source: &SourceName, status: &str, rows: &[EntryRow]) -> Result<SourceState, StoreError> {
     let status = decode_status(source.as_str(), status)?;
-    let entries = rows.iter().map(|row| decode_entry(source, row)).collect::<Result<Vec<_>, _>>()?;
+    let entries = decode_entries(source, rows)?;
     Ok(SourceState { source: source.clone(), entries, status })
 }
 
