@@ -393,6 +393,9 @@ impl thv_ports::EntryStore for HeldStatusRead {
     ) -> Result<(), thv_ports::StoreError> {
         self.inner.write_status(source, status).await
     }
+    async fn write_name(&self, write: thv_ports::NameWrite<'_>) -> Result<(), thv_ports::StoreError> {
+        self.inner.write_name(write).await
+    }
     async fn try_lease(
         &self,
         source: &SourceName,
