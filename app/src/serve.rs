@@ -47,6 +47,9 @@ pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>
             )
         }
         SourceKind::Api(api) => Arc::new(ApiSource::new(api.clone(), clock).map_err(|e| e.to_string())?),
+        SourceKind::Managed(_) => {
+            return Err("a managed source is written through the API; it has no adapter to fetch with".to_owned());
+        }
     })
 }
 

@@ -145,7 +145,7 @@ pub enum Role {
     ManageSources,
     /// Change registries (reserved for the registry write API).
     ManageRegistries,
-    /// Publish and delete entries (reserved for the publish API).
+    /// Publish, edit, deprecate and delete entries of managed sources.
     ManageEntries,
 }
 
@@ -167,6 +167,17 @@ impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Why a caller may not write entries (see [`Caller::may_write`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteDenied {
+    /// `oauth` mode without a token.
+    TokenRequired,
+    /// A token without the `manageEntries` role.
+    MissingRole,
+    /// `anonymous` mode, and the managed source does not accept anonymous writes.
+    AnonymousMode,
 }
 
 /// Which claim maps grant each role: a role applies when any of its maps matches.
@@ -250,6 +261,23 @@ impl Caller {
             Self::Open => true,
             Self::Anonymous => false,
             Self::User { roles, .. } => roles.contains(&role) || roles.contains(&Role::SuperAdmin),
+        }
+    }
+
+    /// Whether the caller may write entries into a managed source (publish, edit, status
+    /// changes): in `oauth` mode a caller with a token and the `manageEntries` role; in
+    /// `anonymous` mode nobody, unless the source opts in with `allow_anonymous` (local
+    /// development). Read access to the registry is checked apart.
+    ///
+    /// # Errors
+    /// The [`WriteDenied`] reason.
+    pub fn may_write(&self, allow_anonymous: bool) -> Result<(), WriteDenied> {
+        match self {
+            Self::Open if allow_anonymous => Ok(()),
+            Self::Open => Err(WriteDenied::AnonymousMode),
+            Self::Anonymous => Err(WriteDenied::TokenRequired),
+            Self::User { .. } if self.has_role(Role::ManageEntries) => Ok(()),
+            Self::User { .. } => Err(WriteDenied::MissingRole),
         }
     }
 
@@ -383,5 +411,20 @@ mod tests {
         assert!(!a.has_role(Role::ManageSources));
         assert!(Caller::Open.has_role(Role::ManageSources));
         assert!(!Caller::Anonymous.has_role(Role::ManageSources));
+    }
+
+    #[test]
+    fn writes_need_the_manage_entries_role_or_an_explicit_anonymous_opt_in() {
+        let rules = RoleRules::new(BTreeMap::from([
+            (Role::SuperAdmin, vec![map(&[("role", &["root"])])]),
+            (Role::ManageEntries, vec![map(&[("role", &["writer"])])]),
+        ]));
+        let user = |c: &Value| Caller::user(from("p", c), &rules);
+        assert_eq!(user(&json!({"role": "writer"})).may_write(false), Ok(()));
+        assert_eq!(user(&json!({"role": "root"})).may_write(false), Ok(()));
+        assert_eq!(user(&json!({"role": "reader"})).may_write(true), Err(WriteDenied::MissingRole));
+        assert_eq!(Caller::Anonymous.may_write(true), Err(WriteDenied::TokenRequired));
+        assert_eq!(Caller::Open.may_write(false), Err(WriteDenied::AnonymousMode));
+        assert_eq!(Caller::Open.may_write(true), Ok(()));
     }
 }

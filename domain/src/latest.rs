@@ -8,6 +8,8 @@
 
 use std::cmp::Ordering;
 
+use chrono::{DateTime, Utc};
+
 use crate::entry::Entry;
 use crate::version::cmp_precedence;
 
@@ -45,6 +47,30 @@ pub fn mark_latest(entries: &mut [Entry]) {
             e.official.is_latest = i == best;
         }
         start = end;
+    }
+}
+
+/// Sets `is_latest` on `next` ([`mark_latest`]) and moves `updatedAt` to `now` on every entry
+/// whose flag differs from the one it had in `previous`: a reader that applies only what
+/// `updated_since` returns then ends with the flags of a full read. Entries new in `next` keep
+/// their own `updatedAt` (they are returned as new rows anyway).
+///
+/// `previous` and `next` must be sorted by (name, version).
+pub fn relatest(previous: &[Entry], next: &mut [Entry], now: DateTime<Utc>) {
+    mark_latest(next);
+    let key = |e: &Entry| (e.server.name().clone(), e.server.version().clone());
+    let mut old = previous.iter().peekable();
+    for e in next.iter_mut() {
+        let k = key(e);
+        while old.peek().is_some_and(|o| key(o) < k) {
+            old.next();
+        }
+        if let Some(o) = old.peek().filter(|o| key(o) == k)
+            && o.official.is_latest != e.official.is_latest
+            && e.official.updated_at < now
+        {
+            e.official.updated_at = now;
+        }
     }
 }
 
@@ -108,6 +134,31 @@ mod tests {
         for (specs, want) in cases {
             assert_eq!(latest_of(specs), *want, "{specs:?}");
         }
+    }
+
+    #[test]
+    fn a_moved_flag_moves_updated_at_on_both_rows() {
+        let mut before = entries("a/b", &[("1.0.0", 0, Status::Active), ("2.0.0", 1, Status::Active)]);
+        mark_latest(&mut before);
+        let mut after = before.clone();
+        after[1].official.status = Status::Deleted;
+        let now = t0() + Duration::days(5);
+        relatest(&before, &mut after, now);
+        assert!(after[0].official.is_latest && !after[1].official.is_latest);
+        assert_eq!(after[0].official.updated_at, now, "the row that became latest");
+        assert_eq!(after[1].official.updated_at, now, "the row that lost the flag");
+        // Nothing moves when the flags stay.
+        let mut again = after.clone();
+        relatest(&after, &mut again, now + Duration::days(1));
+        assert_eq!(again, after);
+        // A new version that becomes latest keeps its own time; the old latest moves.
+        let mut grown = after.clone();
+        grown.extend(entries("a/b", &[("3.0.0", 7, Status::Active)]));
+        let later = t0() + Duration::days(8);
+        relatest(&after, &mut grown, later);
+        assert_eq!(grown[2].official.updated_at, t0() + Duration::days(7));
+        assert_eq!(grown[0].official.updated_at, later);
+        assert_eq!(grown[1].official.updated_at, now, "not latest before or after");
     }
 
     #[test]

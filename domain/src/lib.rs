@@ -9,7 +9,8 @@
 //! - [`version`]: version strings and the official semver rule.
 //! - [`server_json`]: a lossless server.json document.
 //! - [`entry`]: one version of one server in one source, with the official `_meta` block.
-//! - [`latest`]: the `isLatest` rule.
+//! - [`latest`]: the `isLatest` rule, and moving `updatedAt` when the flag moves.
+//! - [`managed`]: writes to a managed source (publish, edit, status changes).
 //! - [`filter`]: name/tag filters.
 //! - [`format`]: the upstream and ToolHive data formats, detection and conversion.
 //! - [`reconcile`]: turning a fetched document into the next entries of a source (timestamps,
@@ -28,6 +29,7 @@ pub mod entry;
 pub mod filter;
 pub mod format;
 pub mod latest;
+pub mod managed;
 pub mod names;
 pub mod reconcile;
 pub mod redact;

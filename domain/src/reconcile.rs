@@ -6,8 +6,12 @@
 //! - a version that disappears becomes a tombstone (`status: deleted`, `updatedAt` = removal
 //!   time), kept until `retention` has passed since the removal.
 //!
-//! Servers that carry official metadata (an upstream registry's API page) keep it as is; only
-//! their disappearance is recorded as a tombstone.
+//! Servers that carry official metadata (an upstream registry's API page) keep it as is (their
+//! `updatedAt` never going back); only their disappearance is recorded as a tombstone.
+//!
+//! `isLatest` is computed here, per name over the source's versions (a registry takes a name's
+//! versions whole from one source, so this is the registry's flag too), and a row whose flag
+//! changes gets `updatedAt = now`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::entry::{Entry, OfficialMeta, Status};
 use crate::format::ParsedServer;
+use crate::latest::relatest;
 use crate::names::{ServerName, SourceName};
 use crate::version::Version;
 
@@ -48,7 +53,8 @@ pub enum Coverage {
 }
 
 /// Computes the next entries of `source` from its previous entries and the fetched servers.
-/// The result is sorted by (name, version); `is_latest` is left for the registry to compute.
+/// The result is sorted by (name, version), with `isLatest` computed per name; a row whose flag
+/// moved gets `updatedAt = now` ([`relatest`]), so incremental readers learn of it.
 pub fn reconcile(
     source: &SourceName,
     previous: &[Entry],
@@ -72,7 +78,14 @@ pub fn reconcile(
         let hash = parsed.server.content_hash().clone();
         let old = prev.get(&key).copied();
         let official = match (parsed.official, old) {
-            (Some(upstream), old) => {
+            (Some(mut upstream), old) => {
+                // `updatedAt` never goes back: this source may have moved it (a moved latest
+                // flag) after the upstream did.
+                if let Some(o) = old
+                    && o.official.updated_at > upstream.updated_at
+                {
+                    upstream.updated_at = o.official.updated_at;
+                }
                 count(
                     &mut changes,
                     old.map(|o| {
@@ -128,7 +141,9 @@ pub fn reconcile(
         tomb.official.status_message = Some("removed from source".to_owned());
         next.insert(key, tomb);
     }
-    (next.into_values().collect(), changes)
+    let mut next: Vec<Entry> = next.into_values().collect();
+    relatest(previous, &mut next, now);
+    (next, changes)
 }
 
 fn count(changes: &mut Changes, same: Option<bool>) {
@@ -284,7 +299,13 @@ mod tests {
         meta.status = Status::Deprecated;
         meta.updated_at = at(-50);
         p.official = Some(meta.clone());
-        let (es, _) = reconcile(&src(), &[], vec![p], at(0), Duration::days(1), Coverage::Complete);
-        assert_eq!(es[0].official, meta);
+        let (es, _) = reconcile(&src(), &[], vec![p.clone()], at(0), Duration::days(1), Coverage::Complete);
+        assert_eq!(es[0].official, OfficialMeta { is_latest: true, ..meta.clone() }, "the flag is ours");
+        // A time this source moved it to stays: `updatedAt` never goes back.
+        let mut moved = es.clone();
+        moved[0].official.updated_at = at(-10);
+        let (again, changes) = reconcile(&src(), &moved, vec![p], at(1), Duration::days(1), Coverage::Complete);
+        assert_eq!(again[0].official.updated_at, at(-10));
+        assert_eq!(changes.unchanged, 1);
     }
 }

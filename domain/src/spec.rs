@@ -24,6 +24,16 @@ pub enum SourceKind {
     Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuth>, max_bytes: u64 },
     /// Another MCP-Registry-compatible API.
     Api(ApiConfig),
+    /// Entries published through the write API and kept by the store; never fetched.
+    Managed(ManagedConfig),
+}
+
+/// A managed source's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedConfig {
+    /// Accept writes without a token in `anonymous` mode (local development only).
+    pub allow_anonymous_writes: bool,
 }
 
 /// Which commit of a git repository a source reads.
@@ -141,11 +151,20 @@ impl ApiConfig {
 }
 
 impl SourceKind {
+    /// The settings of a managed source; `None` for a synced one.
+    pub fn managed(&self) -> Option<&ManagedConfig> {
+        match self {
+            Self::Managed(m) => Some(m),
+            _ => None,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::File { .. } | Self::Url { .. } => "file",
             Self::Git { .. } => "git",
             Self::Api(_) => "api",
+            Self::Managed(_) => "managed",
         }
     }
 
@@ -159,6 +178,7 @@ impl SourceKind {
                 format!("{} ({pin}) {path}", crate::redact::location(repository))
             }
             Self::Api(api) => crate::redact::location(&api.endpoint),
+            Self::Managed(_) => "published through the write API".to_owned(),
         }
     }
 }

@@ -24,13 +24,17 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// Starts one task per source. Each syncs at once, then on its interval.
+    /// Starts one task per synced source (managed sources are written, not synced). Each syncs at
+    /// once, then on its interval.
     pub fn start(catalog: &Arc<Catalog>) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         catalog.set_scheduled();
-        let sources: Vec<(SourceName, Duration)> =
-            catalog.sources().map(|s| (s.config.name.clone(), s.config.interval)).collect();
+        let sources: Vec<(SourceName, Duration)> = catalog
+            .sources()
+            .filter(|s| s.adapter.is_some())
+            .map(|s| (s.config.name.clone(), s.config.interval))
+            .collect();
         for (name, interval) in sources {
             tasks.spawn(run_source(catalog.clone(), name, interval, stopped.clone()));
         }

@@ -16,6 +16,7 @@ mod replica;
 mod run;
 mod slot;
 mod views;
+mod write;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use run::{SyncOutcome, SyncRequest};
 use slot::SourceRuntime;
 pub use slot::{RegistrySlot, RegistrySnapshot, SourceSlot};
 pub use views::{ReadinessReport, ReadinessView, ReadyState, RegistryReadiness};
+pub use write::{Write, WriteError, Written};
 
 /// Why a read of a registry is refused (see [`Catalog::resolve_read`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +95,18 @@ impl Catalog {
             store.load_all().await?.into_iter().map(|s| (s.source.clone(), s)).collect();
         let mut sources = BTreeMap::new();
         for cfg in config.sources {
-            let (entries, mut status) = match stored.remove(&cfg.name) {
+            let (mut entries, mut status) = match stored.remove(&cfg.name) {
                 Some(s) => (s.entries, s.status),
                 None => (Vec::new(), SyncStatus::pending()),
             };
+            // Flags as this version computes them (data stored by an older one may lack them), so
+            // the next sync moves `updatedAt` only where a flag really moves.
+            thv_domain::latest::mark_latest(&mut entries);
+            let managed = cfg.kind.managed().is_some();
+            if managed && status.phase == SyncPhase::Pending {
+                // Nothing published yet: an empty managed source is ready as it is.
+                status.phase = SyncPhase::Synced;
+            }
             // A sync recorded as running was cut off, unless another process sharing the store
             // runs it right now (it holds the source's lease): only the lease holder writes the
             // status.
@@ -114,14 +124,21 @@ impl Catalog {
                 }
                 written?;
             }
-            let settled = !entries.is_empty() || status.phase == SyncPhase::Synced;
+            let settled = managed || !entries.is_empty() || status.phase == SyncPhase::Synced;
+            let adapter = if managed {
+                None
+            } else {
+                Some(
+                    adapter_for(cfg)
+                        .map_err(|message| OpenError::Source { source_name: cfg.name.to_string(), message })?,
+                )
+            };
             let runtime = SourceRuntime { entries: Arc::new(entries), status, settled };
             sources.insert(
                 cfg.name.clone(),
                 SourceSlot {
                     config: cfg.clone(),
-                    adapter: adapter_for(cfg)
-                        .map_err(|message| OpenError::Source { source_name: cfg.name.to_string(), message })?,
+                    adapter,
                     state: std::sync::Mutex::new(runtime),
                     sync_lock: Mutex::new(()),
                     running: AtomicU64::new(0),
@@ -255,6 +272,9 @@ impl Catalog {
     /// retries keep their backoff); without, the sync runs in a task of its own.
     pub fn request_sync(self: &Arc<Self>, name: &SourceName) -> SyncRequest {
         let Some(slot) = self.sources.get(name) else { return SyncRequest::Unknown };
+        if slot.adapter.is_none() {
+            return SyncRequest::Managed;
+        }
         if self.is_syncing(name) || slot.requested.swap(true, Ordering::AcqRel) {
             return SyncRequest::Busy;
         }
@@ -282,7 +302,7 @@ impl Catalog {
 
     /// A human description of where a source reads from (no secrets).
     pub fn source_location(&self, name: &SourceName) -> Option<String> {
-        self.sources.get(name).map(|s| s.adapter.describe())
+        self.sources.get(name).map(|s| s.adapter.as_ref().map_or_else(|| s.config.kind.location(), |a| a.describe()))
     }
 
     /// Whether every source of a registry has data or a definite outcome.

@@ -24,6 +24,8 @@ pub enum SyncRequest {
     Started,
     Busy,
     Unknown,
+    /// A managed source: written through the API, never synced.
+    Managed,
 }
 
 /// What a sync did.
@@ -219,9 +221,11 @@ impl Catalog {
         let digest = slot.config.digest();
         let config_changed = before.status.config_digest.as_deref() != Some(digest.as_str());
         let since = if config_changed { None } else { before.status.revision.as_ref() };
-        let location = || slot.adapter.describe();
+        // A managed source has nothing to fetch: its run only caught up with the store.
+        let Some(adapter) = &slot.adapter else { return Ok(Found::Unchanged) };
+        let location = || adapter.describe();
         let (revision, documents, complete) =
-            match tokio::time::timeout(slot.config.timeout, slot.adapter.fetch(since)).await {
+            match tokio::time::timeout(slot.config.timeout, adapter.fetch(since)).await {
                 Ok(Ok(Fetched::Unchanged)) => return Ok(Found::Unchanged),
                 Ok(Ok(Fetched::Documents { revision, documents, complete })) => (revision, documents, complete),
                 Ok(Err(e)) => return Err(SyncFailure::Fetch { location: location(), error: e.to_string() }),

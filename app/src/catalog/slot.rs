@@ -16,7 +16,8 @@ use thv_domain::spec::{RegistryConfig, SourceConfig};
 #[derive(Debug)]
 pub struct SourceSlot {
     pub config: SourceConfig,
-    pub(super) adapter: Arc<dyn Source>,
+    /// Where it is fetched from; `None` for a managed source (written through the API).
+    pub(super) adapter: Option<Arc<dyn Source>>,
     pub(super) state: std::sync::Mutex<SourceRuntime>,
     /// Held for the duration of a sync, and briefly while catching up with the store.
     pub(super) sync_lock: Mutex<()>,

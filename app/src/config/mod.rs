@@ -32,7 +32,7 @@ use thv_domain::{RegistryName, SourceName};
 pub use normalize::normalize;
 pub use thv_domain::spec::{
     ApiConfig, DEFAULT_FULL_SYNC_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES, DeployedScope,
-    GitAuth, GitPin, RegistryConfig, SourceConfig, SourceKind,
+    GitAuth, GitPin, ManagedConfig, RegistryConfig, SourceConfig, SourceKind,
 };
 
 /// Prefix of environment overrides: `THV_REGISTRY_DATA_DIR=/var/lib/x` sets `dataDir`;

@@ -341,6 +341,18 @@ fn check_references(
                 p.push(&format!("registries[{i}].sources[{j}]"), format!("no source is named `{s}`"));
             }
         }
+        let managed: Vec<&SourceName> =
+            r.sources.iter().filter(|s| sources.iter().any(|c| c.name == **s && c.kind.managed().is_some())).collect();
+        if managed.len() > 1 {
+            let names: Vec<String> = managed.iter().map(|m| format!("`{m}`")).collect();
+            p.push(
+                &format!("registries[{i}].sources"),
+                format!(
+                    "lists the managed sources {}; a registry takes publishes into one managed source, so list at most one",
+                    names.join(", ")
+                ),
+            );
+        }
     }
     if let Some(d) = default
         && !regs.contains(d)

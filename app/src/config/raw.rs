@@ -134,8 +134,18 @@ pub struct RawSource {
     pub file: Option<RawFile>,
     pub git: Option<RawGit>,
     pub api: Option<RawApi>,
+    /// Entries published through the write API (no sync).
+    pub managed: Option<RawManaged>,
     pub sync_policy: Option<RawSyncPolicy>,
     pub filter: Option<FilterSpec>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawManaged {
+    /// Accept writes without a token when `auth.mode` is `anonymous`: local development only.
+    /// Default false.
+    pub allow_anonymous_writes: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -151,6 +161,7 @@ pub struct RawRegistry {
     pub file: Option<RawFile>,
     pub git: Option<RawGit>,
     pub api: Option<RawApi>,
+    pub managed: Option<RawManaged>,
     pub sync_policy: Option<RawSyncPolicy>,
     /// Who may read this registry: `public`, `authenticated`, or a claim map.
     pub access: Option<super::auth::RawAccess>,
@@ -177,6 +188,7 @@ impl RawRegistry {
             || self.file.is_some()
             || self.git.is_some()
             || self.api.is_some()
+            || self.managed.is_some()
             || self.sync_policy.is_some()
     }
 
@@ -188,6 +200,7 @@ impl RawRegistry {
             file: self.file.clone(),
             git: self.git.clone(),
             api: self.api.clone(),
+            managed: self.managed.clone(),
             sync_policy: self.sync_policy.clone(),
             filter: self.filter.clone(),
         }

@@ -297,7 +297,7 @@ impl ManageApi {
     /// Sync a source now.
     ///
     /// Starts a sync in the background and returns at once (202); 409 while a sync of the source
-    /// is running.
+    /// is running, and for a managed source (written through the API, never synced).
     #[oai(path = "/sources/:name/sync", method = "post", operation_id = "sync_source")]
     async fn sync_source(&self, caller: ManagementCaller<'_>, name: Path<String>) -> SyncResponse {
         let Some(cfg) = self.find_source(&name.0, &caller) else {
@@ -321,6 +321,13 @@ impl ManageApi {
                     .json(),
             ),
             SyncRequest::Unknown => SyncResponse::NotFound(source_not_found(&name.0).json()),
+            SyncRequest::Managed => SyncResponse::Conflict(
+                Problem::new(
+                    StatusCode::CONFLICT,
+                    format!("source `{}` is managed: its entries are published through the write API, not synced", cfg.name),
+                )
+                .json(),
+            ),
         }
     }
 

@@ -1,12 +1,12 @@
-//! One source's part of the configuration: its name, kind (file, url, git, api) with the kind's
+//! One source's part of the configuration: its name, kind (file, url, git, api, managed) with the kind's
 //! own settings, sync policy and filter, validated into a [`SourceConfig`].
 
 use thv_domain::SourceName;
 
 use super::super::{
     ApiConfig, DEFAULT_FETCH_TIMEOUT, DEFAULT_FULL_SYNC_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_INTERVAL,
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_INVALID_RATIO, DEFAULT_TOMBSTONE_RETENTION, GitAuth, GitPin, SourceConfig,
-    SourceKind,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_INVALID_RATIO, DEFAULT_TOMBSTONE_RETENTION, GitAuth, GitPin, ManagedConfig,
+    SourceConfig, SourceKind,
 };
 use super::{
     MAX_INTERVAL, MAX_RETENTION, MAX_TIMEOUT, MIN_INTERVAL, Problems, RawSource, compile_filter, parse_duration,
@@ -20,16 +20,24 @@ pub(super) fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems)
     let before = p.0.len();
     let name = required(raw.name.as_deref(), &format!("{key}.name"), p)
         .and_then(|n| SourceName::parse(n).map_err(|e| p.push(&format!("{key}.name"), e)).ok());
-    let present: Vec<&str> = [("file", raw.file.is_some()), ("git", raw.git.is_some()), ("api", raw.api.is_some())]
-        .into_iter()
-        .filter_map(|(k, on)| on.then_some(k))
-        .collect();
+    let present: Vec<&str> = [
+        ("file", raw.file.is_some()),
+        ("git", raw.git.is_some()),
+        ("api", raw.api.is_some()),
+        ("managed", raw.managed.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
     match (&raw.kind, single) {
         (Some(_), false) => {
-            p.push(&format!("{key}.type"), "is not used here; the `file`/`git`/`api` section says the kind");
+            p.push(&format!("{key}.type"), "is not used here; the `file`/`git`/`api`/`managed` section says the kind");
         }
-        (Some(t), true) if !["file", "git", "api"].contains(&t.as_str()) => {
-            p.push(&format!("{key}.type"), format!("`{t}` is not a source type; use `file`, `git` or `api`"));
+        (Some(t), true) if !["file", "git", "api", "managed"].contains(&t.as_str()) => {
+            p.push(
+                &format!("{key}.type"),
+                format!("`{t}` is not a source type; use `file`, `git`, `api` or `managed`"),
+            );
         }
         (Some(t), true) if present.len() == 1 && present[0] != t => {
             p.push(
@@ -41,12 +49,13 @@ pub(super) fn source(raw: &RawSource, key: &str, single: bool, p: &mut Problems)
     }
     let kind = match present.as_slice() {
         [] => {
-            p.push(key, "has no data location; add one of `file`, `git` or `api`");
+            p.push(key, "has no data location; add one of `file`, `git`, `api` or `managed`");
             None
         }
         ["file"] => file_kind(raw, key, p),
         ["git"] => git_kind(raw, key, p),
         ["api"] => api_kind(raw, key, p),
+        ["managed"] => Some(managed_kind(raw, key, &outer, p)),
         many => {
             p.push(key, format!("sets {}; a source reads from exactly one location", many.join(" and ")));
             None
@@ -197,6 +206,18 @@ fn git_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> 
     }
     let max_bytes = git.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
     Some(SourceKind::Git { repository, pin, path, auth, max_bytes })
+}
+
+fn managed_kind(raw: &RawSource, key: &str, outer: &str, p: &mut Problems) -> SourceKind {
+    let not_synced = "a managed source is written through the API, not synced; remove it";
+    if raw.sync_policy.is_some() {
+        p.push(&format!("{outer}syncPolicy"), not_synced);
+    }
+    if raw.format.is_some() {
+        p.push(&format!("{key}.format"), "a managed source stores server.json as published; remove it");
+    }
+    let managed = raw.managed.clone().unwrap_or_default();
+    SourceKind::Managed(ManagedConfig { allow_anonymous_writes: managed.allow_anonymous_writes.unwrap_or(false) })
 }
 
 fn api_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> {
