@@ -19,6 +19,8 @@
 //! - [`registry`]: merging ordered sources into one registry.
 //! - [`spec`]: what a source and a registry are configured to be (the core runs on these).
 //! - [`snapshot`]: the immutable, pre-rendered read model and its list/lookup queries.
+//! - [`validate`]: whether a submitted server.json may be published (shape, released schema,
+//!   semantic rules), as located issues.
 //!
 //! Adding a data format: add a module under `format/`, teach `format::detect` to recognise it and
 //! return `ParsedServer`s from it; nothing else changes.
@@ -38,6 +40,7 @@ pub mod server_json;
 pub mod snapshot;
 pub mod spec;
 pub mod status;
+pub mod validate;
 pub mod version;
 
 pub use entry::{Entry, OfficialMeta, Status};
