@@ -99,6 +99,48 @@ impl<'a> ApiExtractor<'a> for ManagementCaller<'a> {
     }
 }
 
+/// The caller of a write operation (the write API of managed registries), as the
+/// authentication middleware attached it. It declares the bearer scheme in the document like
+/// [`ManagementCaller`] but refuses nobody: a write decides in the official order (the body first,
+/// then who may write) and answers itself.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterCaller<'a>(&'a Caller);
+
+impl Deref for WriterCaller<'_> {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        self.0
+    }
+}
+
+impl<'a> ApiExtractor<'a> for WriterCaller<'a> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        ManagementCaller::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SCHEME]
+    }
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self(caller(req)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use poem::{Endpoint as _, IntoEndpoint as _};
@@ -123,7 +165,7 @@ mod tests {
     }
 
     /// The document declares the bearer scheme, names it (or nothing, for `anonymous` mode) on
-    /// every `/v1` operation, and on no other: the read API, the operations endpoints and deployed servers check callers themselves
+    /// every `/v1` operation and every write, and on no other: the read API, the operations endpoints and deployed servers check callers themselves
     /// (a public registry is read without a token).
     #[test]
     fn the_document_declares_the_scheme_on_every_management_operation_and_no_other() {
@@ -136,7 +178,8 @@ mod tests {
         for (path, item) in spec["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let security = op.get("security");
-                let management = path.starts_with("/v1/");
+                let writes = op["tags"].as_array().is_some_and(|t| t.iter().any(|t| t == "Publish" || t == "Entries"));
+                let management = path.starts_with("/v1/") || (writes && !path.ends_with("/validate"));
                 if management && security == Some(&serde_json::json!([{ SCHEME: [] }, {}])) {
                     gated += 1;
                 } else if management || security.is_some() {
@@ -145,6 +188,6 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "{wrong:?}");
-        assert_eq!(gated, 6, "the six `/v1` operations");
+        assert_eq!(gated, 18, "the six `/v1` operations, ten official writes and two `/v1/entries` writes");
     }
 }

@@ -16,6 +16,7 @@ pub mod observe;
 pub mod ops;
 pub mod payload;
 pub mod problem;
+pub mod publish;
 pub mod rewrite;
 pub mod schema;
 pub mod servers;
@@ -32,12 +33,13 @@ use manage::ManageApi;
 use ops::{OpsApi, OpsAudience, VersionInfo};
 
 use crate::build_info::BuildInfo;
+use publish::PublishApi;
 use servers::ServersApi;
 
 /// Title of the OpenAPI document.
 pub const API_TITLE: &str = "thv-registry-api";
 
-type Apis = (ServersApi, ManageApi, DeployedApi, OpsApi);
+type Apis = (ServersApi, PublishApi, ManageApi, DeployedApi, OpsApi);
 
 /// The OpenAPI service over a catalogue (deployed-server listing not configured, default page
 /// cache).
@@ -56,6 +58,7 @@ pub fn api_service_with(
     OpenApiService::new(
         (
             ServersApi::new(catalog.clone(), page_cache_bytes),
+            PublishApi { catalog: catalog.clone() },
             ManageApi { catalog: catalog.clone() },
             DeployedApi { catalog: catalog.clone(), source: deployments },
             OpsApi { catalog, version: version.clone(), audience: OpsAudience::Public },

@@ -46,6 +46,18 @@ fn meter() -> opentelemetry::metrics::Meter {
     opentelemetry::global::meter("thv-registry-api")
 }
 
+/// One write of a managed source: `registry_writes_total{action, outcome}`.
+pub fn write(action: &'static str, outcome: &'static str) {
+    let _ = prometheus();
+    ::metrics::counter!("registry_writes_total", "action" => action, "outcome" => outcome).increment(1);
+    if OTLP_EXPORT.load(Ordering::Relaxed) {
+        meter()
+            .u64_counter("registry_writes")
+            .build()
+            .add(1, &[KeyValue::new("action", action), KeyValue::new("outcome", outcome)]);
+    }
+}
+
 /// `thv_registry_api_build_info{version, commit} 1`.
 pub fn build_info() {
     let _ = prometheus();

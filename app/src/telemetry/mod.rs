@@ -8,8 +8,11 @@
 //! - metrics: always kept for Prometheus (`/metrics`, see [`metrics`]); also exported over
 //!   OTLP/HTTP when `telemetry.metrics.enabled`.
 //!
+//! - audit: one event per write of a managed source ([`audit`]).
+//!
 //! [`init`] installs everything once; [`Telemetry::shutdown`] flushes the exporters.
 
+pub mod audit;
 mod log_fields;
 pub mod log_writer;
 pub mod metrics;
