@@ -58,6 +58,27 @@ fn the_dependency_rule_holds() {
     }
 }
 
+/// The rule above reads direct dependencies only; a framework can also come in through a
+/// library's features (`jsonschema`'s `resolve-http` pulls `reqwest`). `cargo tree` resolves
+/// each core crate's own build for this platform, and nothing in it may be a framework.
+#[test]
+fn the_core_crates_pull_no_io_framework_transitively() {
+    for krate in ["thv-domain", "thv-ports"] {
+        let out = Command::new(env!("CARGO"))
+            .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", krate])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8(out.stdout).unwrap();
+        let crates: std::collections::BTreeSet<&str> =
+            tree.lines().filter_map(|line| line.split_whitespace().next()).collect();
+        assert!(crates.contains(krate) && crates.len() > 5, "{krate}'s tree: {crates:?}");
+        let frameworks: Vec<&&str> = crates.iter().filter(|c| FRAMEWORKS.contains(c)).collect();
+        assert!(frameworks.is_empty(), "{krate} must stay free of I/O frameworks, but its tree has {frameworks:?}");
+    }
+}
+
 /// The database driver is the postgres adapter's business: `app` fills plain settings and calls
 /// adapter functions, so it names no sqlx type and does not depend on sqlx.
 #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::rules::{array, exact_version};
-use super::url::{parts, template_vars};
+use super::url::{parts, undefined_vars};
 use super::{Issue, Keys, Loc};
 
 pub(super) fn check(packages: &[Value], keys: Keys, out: &mut Vec<Issue>) {
@@ -111,12 +111,4 @@ fn transport(transport: &Map<String, Value>, defined: &BTreeSet<&str>, at: &Loc,
         },
         _ => {}
     }
-}
-
-/// The `{vars}` of a URL template that are not `defined`, as `` `{a}`, `{b}` ``; empty when
-/// there are none.
-pub(super) fn undefined_vars(url: &str, defined: impl Fn(&str) -> bool) -> String {
-    let undefined: Vec<String> =
-        template_vars(url).into_iter().filter(|v| !defined(v)).map(|v| format!("`{{{v}}}`")).collect();
-    undefined.join(", ")
 }

@@ -3,8 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::packages::undefined_vars;
-use super::url::{is_local_host, parts};
+use super::url::{is_local_host, parts, undefined_vars};
 use super::{Issue, Loc};
 
 pub(super) fn check(remotes: &[Value], out: &mut Vec<Issue>) {

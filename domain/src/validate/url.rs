@@ -69,6 +69,14 @@ pub(super) fn template_vars(raw: &str) -> Vec<&str> {
     vars
 }
 
+/// The `{vars}` of a URL template that are not `defined`, as `` `{a}`, `{b}` ``; empty when
+/// there are none.
+pub(super) fn undefined_vars(url: &str, defined: impl Fn(&str) -> bool) -> String {
+    let undefined: Vec<String> =
+        template_vars(url).into_iter().filter(|v| !defined(v)).map(|v| format!("`{{{v}}}`")).collect();
+    undefined.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
