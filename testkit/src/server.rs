@@ -199,6 +199,31 @@ impl TestServer {
         Ok(Reply { status, headers, body })
     }
 
+    /// A request with an optional bearer token and a JSON body; the path is sent as given.
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<Reply> {
+        let url = format!("{}{path}", self.base_url());
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.client.request(method.clone(), &url).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.with_context(|| format!("{method} {url}"))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await?;
+        Ok(Reply { status, headers, body })
+    }
+
+    /// The `fields` of the server's JSON log lines whose message is `message`, in order.
+    pub fn log_events(&self, message: &str) -> Vec<Value> {
+        lock(&self.output)
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line.strip_prefix("[stdout] ").unwrap_or(line)).ok())
+            .filter(|v| v["fields"]["message"] == message)
+            .map(|v| v["fields"].clone())
+            .collect()
+    }
+
     /// `GET /v1/sources/{name}`.
     pub async fn source(&self, name: &str) -> anyhow::Result<Value> {
         self.get_json(&format!("/v1/sources/{name}")).await

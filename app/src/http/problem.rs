@@ -139,6 +139,12 @@ fn error_to_problem(err: &poem::Error) -> Response {
         return Problem::invalid(status, &format!("query.{}", param.name), message, None).into_poem();
     }
     let status = err.status();
+    if err.is::<poem_openapi::error::ContentTypeError>() {
+        return Problem::new(status, format!("{err}; send the body as `Content-Type: application/json`")).into_poem();
+    }
+    if err.is::<poem_openapi::error::ParseRequestPayloadError>() {
+        return Problem::new(status, err.to_string()).into_poem();
+    }
     if status.is_server_error() {
         tracing::error!(error = %err, "request failed");
         return Problem::new(status, "internal error").into_poem();

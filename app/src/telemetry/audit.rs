@@ -5,6 +5,10 @@
 /// Log target of audit events (filter on it, e.g. `RUST_LOG=info,audit=info`).
 pub const AUDIT_TARGET: &str = "audit";
 
+/// The message of every audit event (JSON log lines carry it as `fields.message`; the target is
+/// not in them).
+pub const AUDIT_MESSAGE: &str = "audit";
+
 /// One write, as audited.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditEvent<'a> {
@@ -43,8 +47,7 @@ pub fn record(e: &AuditEvent<'_>) {
         outcome = e.outcome,
         http.status = e.status,
         reason = e.reason,
-        "write {}",
-        e.outcome
+        "{AUDIT_MESSAGE}"
     );
     super::metrics::write(e.action, e.outcome);
 }

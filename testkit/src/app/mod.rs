@@ -118,6 +118,12 @@ impl TestApp {
         self.source(SourceSpec::api(name, endpoint))
     }
 
+    /// Adds a managed source (entries published through the write API).
+    #[must_use]
+    pub fn managed_source(self, name: &str) -> Self {
+        self.source(SourceSpec::managed(name))
+    }
+
     /// Changes the source called `name` (which must have been added).
     #[must_use]
     pub fn change_source(mut self, name: &str, change: impl FnOnce(SourceSpec) -> SourceSpec) -> Self {

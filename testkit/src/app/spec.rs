@@ -59,6 +59,11 @@ impl SourceSpec {
         Self::with_kind(name, "api", json!({"endpoint": endpoint}))
     }
 
+    /// A managed source: entries published through the write API.
+    pub fn managed(name: &str) -> Self {
+        Self::with_kind(name, "managed", json!({}))
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -92,7 +97,7 @@ impl SourceSpec {
     /// One key of the kind's settings (`auth`, `timeout`, `maxBytes`…).
     #[must_use]
     pub fn kind_setting(mut self, key: &str, value: Value) -> Self {
-        for kind in ["file", "git", "api"] {
+        for kind in ["file", "git", "api", "managed"] {
             if let Some(settings) = self.keys.get_mut(kind) {
                 settings[key] = value;
                 return self;
