@@ -19,6 +19,7 @@ mod hardening;
 mod observability;
 mod openapi_conformance;
 mod postgres;
+mod publish;
 mod reload;
 mod schemathesis;
 mod semantics;
