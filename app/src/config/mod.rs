@@ -214,6 +214,12 @@ pub fn describe(c: &Config) -> String {
     for s in &c.sources {
         let missing = match &s.kind {
             SourceKind::File { path } if !path.is_file() => " (warning: the file does not exist yet)",
+            SourceKind::Managed(m) if m.allow_anonymous_writes && c.auth.mode == auth::AuthMode::Anonymous => {
+                " (warning: allowAnonymousWrites is on: anyone who reaches this server can publish, edit and delete its entries; for local development only)"
+            }
+            SourceKind::Managed(m) if m.allow_anonymous_writes => {
+                " (allowAnonymousWrites is on but has no effect: auth.mode is oauth, so writes need the manageEntries role)"
+            }
             _ => "",
         };
         let _ = writeln!(

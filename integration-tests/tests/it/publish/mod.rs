@@ -9,6 +9,8 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
+mod official;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
