@@ -10,6 +10,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 mod official;
+mod status;
 
 use std::path::PathBuf;
 
@@ -75,13 +76,17 @@ impl World {
         self.token("rita", &json!({}))
     }
 
-    /// `oauth` mode with this provider; `manageEntries` for `role: writer`.
+    /// `oauth` mode with this provider; `manageEntries` for `role: writer`, `manageSources` for
+    /// `role: ops`.
     pub fn app(&self) -> TestApp {
         TestApp::new()
             .managed_source("internal")
             .registry(RegistrySpec::new("corp", &["internal"]).access(json!("authenticated")))
             .default_registry("corp")
-            .oauth_provider(self.idp.issuer(), json!({"manageEntries": [{"role": "writer"}]}))
+            .oauth_provider(
+                self.idp.issuer(),
+                json!({"manageEntries": [{"role": "writer"}], "manageSources": [{"role": "ops"}]}),
+            )
     }
 }
 
