@@ -19,7 +19,6 @@ use crate::entry::{Entry, OfficialMeta, Status};
 use crate::latest::relatest;
 use crate::names::SourceName;
 use crate::server_json::{PUBLISHER_PROVIDED, ServerJson};
-use crate::version::Version;
 
 /// Most versions one name may have.
 pub const MAX_VERSIONS: usize = 10_000;
@@ -222,11 +221,6 @@ fn check_publisher_meta(server: &ServerJson) -> Result<(), Refusal> {
         return Err(Refusal::PublisherMetaTooLarge { size });
     }
     Ok(())
-}
-
-/// Whether `version` names a version of `current` (for lookups by path).
-pub fn has_version(current: &[Entry], version: &Version) -> bool {
-    current.iter().any(|e| e.server.version() == version)
 }
 
 #[cfg(test)]

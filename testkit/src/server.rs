@@ -186,26 +186,29 @@ impl TestServer {
 
     /// A request with an optional bearer token; the path is sent as given.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
+        self.request(method, path, token, None).await
+    }
+
+    /// A request with an optional bearer token and a JSON body; the path is sent as given.
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<Reply> {
+        self.request(method, path, token, Some(body)).await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Reply> {
         let url = format!("{}{path}", self.base_url());
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut req = self.client.request(method.clone(), &url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.with_context(|| format!("{method} {url}"))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.text().await?;
-        Ok(Reply { status, headers, body })
-    }
-
-    /// A request with an optional bearer token and a JSON body; the path is sent as given.
-    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> anyhow::Result<Reply> {
-        let url = format!("{}{path}", self.base_url());
-        let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut req = self.client.request(method.clone(), &url).json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+        if let Some(b) = body {
+            req = req.json(b);
         }
         let resp = req.send().await.with_context(|| format!("{method} {url}"))?;
         let status = resp.status().as_u16();
