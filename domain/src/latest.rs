@@ -57,10 +57,22 @@ pub fn mark_latest(entries: &mut [Entry]) {
 ///
 /// `previous` and `next` must be sorted by (name, version).
 pub fn relatest(previous: &[Entry], next: &mut [Entry], now: DateTime<Utc>) {
+    relatest_unless(previous, next, now, |_, _| false);
+}
+
+/// [`relatest`], except that an entry for which `recorded(index, entry)` holds keeps its
+/// `updatedAt`: its source recorded the flag's move itself (an upstream registry whose metadata
+/// says the same flag).
+pub fn relatest_unless(
+    previous: &[Entry],
+    next: &mut [Entry],
+    now: DateTime<Utc>,
+    recorded: impl Fn(usize, &Entry) -> bool,
+) {
     mark_latest(next);
     let key = |e: &Entry| (e.server.name().clone(), e.server.version().clone());
     let mut old = previous.iter().peekable();
-    for e in next.iter_mut() {
+    for (i, e) in next.iter_mut().enumerate() {
         let k = key(e);
         while old.peek().is_some_and(|o| key(o) < k) {
             old.next();
@@ -68,6 +80,7 @@ pub fn relatest(previous: &[Entry], next: &mut [Entry], now: DateTime<Utc>) {
         if let Some(o) = old.peek().filter(|o| key(o) == k)
             && o.official.is_latest != e.official.is_latest
             && e.official.updated_at < now
+            && !recorded(i, e)
         {
             e.official.updated_at = now;
         }

@@ -11,16 +11,18 @@
 //!
 //! `isLatest` is computed here, per name over the source's versions (a registry takes a name's
 //! versions whole from one source, so this is the registry's flag too), and a row whose flag
-//! changes gets `updatedAt = now`.
+//! changes gets `updatedAt = now` — unless it came from an upstream whose metadata gives the same
+//! flag: that upstream recorded the move (with its own `updatedAt`), and a mirror keeps its rows
+//! as they are.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::entry::{Entry, OfficialMeta, Status};
 use crate::format::ParsedServer;
-use crate::latest::relatest;
+use crate::latest::relatest_unless;
 use crate::names::{ServerName, SourceName};
 use crate::version::Version;
 
@@ -68,6 +70,7 @@ pub fn reconcile(
     let mut next: BTreeMap<Key, Entry> = BTreeMap::new();
     let mut changes = Changes::default();
     let mut seen = HashSet::new();
+    let mut upstream_flags: HashMap<Key, bool> = HashMap::new();
 
     for parsed in fetched {
         let key = (parsed.server.name().clone(), parsed.server.version().clone());
@@ -79,6 +82,7 @@ pub fn reconcile(
         let old = prev.get(&key).copied();
         let official = match (parsed.official, old) {
             (Some(mut upstream), old) => {
+                upstream_flags.insert(key.clone(), upstream.is_latest);
                 // `updatedAt` never goes back: this source may have moved it (a moved latest
                 // flag) after the upstream did.
                 if let Some(o) = old
@@ -142,7 +146,11 @@ pub fn reconcile(
         next.insert(key, tomb);
     }
     let mut next: Vec<Entry> = next.into_values().collect();
-    relatest(previous, &mut next, now);
+    // The flag an upstream's metadata gives, for the entries that came with it in this fetch: where
+    // it agrees with ours, the upstream moved `updatedAt` itself (or the flag did not move there).
+    let given: Vec<Option<bool>> =
+        next.iter().map(|e| upstream_flags.get(&(e.server.name().clone(), e.server.version().clone())).copied()).collect();
+    relatest_unless(previous, &mut next, now, |i, e| given[i] == Some(e.official.is_latest));
     (next, changes)
 }
 

@@ -658,6 +658,9 @@ pub enum ValidateResponse {
     /// A path parameter is malformed.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<super::problem::Problem>),
+    /// The body is not sent as JSON (`Content-Type: application/json`).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<super::problem::Problem>),
     /// A token is required to see this registry (none was sent in `oauth` mode).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<super::problem::Problem>),

@@ -136,6 +136,9 @@ macro_rules! write_response {
             /// duplicate version on `/v1/entries`).
             #[oai(status = 409, content_type = "application/problem+json")]
             Conflict(Json<Problem>),
+            /// The body is not JSON (`Content-Type: application/json`).
+            #[oai(status = 415, content_type = "application/problem+json")]
+            UnsupportedMediaType(Json<Problem>),
             /// The body is not a valid server.json (`errors` names each field).
             #[oai(status = 422, content_type = "application/problem+json")]
             Unprocessable(Json<Problem>),
@@ -159,6 +162,7 @@ macro_rules! write_response {
                     403 => Self::Forbidden(p),
                     404 => Self::NotFound(p),
                     409 => Self::Conflict(p),
+                    415 => Self::UnsupportedMediaType(p),
                     422 => Self::Unprocessable(p),
                     501 => Self::NotImplemented(p),
                     503 => Self::Unavailable(p),
