@@ -99,19 +99,25 @@ pub(crate) fn transport_error(url: &str, timeout: Duration, error: reqwest::Erro
 pub(crate) async fn status_error(url: &str, mut response: Response) -> SourceError {
     let status = response.status();
     let mut message = format!("GET {url} returned HTTP {status}");
-    if let Ok(body) = read_limited(&mut response, 4096).await
-        && let Ok(problem) = serde_json::from_slice::<serde_json::Value>(&body)
-        && let Some(detail) = ["detail", "title", "message", "error"]
-            .iter()
-            .find_map(|k| problem.get(k).and_then(serde_json::Value::as_str))
-    {
+    if let Some(detail) = problem_detail(&mut response).await {
         message.push_str(": ");
-        message.push_str(&truncate(detail, 200));
+        message.push_str(&detail);
     }
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         message.push_str("; the server refuses access without valid credentials");
     }
     SourceError::Unavailable(message)
+}
+
+/// The `detail` (or `title`, `message`, `error`) of a JSON problem body, cut to 200 characters;
+/// `None` when the body is not one.
+pub(crate) async fn problem_detail(response: &mut Response) -> Option<String> {
+    let body = read_limited(response, 4096).await.ok()?;
+    let problem = serde_json::from_slice::<serde_json::Value>(&body).ok()?;
+    ["detail", "title", "message", "error"]
+        .iter()
+        .find_map(|k| problem.get(k).and_then(serde_json::Value::as_str))
+        .map(|detail| truncate(detail, 200))
 }
 
 /// `d` as `30s` or `300ms`.

@@ -133,6 +133,9 @@ pub struct ApiConfig {
     /// not what is read.
     #[serde(skip)]
     pub page_size: u32,
+    /// A file holding the token sent as `Authorization: Bearer <token>`; re-read when it changes,
+    /// so a rotated token needs no restart. In the config digest as the path, never the token.
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 impl ApiConfig {
@@ -146,8 +149,35 @@ impl ApiConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             full_sync_interval: DEFAULT_FULL_SYNC_INTERVAL,
             page_size: DEFAULT_PAGE_SIZE,
+            bearer_token_file: None,
         }
     }
+}
+
+/// Why the text of a bearer token file holds no usable token. The message never quotes the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerTokenProblem {
+    #[error("is empty (or only whitespace); write the token into it")]
+    Empty,
+    /// A line break or another control character inside the token: not a valid header value.
+    #[error("holds more than one line or a control character; the file must hold only the token")]
+    ControlCharacter,
+}
+
+/// The token in the text of a bearer token file: without surrounding whitespace (a trailing
+/// newline is usual), non-empty, and valid in an `Authorization` header.
+///
+/// # Errors
+/// [`BearerTokenProblem`] when the text holds no such token.
+pub fn bearer_token(text: &str) -> Result<&str, BearerTokenProblem> {
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(BearerTokenProblem::Empty);
+    }
+    if token.chars().any(char::is_control) {
+        return Err(BearerTokenProblem::ControlCharacter);
+    }
+    Ok(token)
 }
 
 impl SourceKind {
@@ -256,4 +286,17 @@ pub struct CatalogSpec<'a> {
     pub sources: &'a [SourceConfig],
     pub registries: &'a [RegistryConfig],
     pub default_registry: Option<&'a RegistryName>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_trimmed_and_must_be_one_line() {
+        assert_eq!(bearer_token("  t0ken.abc-_~+/=\n"), Ok("t0ken.abc-_~+/="));
+        assert_eq!(bearer_token(" \n\t"), Err(BearerTokenProblem::Empty));
+        assert_eq!(bearer_token("first\nsecond\n"), Err(BearerTokenProblem::ControlCharacter));
+        assert!(!BearerTokenProblem::ControlCharacter.to_string().contains("first"));
+    }
 }

@@ -1,5 +1,6 @@
 //! A controllable upstream registry on 127.0.0.1: serves `ServerListResponse` pages from rows the
 //! test sets, or misbehaves on demand (errors, slowness, broken JSON, cursor loops, huge bodies).
+//! It can demand a bearer token ([`Upstream::require_bearer`]); by default it asks for none.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,6 +39,10 @@ struct State {
     rows: Vec<Value>,
     mode: Mode,
     requests: Vec<String>,
+    /// The `Authorization` header of each request, in the order of `requests`.
+    authorizations: Vec<Option<String>>,
+    /// The token every request must carry as `Authorization: Bearer <token>`, if any.
+    bearer: Option<String>,
 }
 
 /// A running upstream; stops when dropped.
@@ -82,7 +87,13 @@ fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 impl Upstream {
     /// Starts serving `rows` (sorted by the caller).
     pub async fn start(rows: Vec<Value>) -> anyhow::Result<Self> {
-        let state = Arc::new(Mutex::new(State { rows, mode: Mode::Normal, requests: Vec::new() }));
+        let state = Arc::new(Mutex::new(State {
+            rows,
+            mode: Mode::Normal,
+            requests: Vec::new(),
+            authorizations: Vec::new(),
+            bearer: None,
+        }));
         let listener = crate::Loopback::bind().await?;
         let addr = listener.addr;
         let task = listener.serve(Route::new().at("/v0.1/servers", list).data(state.clone()));
@@ -105,15 +116,45 @@ impl Upstream {
     pub fn requests(&self) -> Vec<String> {
         lock(&self.state).requests.clone()
     }
+
+    /// From now on, answer 401 to a request without `Authorization: Bearer <token>` (`None`:
+    /// demand nothing, the default). The 401 body is a problem document that quotes the header
+    /// received, as a careless upstream might: the client must not repeat it.
+    pub fn require_bearer(&self, token: Option<&str>) {
+        lock(&self.state).bearer = token.map(str::to_owned);
+    }
+
+    /// The `Authorization` header of every request so far (`None` where there was none).
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        lock(&self.state).authorizations.clone()
+    }
 }
 
 #[handler]
 async fn list(req: &poem::Request, Query(q): Query<ListQuery>, state: poem::web::Data<&Arc<Mutex<State>>>) -> Response {
-    let mode = {
+    let authorization = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let (mode, bearer) = {
         let mut st = lock(&state);
         st.requests.push(req.uri().to_string());
-        st.mode.clone()
+        st.authorizations.push(authorization.clone());
+        (st.mode.clone(), st.bearer.clone())
     };
+    if let Some(token) = bearer
+        && authorization.as_deref() != Some(format!("Bearer {token}").as_str())
+    {
+        let detail = match &authorization {
+            Some(got) => format!("invalid credentials: {got}"),
+            None => "a bearer token is required".to_owned(),
+        };
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(poem::http::header::WWW_AUTHENTICATE, "Bearer")
+            .content_type("application/problem+json")
+            .body(json!({"title": "Unauthorized", "status": 401, "detail": detail}).to_string());
+    }
     match mode {
         Mode::Status(code) => Response::builder()
             .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))

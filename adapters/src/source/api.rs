@@ -6,15 +6,21 @@
 //! official `updatedAt` seen, so later runs can ask only for what changed
 //! (`&updated_since=<revision>`); a full run still happens every `full_sync_interval`, because an
 //! incremental run cannot see versions that vanished upstream.
+//!
+//! With a bearer token file, every page request carries `Authorization: Bearer <token>`. The file
+//! is looked at on each fetch and re-read only when its modification time or length changed, so a
+//! rotated token is picked up without a restart. The token appears in no message, log or `Debug`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -25,7 +31,8 @@ use url::Url;
 
 use super::http_file::SHA256_PREFIX;
 use crate::http::{
-    BodyError, build_client, parse_http_url, read_limited, redact, shown, status_error, transport_error, truncate,
+    BodyError, build_client, parse_http_url, problem_detail, read_limited, redact, shown, status_error,
+    transport_error, truncate,
 };
 
 /// Where the official metadata sits in a `ServerResponse`, as a JSON pointer.
@@ -44,6 +51,8 @@ pub struct ApiSource {
     shown: String,
     client: Client,
     clock: Arc<dyn Clock>,
+    /// The configured bearer token file and what was last read from it.
+    bearer: Option<BearerFile>,
     state: Mutex<State>,
 }
 
@@ -56,8 +65,68 @@ impl std::fmt::Debug for ApiSource {
             .field("timeout", &self.options.timeout)
             .field("max_pages", &self.options.max_pages)
             .field("max_bytes", &self.options.max_bytes)
+            .field("bearer_token_file", &self.options.bearer_token_file)
             .field("state", &self.state)
             .finish_non_exhaustive()
+    }
+}
+
+/// A bearer token file and the token last read from it, with the file's modification time and
+/// length at that read: while both stay the same, the file is not read again.
+struct BearerFile {
+    path: PathBuf,
+    last: Mutex<Option<ReadToken>>,
+}
+
+struct ReadToken {
+    modified: Option<SystemTime>,
+    len: u64,
+    /// The token, to scrub from what the upstream says.
+    token: String,
+    /// `Bearer <token>`, marked sensitive (so the HTTP stack never logs it).
+    header: HeaderValue,
+}
+
+/// What a fetch authenticates with.
+struct Bearer {
+    token: String,
+    header: HeaderValue,
+}
+
+impl BearerFile {
+    fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The token to send now: the last one read while the file's modification time and length
+    /// are unchanged, else the file's new content.
+    async fn current(&self) -> Result<Bearer, SourceError> {
+        let unreadable = |e: std::io::Error| {
+            SourceError::Unavailable(format!(
+                "cannot read the bearer token file {}: {e}; restore it (readable by this process) or fix `auth.bearerTokenFile`",
+                self.shown()
+            ))
+        };
+        let meta = tokio::fs::metadata(&self.path).await.map_err(unreadable)?;
+        let (modified, len) = (meta.modified().ok(), meta.len());
+        {
+            let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(read) = last.as_ref().filter(|r| r.modified.is_some() && r.modified == modified && r.len == len)
+            {
+                return Ok(Bearer { token: read.token.clone(), header: read.header.clone() });
+            }
+        }
+        let text = tokio::fs::read_to_string(&self.path).await.map_err(unreadable)?;
+        let invalid = |problem: &dyn std::fmt::Display| {
+            SourceError::Unavailable(format!("the bearer token file {} {problem}", self.shown()))
+        };
+        let token = thv_domain::spec::bearer_token(&text).map_err(|p| invalid(&p))?.to_owned();
+        let mut header = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| invalid(&"does not hold a valid HTTP header value; the file must hold only the token"))?;
+        header.set_sensitive(true);
+        let read = ReadToken { modified, len, token: token.clone(), header: header.clone() };
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(read);
+        Ok(Bearer { token, header })
     }
 }
 
@@ -143,7 +212,8 @@ impl ApiSource {
             )));
         }
         let client = build_client(options.timeout, &options.user_agent)?;
-        Ok(Self { options, base, shown, client, clock, state: Mutex::new(State::default()) })
+        let bearer = options.bearer_token_file.clone().map(|path| BearerFile { path, last: Mutex::new(None) });
+        Ok(Self { options, base, shown, client, clock, bearer, state: Mutex::new(State::default()) })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -168,11 +238,16 @@ impl ApiSource {
     /// Reads every page of one list path (falling back to the other path when the first page is
     /// a 404), with `updated_since` when given.
     async fn run(&self, updated_since: Option<&str>) -> Result<Run, SourceError> {
+        let bearer = match &self.bearer {
+            Some(file) => Some(file.current().await?),
+            None => None,
+        };
+        let bearer = bearer.as_ref();
         let first_choice = self.state().path.unwrap_or(ApiPath::V01);
         let mut run = Run::default();
         let mut path = first_choice;
         let mut next_cursor = loop {
-            match self.page(path, 1, None, updated_since, &mut run).await? {
+            match self.page(path, 1, None, updated_since, bearer, &mut run).await? {
                 Page::Read { next_cursor } => break next_cursor,
                 Page::Missing if path == first_choice => {
                     tracing::info!(
@@ -213,7 +288,7 @@ impl ApiSource {
                 )));
             }
             number += 1;
-            next_cursor = match self.page(path, number, Some(&cursor), updated_since, &mut run).await? {
+            next_cursor = match self.page(path, number, Some(&cursor), updated_since, bearer, &mut run).await? {
                 Page::Read { next_cursor } => next_cursor,
                 Page::Missing => {
                     return Err(SourceError::Unavailable(format!(
@@ -234,6 +309,7 @@ impl ApiSource {
         number: u32,
         cursor: Option<&str>,
         updated_since: Option<&str>,
+        bearer: Option<&Bearer>,
         run: &mut Run,
     ) -> Result<Page, SourceError> {
         let list = self.list_url(path);
@@ -252,16 +328,19 @@ impl ApiSource {
         url.set_query(Some(&query));
         let shown_url = redact(&url);
 
-        let mut response = self
-            .client
-            .get(url)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(&shown_url, self.options.timeout, e))?;
+        let mut request = self.client.get(url).header(ACCEPT, "application/json");
+        if let Some(bearer) = bearer {
+            // `headers` replaces (where `header` would add a second one next to basic auth taken
+            // from credentials in the endpoint, which the configuration refuses anyway).
+            request = request.headers(HeaderMap::from_iter([(AUTHORIZATION, bearer.header.clone())]));
+        }
+        let mut response = request.send().await.map_err(|e| transport_error(&shown_url, self.options.timeout, e))?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Ok(Page::Missing);
+        }
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(self.refused(&shown_url, response, bearer).await);
         }
         if !status.is_success() {
             return Err(status_error(&shown_url, response).await);
@@ -299,6 +378,27 @@ impl ApiSource {
         run.documents.push(body);
         let next_cursor = page.metadata.and_then(|m| m.next_cursor).filter(|c| !c.is_empty());
         Ok(Page::Read { next_cursor })
+    }
+}
+
+impl ApiSource {
+    /// A 401 or 403: the upstream refused the token, or wants one. The upstream's own words are
+    /// kept, without the token should it echo it.
+    async fn refused(&self, url: &str, mut response: reqwest::Response, bearer: Option<&Bearer>) -> SourceError {
+        let status = response.status();
+        let detail = problem_detail(&mut response).await.map(|d| match bearer {
+            Some(b) => d.replace(&b.token, "***"),
+            None => d,
+        });
+        let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
+        let why = match &self.bearer {
+            Some(file) => format!(
+                "the upstream refused the bearer token from {}{detail}; check that the file holds a current token for this registry",
+                file.shown()
+            ),
+            None => format!("the upstream needs a token{detail}; set `auth.bearerTokenFile` to a file holding one"),
+        };
+        SourceError::Unavailable(format!("GET {url} returned HTTP {status}: {why}"))
     }
 }
 

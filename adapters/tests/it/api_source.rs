@@ -1,6 +1,7 @@
 //! `ApiSource` against a real HTTP server on 127.0.0.1 (`stub`) that serves `ServerListResponse`
 //! pages and whose behaviour each test changes between fetches: full and incremental runs, the
-//! `/v0` fallback, cursors and request headers here; failures and bounds in `faults`.
+//! `/v0` fallback, cursors and request headers here; failures and bounds in `faults`; the bearer
+//! token file in `bearer`.
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use thv_ports::{Clock, Fetched, Source, SourceError};
 
 use self::stub::{Scenario, TestServer};
 
+mod bearer;
 mod faults;
 mod stub;
 

@@ -32,6 +32,8 @@ const USER: &str = "registry-contract-bot";
 const PASSWORD: &str = "c0ntract-Pa55word";
 /// A token in the query of the http-file URL.
 const QUERY_SECRET: &str = "qu3ry-t0ken-secret";
+/// The token of the api source with a bearer token file.
+const BEARER_TOKEN: &str = "c0ntract-bearer-t0ken";
 
 /// The password, the user name and the `Authorization: Basic` value they make.
 fn credentials() -> Vec<String> {
@@ -276,6 +278,65 @@ impl SourceFixture for ApiFixture {
 }
 
 // ---------------------------------------------------------------------------------------------
+// api_bearer: an upstream registry that answers 401 without `Authorization: Bearer
+// BEARER_TOKEN`; the token comes from a file (and the endpoint holds no credentials).
+
+struct ApiBearerFixture {
+    upstream: Upstream,
+    _dir: TempDir,
+    token_file: PathBuf,
+}
+
+impl ApiBearerFixture {
+    async fn start() -> Self {
+        let upstream = Upstream::start(api_rows(false)).await.unwrap();
+        upstream.require_bearer(Some(BEARER_TOKEN));
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{BEARER_TOKEN}\n")).unwrap();
+        Self { upstream, _dir: dir, token_file }
+    }
+
+    fn source(&self, path: &str, max_bytes: u64) -> Box<dyn Source> {
+        let mut options = ApiConfig::new(format!("{}{path}", self.upstream.base_url()));
+        options.timeout = Duration::from_secs(20);
+        options.max_bytes = max_bytes;
+        options.bearer_token_file = Some(self.token_file.clone());
+        Box::new(ApiSource::new(options, Arc::new(SystemClock)).unwrap())
+    }
+}
+
+impl SourceFixture for ApiBearerFixture {
+    fn kind(&self) -> &'static str {
+        "api with a bearer token"
+    }
+
+    fn present(&self) -> Box<dyn Source> {
+        self.source("", 1 << 20)
+    }
+
+    fn missing(&self) -> (Box<dyn Source>, String) {
+        (self.source("/absent", 1 << 20), "/absent/v0.1/servers".to_owned())
+    }
+
+    fn oversized(&self) -> (Box<dyn Source>, u64) {
+        (self.source("", LIMIT), LIMIT)
+    }
+
+    fn change(&self) {
+        self.upstream.set_rows(api_rows(true));
+    }
+
+    fn listing(&self) -> Listing {
+        Listing::ChangesOnly
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![BEARER_TOKEN.to_owned(), format!("Bearer {BEARER_TOKEN}")]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table: one test per (kind, check), named `source_contract::<kind>::<check>`.
 
 macro_rules! contract {
@@ -303,5 +364,8 @@ contract!(git: GitFixture::start() =>
     unchanged_when_since_is_current, missing_is_not_found, over_the_limit_is_too_large, completeness_flag,
     no_secret_shown);
 contract!(api: ApiFixture::start() =>
+    unchanged_when_since_is_current, missing_is_not_found, over_the_limit_is_too_large, completeness_flag,
+    no_secret_shown);
+contract!(api_bearer: ApiBearerFixture::start() =>
     unchanged_when_since_is_current, missing_is_not_found, over_the_limit_is_too_large, completeness_flag,
     no_secret_shown);

@@ -222,9 +222,16 @@ pub fn describe(c: &Config) -> String {
             }
             _ => "",
         };
+        // Where the token comes from, never the token.
+        let auth = match &s.kind {
+            SourceKind::Api(ApiConfig { bearer_token_file: Some(file), .. }) => {
+                format!(", bearer token from {}", file.display())
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  - {} ({} {}{missing}), format {}, every {}",
+            "  - {} ({} {}{auth}{missing}), format {}, every {}",
             s.name,
             s.kind.type_name(),
             s.kind.location(),

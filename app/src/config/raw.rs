@@ -255,6 +255,17 @@ pub struct RawApi {
     /// How often a full read replaces incremental (`updated_since`) reads, to catch removals.
     /// Default `1h`.
     pub full_sync_interval: Option<String>,
+    /// How to authenticate to the upstream.
+    pub auth: Option<RawApiAuth>,
+}
+
+/// An api source's `auth` section.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawApiAuth {
+    /// A file holding the token sent as `Authorization: Bearer <token>` (surrounding whitespace
+    /// trimmed); read at load, and again at sync whenever it changed.
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -222,6 +222,70 @@ registries:
     assert_eq!(c.sources[0].timeout, DEFAULT_FETCH_TIMEOUT);
 }
 
+/// Layout 3 with one api source on `endpoint` whose `auth` is `auth`.
+fn api_with_auth(endpoint: &str, auth: &str) -> String {
+    format!(
+        "sources:\n  - name: a\n    api: {{endpoint: {endpoint}, auth: {auth}}}\nregistries:\n  - {{name: r, sources: [a]}}\n"
+    )
+}
+
+#[test]
+fn api_bearer_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let token = "s3cret-bearer-t0ken";
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let yaml = api_with_auth("https://registry.example.com", &format!("{{bearerTokenFile: {}}}", file.display()));
+    let c = load(&yaml).unwrap();
+    let SourceKind::Api(api) = &c.sources[0].kind else { panic!("api") };
+    assert_eq!(api.bearer_token_file.as_deref(), Some(file.as_path()), "the path is kept, the token is not");
+    let summary = describe(&c);
+    assert!(
+        summary.contains(&format!("(api https://registry.example.com, bearer token from {})", file.display())),
+        "{summary}"
+    );
+    for text in [summary, format!("{c:?}"), c.sources[0].kind.location()] {
+        assert!(!text.contains(token), "the token shows: {text}");
+    }
+
+    // The digest has the file, not the token: a rotated token is no configuration change.
+    let digest = c.sources[0].digest();
+    std::fs::write(&file, "another-token\n").unwrap();
+    assert_eq!(load(&yaml).unwrap().sources[0].digest(), digest);
+    let other = dir.path().join("other");
+    std::fs::write(&other, "another-token\n").unwrap();
+    let moved =
+        load(&api_with_auth("https://registry.example.com", &format!("{{bearerTokenFile: {}}}", other.display())));
+    assert_ne!(moved.unwrap().sources[0].digest(), digest, "another file is another configuration");
+
+    let key = "`sources[0].api.auth.bearerTokenFile`";
+    let missing = dir.path().join("absent");
+    let msg = problems(&api_with_auth("https://r.example.com", &format!("{{bearerTokenFile: {}}}", missing.display())));
+    assert!(
+        msg.contains(&format!("{key}: cannot read {}", missing.display()))
+            && msg.contains("create the file with the token"),
+        "{msg}"
+    );
+
+    for (text, fix) in [("", "is empty"), (" \n\t\n", "is empty"), ("one\ntwo\n", "holds more than one line")] {
+        std::fs::write(&file, text).unwrap();
+        let msg = problems(&yaml);
+        assert!(msg.contains(&format!("{key}: {} {fix}", file.display())), "{text:?} => {msg}");
+        assert!(!msg.contains("two"), "the content never shows: {msg}");
+    }
+
+    let msg = problems(&api_with_auth("https://r.example.com", "{}"));
+    assert!(msg.contains(&format!("{key}: is required")), "{msg}");
+    let msg = problems(&api_with_auth("https://r.example.com", "{tokenFile: /x}"));
+    assert!(msg.contains("`sources[0].api.auth.tokenFile`: unknown key") && msg.contains("`bearerTokenFile`"), "{msg}");
+
+    std::fs::write(&file, token).unwrap();
+    let msg =
+        problems(&api_with_auth("https://bot:pw@r.example.com", &format!("{{bearerTokenFile: {}}}", file.display())));
+    assert!(msg.contains("`sources[0].api.auth`: the endpoint URL holds credentials too"), "{msg}");
+    assert!(!msg.contains(token), "{msg}");
+}
+
 #[test]
 fn the_original_seed_era_git_and_api_configs_load_without_database() {
     for name in [

@@ -1,8 +1,11 @@
 //! One source's part of the configuration: its name, kind (file, url, git, api, managed) with the kind's
 //! own settings, sync policy and filter, validated into a [`SourceConfig`].
 
+use std::path::PathBuf;
+
 use thv_domain::SourceName;
 
+use super::super::raw::RawApiAuth;
 use super::super::{
     ApiConfig, DEFAULT_FETCH_TIMEOUT, DEFAULT_FULL_SYNC_INTERVAL, DEFAULT_HTTP_TIMEOUT, DEFAULT_INTERVAL,
     DEFAULT_MAX_BYTES, DEFAULT_MAX_INVALID_RATIO, DEFAULT_TOMBSTONE_RETENTION, GitAuth, GitPin, ManagedConfig,
@@ -237,6 +240,15 @@ fn api_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> 
     if api.max_pages == Some(0) {
         p.push(&format!("{key}.maxPages"), "must be at least 1");
     }
+    let bearer_token_file = api.auth.and_then(|auth| bearer_token_file(auth, &format!("{key}.auth"), p));
+    if bearer_token_file.is_some()
+        && url::Url::parse(&endpoint).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+    {
+        p.push(
+            &format!("{key}.auth"),
+            "the endpoint URL holds credentials too; keep one of them (a request carries one Authorization header)",
+        );
+    }
     let defaults = ApiConfig::new(endpoint);
     Some(SourceKind::Api(ApiConfig {
         timeout,
@@ -244,6 +256,31 @@ fn api_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind> 
         max_pages: api.max_pages.unwrap_or(defaults.max_pages),
         max_bytes: api.max_bytes.unwrap_or(defaults.max_bytes),
         full_sync_interval,
+        bearer_token_file,
         ..defaults
     }))
+}
+
+/// The `bearerTokenFile` of an api source's `auth`: it must hold a token now, so a typo fails at
+/// load rather than at the first sync. Only the path is kept; the source reads the token itself
+/// (and again whenever the file changes). Like git's `passwordFile`, a relative path is relative
+/// to the working directory.
+fn bearer_token_file(auth: RawApiAuth, key: &str, p: &mut Problems) -> Option<PathBuf> {
+    let key = format!("{key}.bearerTokenFile");
+    let Some(path) = auth.bearer_token_file.filter(|path| !path.as_os_str().is_empty()) else {
+        p.push(&key, "is required: a file holding the bearer token (or remove `auth`)");
+        return None;
+    };
+    let problem = match std::fs::read_to_string(&path) {
+        Ok(text) => match thv_domain::spec::bearer_token(&text) {
+            Ok(_) => return Some(path),
+            Err(problem) => format!("{} {problem}", path.display()),
+        },
+        Err(e) => format!(
+            "cannot read {}: {e}; create the file with the token (readable by this process) or fix the path",
+            path.display()
+        ),
+    };
+    p.push(&key, problem);
+    None
 }
