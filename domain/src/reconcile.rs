@@ -148,8 +148,10 @@ pub fn reconcile(
     let mut next: Vec<Entry> = next.into_values().collect();
     // The flag an upstream's metadata gives, for the entries that came with it in this fetch: where
     // it agrees with ours, the upstream moved `updatedAt` itself (or the flag did not move there).
-    let given: Vec<Option<bool>> =
-        next.iter().map(|e| upstream_flags.get(&(e.server.name().clone(), e.server.version().clone())).copied()).collect();
+    let given: Vec<Option<bool>> = next
+        .iter()
+        .map(|e| upstream_flags.get(&(e.server.name().clone(), e.server.version().clone())).copied())
+        .collect();
     relatest_unless(previous, &mut next, now, |i, e| given[i] == Some(e.official.is_latest));
     (next, changes)
 }

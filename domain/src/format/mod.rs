@@ -272,7 +272,8 @@ fn parse_list_item(item: Value) -> Result<ParsedServer, String> {
 }
 
 /// Reads an official `_meta` block leniently: unknown keys are ignored, `statusChangedAt` defaults
-/// to `updatedAt`, `isLatest` is recomputed by the registry anyway.
+/// to `updatedAt`. `isLatest` is kept as the upstream gives it (false when absent): the source
+/// recomputes the flag, and where the upstream's agrees the upstream's `updatedAt` stands.
 fn parse_official(meta: Value) -> Result<OfficialMeta, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -285,6 +286,8 @@ fn parse_official(meta: Value) -> Result<OfficialMeta, String> {
         published_at: chrono::DateTime<chrono::Utc>,
         #[serde(default, with = "opt_ts")]
         updated_at: Option<chrono::DateTime<chrono::Utc>>,
+        #[serde(default)]
+        is_latest: bool,
     }
     mod opt_ts {
         use serde::{Deserialize, Deserializer};
@@ -306,7 +309,7 @@ fn parse_official(meta: Value) -> Result<OfficialMeta, String> {
         status_message: loose.status_message,
         published_at: loose.published_at,
         updated_at,
-        is_latest: false,
+        is_latest: loose.is_latest,
     })
 }
 

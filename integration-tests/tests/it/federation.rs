@@ -78,7 +78,15 @@ async fn a_mirror_serves_exactly_what_the_upstream_serves_and_converges() {
 
     let want = rows(&a, "").await.unwrap();
     let got = rows(&b, "").await.unwrap();
-    assert_eq!(got, want, "the mirror converges, tombstones and the moved latest flag included");
+    let differ: Vec<String> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .map(|(k, v)| {
+            format!("{k}: upstream {} mirror {}", v["_meta"], got.get(k).map_or(json!(null), |g| g["_meta"].clone()))
+        })
+        .collect();
+    assert!(differ.is_empty(), "the mirror converges, tombstones and the moved latest flag included: {differ:#?}");
+    assert_eq!(got, want);
     assert_eq!(got["io.example/server-010@1.1.0"]["_meta"][OFFICIAL]["status"], json!("deleted"));
     assert_eq!(got["io.example/server-010@1.0.0"]["_meta"][OFFICIAL]["isLatest"], json!(true));
     assert_eq!(got["io.example/server-020@2.0.0"]["_meta"][OFFICIAL]["isLatest"], json!(true));

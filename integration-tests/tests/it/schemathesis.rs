@@ -50,14 +50,6 @@ include-tag = "Entries"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "501"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429", "5xx"]
 
-# `POST /validate` answers every body with 200 and `valid: false` (as the official server does).
-[[operations]]
-include-operation-id = "validate_server"
-checks.negative_data_rejection.enabled = false
-
-[[operations]]
-include-operation-id = "validate_registry_server"
-checks.negative_data_rejection.enabled = false
 "#;
 
 /// The schemathesis executable: `THV_SCHEMATHESIS`, else the default venv of

@@ -107,6 +107,9 @@ pub struct PublishEntryRequest {
     pub claims: Option<poem_openapi::types::Any<Value>>,
 }
 
+/// Any JSON value (what `POST /validate` takes: it reports what is wrong with it).
+type AnyJson = poem_openapi::types::Any<Value>;
+
 /// What a write operation asks for, before its body is read.
 enum Ask<'a> {
     Publish(Result<Value, String>),
@@ -259,7 +262,9 @@ impl PublishApi {
             readable_registry(&self.catalog, req, Some(name)).map_err(|r| refusal_problem(&r))?;
         }
         let issues = match body {
-            Err(message) => vec![issue("body", &message)],
+            Err(message) => {
+                return Err(super::problem::Problem::invalid(StatusCode::BAD_REQUEST, "body", message, None));
+            }
             Ok(doc) => {
                 let shape = check_shape(&doc);
                 if shape.is_empty() { validate(&doc) } else { shape }
@@ -556,10 +561,10 @@ impl PublishApi {
 
     /// Validate a server.json without publishing it.
     ///
-    /// Always 200: `valid` and the `issues` found (the checks of `POST /publish` that need only
-    /// the document).
+    /// Any JSON document is answered with 200: `valid` and the `issues` found (the checks of
+    /// `POST /publish` that need only the document); a body that is not JSON is a 400.
     #[oai(path = "/v0.1/validate", method = "post", operation_id = "validate_server", tag = "ApiTags::Publish")]
-    async fn validate(&self, req: &Request, body: JsonBody<ServerDetail>) -> ValidateResponse {
+    async fn validate(&self, req: &Request, body: JsonBody<AnyJson>) -> ValidateResponse {
         match self.validate_in(req, None, body.value) {
             Ok(r) => ValidateResponse::Ok(Json(r)),
             Err(p) => p.into(),
@@ -578,7 +583,7 @@ impl PublishApi {
         req: &Request,
         /// Registry name.
         registry: Path<String>,
-        body: JsonBody<ServerDetail>,
+        body: JsonBody<AnyJson>,
     ) -> ValidateResponse {
         match self.validate_in(req, Some(&registry.0), body.value) {
             Ok(r) => ValidateResponse::Ok(Json(r)),
@@ -655,7 +660,7 @@ pub enum ValidateResponse {
     /// The validation result (also for an invalid document).
     #[oai(status = 200)]
     Ok(Json<ValidationResult>),
-    /// A path parameter is malformed.
+    /// The body is not JSON, or a path parameter is malformed.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<super::problem::Problem>),
     /// The body is not sent as JSON (`Content-Type: application/json`).
@@ -671,6 +676,10 @@ pub enum ValidateResponse {
 
 impl From<super::problem::Problem> for ValidateResponse {
     fn from(p: super::problem::Problem) -> Self {
-        if p.status == 401 { Self::Unauthorized(Json(p)) } else { Self::NotFound(Json(p)) }
+        match p.status {
+            400 => Self::BadRequest(Json(p)),
+            401 => Self::Unauthorized(Json(p)),
+            _ => Self::NotFound(Json(p)),
+        }
     }
 }
