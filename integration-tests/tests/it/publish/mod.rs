@@ -10,6 +10,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
 mod official;
+mod replicas;
 mod status;
 
 use std::path::PathBuf;
