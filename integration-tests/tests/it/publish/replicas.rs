@@ -68,30 +68,31 @@ async fn replicas_serve_each_others_writes_and_one_duplicate_wins() {
     let b = app.spawn().await.unwrap();
     a.wait_ready().await.unwrap();
     b.wait_ready().await.unwrap();
-    let t = w.writer();
+    let token = w.writer();
+    let t = token.as_str();
 
     // A publish on A is served by B (the change feed), and a delete on B moves A's latest.
     for v in ["1.0.0", "2.0.0"] {
-        assert_eq!(publish(&a, Some(&t), &doc("io.example/shared", v)).await.status, 200);
+        assert_eq!(publish(&a, Some(t), &doc("io.example/shared", v)).await.status, 200);
     }
     let latest = version_path("io.example/shared", "latest");
     wait_until("B serves A's publish", WAIT, || async {
-        let reply = b.call("GET", &latest, Some(&t)).await?;
+        let reply = b.call("GET", &latest, Some(t)).await?;
         Ok((reply.status == 200 && reply.json()?["server"]["version"] == "2.0.0").then_some(()))
     })
     .await
     .unwrap();
-    let deleted = b.call("DELETE", &version_path("io.example/shared", "2.0.0"), Some(&t)).await.unwrap();
+    let deleted = b.call("DELETE", &version_path("io.example/shared", "2.0.0"), Some(t)).await.unwrap();
     assert_eq!(deleted.status, 200, "B writes on the rows A wrote: {}", deleted.body);
     wait_until("A's latest moved", WAIT, || async {
-        let reply = a.call("GET", &latest, Some(&t)).await?;
+        let reply = a.call("GET", &latest, Some(t)).await?;
         Ok((reply.json()?["server"]["version"] == "1.0.0").then_some(()))
     })
     .await
     .unwrap();
     let (sa, sb) = (
-        a.call("GET", "/v1/sources/internal", Some(&t)).await.unwrap().json().unwrap(),
-        b.call("GET", "/v1/sources/internal", Some(&t)).await.unwrap().json().unwrap(),
+        a.call("GET", "/v1/sources/internal", Some(t)).await.unwrap().json().unwrap(),
+        b.call("GET", "/v1/sources/internal", Some(t)).await.unwrap().json().unwrap(),
     );
     assert_eq!(sa["sync"], sb["sync"], "both replicas report the last write");
     assert_eq!(sb["sync"]["serverCount"], 1);
@@ -99,8 +100,8 @@ async fn replicas_serve_each_others_writes_and_one_duplicate_wins() {
     // The same version published on both at once: one 200, one 400, one row.
     for round in 0..10 {
         let name = format!("io.example/race-{round}");
-        let d = doc(&name, "1.0.0");
-        let (ra, rb) = tokio::join!(publish(&a, Some(&t), &d), publish(&b, Some(&t), &d));
+        let same = doc(&name, "1.0.0");
+        let (ra, rb) = tokio::join!(publish(&a, Some(t), &same), publish(&b, Some(t), &same));
         let mut statuses = [ra.status, rb.status];
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 400], "round {round}: {} / {}", ra.body, rb.body);
@@ -109,12 +110,12 @@ async fn replicas_serve_each_others_writes_and_one_duplicate_wins() {
         let versions = format!("/v0.1/servers/{}/versions", name.replace('/', "%2F"));
         for s in [&a, &b] {
             wait_until("one version on both replicas", WAIT, || async {
-                let reply = s.call("GET", &versions, Some(&t)).await?;
+                let reply = s.call("GET", &versions, Some(t)).await?;
                 Ok((reply.status == 200 && reply.json()?["servers"].as_array().map(Vec::len) == Some(1)).then_some(()))
             })
             .await
             .unwrap();
         }
     }
-    assert_eq!(everything(&a, &t).await, everything(&b, &t).await);
+    assert_eq!(everything(&a, t).await, everything(&b, t).await);
 }
