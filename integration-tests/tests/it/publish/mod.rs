@@ -9,6 +9,7 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test on purpose")]
 
+mod mirror;
 mod official;
 mod replicas;
 mod status;
