@@ -170,6 +170,7 @@ async fn insert_entries(
     source: &SourceName,
     entries: &[Entry],
     what: &str,
+    on_error: fn(&str, &sqlx::Error) -> StoreError,
 ) -> Result<(), StoreError> {
     for batch in entries.chunks(INSERT_BATCH) {
         let c = Columns::of(batch)?;
@@ -186,7 +187,7 @@ async fn insert_entries(
             .bind(c.is_latest)
             .execute(&mut **tx)
             .await
-            .map_err(|e| write_error(what, &e))?;
+            .map_err(|e| on_error(what, &e))?;
     }
     Ok(())
 }
@@ -265,7 +266,7 @@ impl EntryStore for PostgresStore {
         // First: the upsert locks the source's row, so concurrent replaces of a source serialise.
         upsert_status(&mut tx, source, status).await?;
         sqlx::query(DELETE_ENTRIES).bind(source.as_str()).execute(&mut *tx).await.map_err(|e| db_error(&what, &e))?;
-        insert_entries(&mut tx, source, entries, &what).await?;
+        insert_entries(&mut tx, source, entries, &what, db_error).await?;
         notify(&mut tx, source).await?;
         tx.commit().await.map_err(|e| db_error(&what, &e))?;
         tracing::debug!(source = %source, entries = entries.len(), elapsed = ?started.elapsed(), "replaced source entries");
@@ -305,7 +306,7 @@ impl EntryStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error(&what, &e))?;
-        insert_entries(&mut tx, source, next, &what).await?;
+        insert_entries(&mut tx, source, next, &what, write_error).await?;
         notify(&mut tx, source).await?;
         tx.commit().await.map_err(|e| write_error(&what, &e))
     }
