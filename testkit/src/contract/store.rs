@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 use thv_domain::{Entry, OfficialMeta, Revision, ServerJson, SourceName, Status, SyncPhase, SyncStatus};
-use thv_ports::EntryStore;
+use thv_ports::{EntryStore, NameWrite};
 
 /// A source name (panics on an invalid one).
 pub fn source(name: &str) -> SourceName {
@@ -113,12 +113,76 @@ where
     store.replace(&source("d"), &[], &status(SyncPhase::Synced, "rev-d", 0)).await.unwrap();
     assert!(store.load(&source("d")).await.unwrap().unwrap().entries.is_empty());
 
+    let managed = managed_writes(store.as_ref()).await;
+
     // Everything survives a restart.
     drop(store);
     let store = open().await;
     let all = store.load_all().await.unwrap();
     let names: Vec<&str> = all.iter().map(|s| s.source.as_str()).collect();
-    assert_eq!(names, vec!["a", "b", "c", "d"]);
+    assert_eq!(names, vec!["a", "b", "c", "d", "m"]);
     assert_eq!((&all[0].entries, &all[0].status), (&a2, &failed));
     assert_eq!(all[1].entries, b1);
+    assert_eq!((&all[4].entries, &all[4].status), (&managed.0, &managed.1), "managed writes survive a restart");
+}
+
+/// `write_name` on source `m`: creates the source, replaces one name's versions only, refuses a
+/// stale `expected` without writing anything. Returns what `m` holds at the end.
+async fn managed_writes(store: &dyn EntryStore) -> (Vec<Entry>, SyncStatus) {
+    let m = source("m");
+    let all = entries("m", 6);
+    let name = all[2].server.name().clone();
+    let of = |es: &[Entry], n: &thv_domain::ServerName| {
+        es.iter().filter(|e| e.server.name() == n).cloned().collect::<Vec<_>>()
+    };
+    let others: Vec<Entry> = all.iter().filter(|e| *e.server.name() != name).cloned().collect();
+    let st = status(SyncPhase::Synced, "write-1", 6);
+    // The first write creates the source (each name written on its own).
+    let mut names: Vec<thv_domain::ServerName> = all.iter().map(|e| e.server.name().clone()).collect();
+    names.dedup();
+    for n in &names {
+        let next = of(&all, n);
+        let write = NameWrite { source: &m, name: n, expected: &[], next: &next, status: &st };
+        store.write_name(write).await.unwrap();
+    }
+    let loaded = store.load(&m).await.unwrap().unwrap();
+    assert_eq!((&loaded.entries, &loaded.status), (&all, &st));
+
+    // An edit of one name: new metadata with nanoseconds, a new version; the others untouched.
+    let current = of(&all, &name);
+    let mut next = current.clone();
+    next[0].official.updated_at += Duration::nanoseconds(1);
+    next[0].official.status = Status::Deprecated;
+    next[0].official.status_message = Some("use the next one".to_owned());
+    let mut added = next[0].clone();
+    let mut doc = added.server.to_map();
+    doc.insert("version".into(), json!("9.9.9-rc.1"));
+    added.server = Arc::new(ServerJson::from_map(&doc).unwrap());
+    next.push(added);
+    let st2 = status(SyncPhase::Synced, "write-2", 6);
+    store
+        .write_name(NameWrite { source: &m, name: &name, expected: &current, next: &next, status: &st2 })
+        .await
+        .unwrap();
+    let loaded = store.load(&m).await.unwrap().unwrap();
+    assert_eq!(of(&loaded.entries, &name), next);
+    assert_eq!(loaded.entries.iter().filter(|e| *e.server.name() != name).cloned().collect::<Vec<_>>(), others);
+    assert_eq!(loaded.status, st2);
+    let sorted = loaded
+        .entries
+        .windows(2)
+        .all(|w| (w[0].server.name(), w[0].server.version()) < (w[1].server.name(), w[1].server.version()));
+    assert!(sorted, "entries stay sorted by (name, version)");
+
+    // A stale `expected` (what was read before the edit), a missing and an extra version: each
+    // is a conflict, and nothing changes.
+    let stale = status(SyncPhase::Synced, "stale", 0);
+    for expected in [current.clone(), next[..1].to_vec(), [next.clone(), next[..1].to_vec()].concat()] {
+        let write = NameWrite { source: &m, name: &name, expected: &expected, next: &[], status: &stale };
+        let err = store.write_name(write).await.unwrap_err();
+        assert!(matches!(err, thv_ports::StoreError::Conflict(_)), "{err:?}");
+    }
+    let after = store.load(&m).await.unwrap().unwrap();
+    assert_eq!((&after.entries, &after.status), (&loaded.entries, &st2), "a refused write changes nothing");
+    (after.entries, after.status)
 }
