@@ -215,7 +215,7 @@ pub fn describe(c: &Config) -> String {
         let missing = match &s.kind {
             SourceKind::File { path } if !path.is_file() => " (warning: the file does not exist yet)",
             SourceKind::Managed(m) if m.allow_anonymous_writes && c.auth.mode == auth::AuthMode::Anonymous => {
-                " (warning: allowAnonymousWrites is on: anyone who reaches this server can publish, edit and delete its entries; for local development only)"
+                " warning: allowAnonymousWrites is on: anyone who reaches this server can publish, edit and delete its entries; for local development only"
             }
             SourceKind::Managed(m) if m.allow_anonymous_writes => {
                 " (allowAnonymousWrites is on but has no effect: auth.mode is oauth, so writes need the manageEntries role)"
@@ -229,6 +229,10 @@ pub fn describe(c: &Config) -> String {
             }
             _ => String::new(),
         };
+        if s.kind.managed().is_some() {
+            let _ = writeln!(out, "  - {} (managed: {}){missing}", s.name, s.kind.location());
+            continue;
+        }
         let _ = writeln!(
             out,
             "  - {} ({} {}{auth}{missing}), format {}, every {}",
