@@ -202,6 +202,10 @@ pub fn remote_in_use<'a>(entries: &'a [Entry], server: &ServerJson) -> Option<(S
 }
 
 fn remote_urls(server: &ServerJson) -> Vec<String> {
+    // Most documents have no remotes: skip parsing those.
+    if !server.json().contains("\"remotes\"") {
+        return Vec::new();
+    }
     let doc = server.to_map();
     doc.get("remotes")
         .and_then(serde_json::Value::as_array)

@@ -27,8 +27,10 @@ const STATUS_FILE: &str = "status.json";
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     root: PathBuf,
-    /// Held by a managed write from its read to its commit, so two writes never interleave.
-    writing: std::sync::Arc<std::sync::Mutex<()>>,
+    /// The entries of each managed source as last written, held by a managed write from its read
+    /// to its commit (so two writes never interleave, and a write does not re-read the whole
+    /// source from disk).
+    managed: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<SourceName, Vec<Entry>>>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,7 +54,7 @@ impl EmbeddedStore {
         let root = root.into();
         let sources = root.join("sources");
         create_dir_durable(&sources).map_err(|e| unavailable("create data directory", &sources, &e))?;
-        Ok(Self { root, writing: std::sync::Arc::default() })
+        Ok(Self { root, managed: std::sync::Arc::default() })
     }
 
     fn dir(&self, source: &SourceName) -> PathBuf {
@@ -130,11 +132,18 @@ impl EmbeddedStore {
         next: &[Entry],
         status: &SyncStatus,
     ) -> Result<(), StoreError> {
-        let _writing = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut entries = self.load_sync(source)?.map(|s| s.entries).unwrap_or_default();
+        let mut managed = self.managed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = match managed.remove(source) {
+            Some(entries) => entries,
+            None => self.load_sync(source)?.map(|s| s.entries).unwrap_or_default(),
+        };
         let write = NameWrite { source, name, expected, next, status };
-        super::apply_name_write(&mut entries, &write)?;
-        self.replace_sync(source, &entries, status)
+        let before = entries.clone();
+        let applied =
+            super::apply_name_write(&mut entries, &write).and_then(|()| self.replace_sync(source, &entries, status));
+        // What is on disk now: the new entries, or the old ones when the write failed.
+        managed.insert(source.clone(), if applied.is_ok() { entries } else { before });
+        applied
     }
 
     fn write_status_sync(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
@@ -265,7 +274,12 @@ impl EntryStore for EmbeddedStore {
 
     async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
         let (source, entries, status) = (source.clone(), entries.to_vec(), status.clone());
-        self.blocking(move |this| this.replace_sync(&source, &entries, &status)).await
+        self.blocking(move |this| {
+            // A replace is not a managed write: forget what managed writes remembered.
+            this.managed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&source);
+            this.replace_sync(&source, &entries, &status)
+        })
+        .await
     }
 
     async fn write_status(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError> {
