@@ -1,8 +1,8 @@
 //! Path normalisation before routing:
 //! - `/v0/…` and `/registry/{r}/v0/…` are served exactly as `/v0.1/…` (identical behaviour);
-//! - a server name sent with an unencoded `/` (`/servers/io.github.x/y/versions`) is re-encoded
-//!   (`io.github.x%2Fy`), since a name has exactly one `/`; same for the legacy
-//!   `/api/v0/servers/{namespace}/{name}`.
+//! - a server name sent with an unencoded `/` (`/servers/io.github.x/y/versions`,
+//!   `/servers/io.github.x/y/status`, `/servers/io.github.x/y`) is re-encoded (`io.github.x%2Fy`),
+//!   since a name has exactly one `/`; same for the legacy `/api/v0/servers/{namespace}/{name}`.
 
 use poem::http::Uri;
 use poem::http::uri::PathAndQuery;
@@ -25,7 +25,14 @@ pub fn rewrite_path(path: &str) -> Option<String> {
             segs[i] = "v0.1";
             changed = true;
         }
-        if segs.get(i + 1) == Some(&"servers") && splits_name(&segs, i + 2, |rest| rest.get(2) == Some(&"versions")) {
+        // `{ns}/{name}` followed by `versions` or `status`, or alone (the latest version) unless
+        // the second part reads as the sub-resource (`{name}/versions` lists versions of a name
+        // sent encoded; a server literally named `ns/versions` is reached encoded).
+        let named = |rest: &[&str]| {
+            matches!(rest.get(2), Some(&"versions" | &"status"))
+                || (rest.len() == 2 && !matches!(rest[1], "versions" | "status"))
+        };
+        if segs.get(i + 1) == Some(&"servers") && splits_name(&segs, i + 2, named) {
             name_at = Some(i + 2);
         }
     } else if segs.len() > 3 && segs[1..4] == ["api", "v0", "servers"] && splits_name(&segs, 4, |rest| rest.len() == 2)
@@ -88,6 +95,13 @@ mod tests {
             ),
             ("/v0.1/servers/io.x%2Fy/versions/versions", None),
             ("/v0.1/servers/ns/versions/versions/1", Some("/v0.1/servers/ns%2Fversions/versions/1")),
+            ("/v0.1/servers/io.x/y", Some("/v0.1/servers/io.x%2Fy")),
+            ("/v0/servers/io.x/y", Some("/v0.1/servers/io.x%2Fy")),
+            ("/v0.1/servers/io.x%2Fy", None),
+            ("/v0.1/servers/no-slash/versions", None),
+            ("/registry/r/v0.1/servers/io.x/y", Some("/registry/r/v0.1/servers/io.x%2Fy")),
+            ("/v0.1/servers/io.x/y/status", Some("/v0.1/servers/io.x%2Fy/status")),
+            ("/v0.1/servers/io.x/y/versions/1.0.0/status", Some("/v0.1/servers/io.x%2Fy/versions/1.0.0/status")),
             ("/api/v0/servers/io.x/y", Some("/api/v0/servers/io.x%2Fy")),
             ("/api/v0/servers/io.x%2Fy", None),
             ("/api/v0/servers", None),

@@ -61,6 +61,29 @@ async fn server_names_arrive_encoded_or_not_and_versions_with_plus() {
     assert_eq!(official(&latest)["isLatest"], json!(true));
 }
 
+/// `GET /v0/servers/{name}`, as third-party clients of the official registry call it: the latest
+/// version, the name encoded or with a raw `/`, at the root and per registry.
+#[tokio::test]
+async fn a_server_by_name_is_its_latest_version() {
+    let h = seeded().await;
+    let (_, _, latest) = h.get("/v0.1/servers/io.github.acme%2Fweather/versions/latest").await;
+    for path in [
+        "/v0/servers/io.github.acme%2Fweather",
+        "/v0.1/servers/io.github.acme%2Fweather",
+        "/v0/servers/io.github.acme/weather",
+        "/v0.1/servers/io.github.acme/weather",
+        "/registry/reg/v0/servers/io.github.acme/weather",
+        "/registry/reg/v0.1/servers/io.github.acme%2Fweather",
+    ] {
+        let (status, _, body) = h.get(path).await;
+        assert_eq!((status, &body), (StatusCode::OK, &latest), "{path}");
+    }
+    let (status, _, missing) = h.get("/v0/servers/io.github.acme/nope").await;
+    assert_eq!((status, missing["detail"].as_str()), (StatusCode::NOT_FOUND, Some("Server not found")));
+    let (status, _, _) = h.get("/v0/servers/no-slash").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not a namespace/name");
+}
+
 #[tokio::test]
 async fn legacy_paths_serve_latest_versions() {
     let h = seeded().await;

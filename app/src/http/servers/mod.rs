@@ -294,6 +294,40 @@ impl ServersApi {
         self.version(req, Some(&registry.0), &server_name.0, &version.0, include_deleted.0.unwrap_or(false)).into()
     }
 
+    /// Get the latest version of a server in the default registry.
+    ///
+    /// What clients of the official registry call for one server: the same as
+    /// `versions/latest`. The name is URL-encoded (`/` as `%2F`) or sent with a raw `/`.
+    #[oai(path = "/v0.1/servers/:serverName", method = "get", operation_id = "get_server", tag = "ApiTags::Servers")]
+    async fn get_server(
+        &self,
+        req: &Request,
+        /// Server name, e.g. `io.github.user%2Fweather` (or `io.github.user/weather`).
+        #[oai(name = "serverName")]
+        server_name: Path<String>,
+    ) -> VersionResponse {
+        self.version(req, None, &server_name.0, "latest", false).into()
+    }
+
+    /// Get the latest version of a server in a registry.
+    #[oai(
+        path = "/registry/:registry/v0.1/servers/:serverName",
+        method = "get",
+        operation_id = "get_registry_server",
+        tag = "ApiTags::Servers"
+    )]
+    async fn get_registry_server(
+        &self,
+        req: &Request,
+        /// Registry name.
+        registry: Path<String>,
+        /// Server name, e.g. `io.github.user%2Fweather` (or `io.github.user/weather`).
+        #[oai(name = "serverName")]
+        server_name: Path<String>,
+    ) -> VersionResponse {
+        self.version(req, Some(&registry.0), &server_name.0, "latest", false).into()
+    }
+
     /// List servers of the default registry (legacy path).
     ///
     /// Like `GET /v0.1/servers`, but returns only the latest version of each server unless
