@@ -125,12 +125,12 @@ impl Call {
     }
 }
 
-/// Every call the walk makes: each operation of the document with every filling of its path
-/// parameters (`/v0.1/…` paths also under `/v0/…`), and the routes outside the document.
+/// Every call the walk makes: each operation of the document without a request body (`GET`,
+/// `POST`, `DELETE`) with every filling of its path parameters (`/v0.1/…` paths also under `/v0/…`), and the routes outside the document.
 pub(super) fn calls(spec: &Value) -> Vec<Call> {
     let mut templates: BTreeSet<(&'static str, String)> = BTreeSet::new();
     for (template, item) in spec["paths"].as_object().unwrap() {
-        for (method, key) in [("GET", "get"), ("POST", "post")] {
+        for (method, key) in [("GET", "get"), ("POST", "post"), ("DELETE", "delete")] {
             let Some(op) = item.get(key) else { continue };
             if op.get("requestBody").is_some() {
                 continue;
