@@ -39,6 +39,9 @@ pub struct HttpLimits {
     /// Most bytes of rendered listing pages kept in memory (their length plus their key and
     /// `ETag`); 0: no page cache, every listing is rendered per request.
     pub page_cache_bytes: u64,
+    /// `max-age` of the `Cache-Control: public, max-age=N` that reads of public registries carry
+    /// (registries behind a token send `private`).
+    pub cache_max_age: Duration,
 }
 
 impl Default for HttpLimits {
@@ -52,6 +55,7 @@ impl Default for HttpLimits {
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             page_cache_bytes: 64 * 1024 * 1024,
+            cache_max_age: Duration::from_secs(30),
         }
     }
 }
@@ -106,8 +110,18 @@ pub fn normalize(raw: &RawHttp, problems: &mut Vec<String>) -> HttpLimits {
         write_timeout: timeout(&raw.write_timeout, d.write_timeout, "http.writeTimeout", problems),
         max_connections,
         page_cache_bytes: raw.page_cache_bytes.unwrap_or(d.page_cache_bytes),
+        cache_max_age: duration::setting(
+            raw.cache_max_age.as_deref(),
+            d.cache_max_age,
+            MAX_CACHE_MAX_AGE,
+            "http.cacheMaxAge",
+            problems,
+        ),
     }
 }
+
+/// Largest accepted `cacheMaxAge`: a day (clients would keep stale catalogues longer).
+pub const MAX_CACHE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[cfg(test)]
 mod tests {
@@ -133,13 +147,14 @@ mod tests {
         );
         assert_eq!((d.write_timeout, d.max_connections), (Duration::from_secs(30), 10_000));
         assert_eq!(d.page_cache_bytes, 64 * 1024 * 1024);
+        assert_eq!(d.cache_max_age, Duration::from_secs(30));
         assert_eq!(load("http: {}\n", &[]).unwrap(), d);
     }
 
     #[test]
     fn every_key_is_read() {
         let c = load(
-            "http:\n  maxBodyBytes: 2048\n  maxHeaderBytes: 4096\n  requestTimeout: 1500ms\n  readHeaderTimeout: 2s\n  idleTimeout: 2m\n  writeTimeout: 5s\n  maxConnections: 7\n  pageCacheBytes: 0\n",
+            "http:\n  maxBodyBytes: 2048\n  maxHeaderBytes: 4096\n  requestTimeout: 1500ms\n  readHeaderTimeout: 2s\n  idleTimeout: 2m\n  writeTimeout: 5s\n  maxConnections: 7\n  pageCacheBytes: 0\n  cacheMaxAge: 0s\n",
             &[],
         )
         .unwrap();
@@ -154,6 +169,7 @@ mod tests {
                 write_timeout: Duration::from_secs(5),
                 max_connections: 7,
                 page_cache_bytes: 0,
+                cache_max_age: Duration::ZERO,
             }
         );
     }

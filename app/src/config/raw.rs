@@ -81,6 +81,9 @@ pub struct RawHttp {
     /// Most bytes of rendered listing pages kept in memory; 0 turns the page cache off. Default
     /// 67108864 (64 MiB).
     pub page_cache_bytes: Option<u64>,
+    /// `max-age` of `Cache-Control` on reads of public registries. Default `30s`; `0s`: clients
+    /// revalidate every time (with the `ETag`).
+    pub cache_max_age: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -44,20 +44,20 @@ type Apis = (ServersApi, PublishApi, ManageApi, DeployedApi, OpsApi);
 /// The OpenAPI service over a catalogue (deployed-server listing not configured, default page
 /// cache).
 pub fn api_service(catalog: Arc<Catalog>) -> OpenApiService<Apis, ()> {
-    api_service_with(catalog, DeploymentsSource::NotConfigured, HttpLimits::default().page_cache_bytes)
+    api_service_with(catalog, DeploymentsSource::NotConfigured, &HttpLimits::default())
 }
 
-/// The OpenAPI service over a catalogue and a source of deployed servers, with a page cache of
-/// at most `page_cache_bytes` (0: none).
+/// The OpenAPI service over a catalogue and a source of deployed servers, with the read path's
+/// settings of `limits` (page cache size, `Cache-Control` max-age).
 pub fn api_service_with(
     catalog: Arc<Catalog>,
     deployments: DeploymentsSource,
-    page_cache_bytes: u64,
+    limits: &HttpLimits,
 ) -> OpenApiService<Apis, ()> {
     let version = VersionInfo::from(BuildInfo::current());
     OpenApiService::new(
         (
-            ServersApi::new(catalog.clone(), page_cache_bytes),
+            ServersApi::new(catalog.clone(), limits.page_cache_bytes, limits.cache_max_age),
             PublishApi { catalog: catalog.clone() },
             ManageApi { catalog: catalog.clone() },
             DeployedApi { catalog: catalog.clone(), source: deployments },
@@ -95,7 +95,7 @@ pub fn app_with(
     limits: HttpLimits,
     auth: auth::Auth,
 ) -> impl Endpoint {
-    let service = api_service_with(catalog, deployments, limits.page_cache_bytes);
+    let service = api_service_with(catalog, deployments, &limits);
     let routes = observe::RouteTable::leak(&service.spec(), OUTSIDE_API);
     let auth = Arc::new(auth);
     let metadata = auth::protected_resource_metadata(&auth);

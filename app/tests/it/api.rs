@@ -61,6 +61,33 @@ async fn server_names_arrive_encoded_or_not_and_versions_with_plus() {
     assert_eq!(official(&latest)["isLatest"], json!(true));
 }
 
+/// Reads of a public registry may be cached by anyone for `http.cacheMaxAge` (default 30 s, as
+/// the official registry's ingress does); 304s say the same. Errors and writes carry no such header.
+#[tokio::test]
+async fn public_reads_carry_cache_control() {
+    let h = seeded().await;
+    let cache = |headers: &poem::http::HeaderMap| headers.get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+    for path in
+        ["/v0.1/servers", "/v0.1/servers/io.github.acme%2Fweather/versions", "/v0/servers/io.github.acme/weather"]
+    {
+        let (status, headers, _) = h.get(path).await;
+        assert_eq!((status, cache(&headers).as_deref()), (StatusCode::OK, Some("public, max-age=30")), "{path}");
+        let etag = headers.get("etag").unwrap().to_str().unwrap().to_owned();
+        let (status, headers, _) = h.get_with(path, &[("if-none-match", &etag)]).await;
+        assert_eq!(
+            (status, cache(&headers).as_deref()),
+            (StatusCode::NOT_MODIFIED, Some("public, max-age=30")),
+            "{path}"
+        );
+    }
+    let (status, headers, _) = h.get("/v0/servers/io.github.acme/nope").await;
+    assert_eq!((status, cache(&headers)), (StatusCode::NOT_FOUND, None));
+
+    let longer = single().set("http", json!({"cacheMaxAge": "5m"})).in_process().await;
+    let (_, headers, _) = longer.get("/v0.1/servers").await;
+    assert_eq!(cache(&headers).as_deref(), Some("public, max-age=300"));
+}
+
 /// `GET /v0/servers/{name}`, as third-party clients of the official registry call it: the latest
 /// version, the name encoded or with a raw `/`, at the root and per registry.
 #[tokio::test]

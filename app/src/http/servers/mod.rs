@@ -40,25 +40,32 @@ pub struct ServersApi {
     /// and the request's path and query: a new snapshot simply stops hitting the old keys, which
     /// age out. `None` when `http.pageCacheBytes` is 0.
     pages: Option<PageCache>,
+    /// `Cache-Control` of reads of public registries: `public, max-age=N`.
+    public_cache: String,
 }
+
+/// `Cache-Control` of reads of registries behind a token.
+const PRIVATE_CACHE: &str = "private";
 
 impl ServersApi {
     /// The read API over `catalog`, keeping at most `page_cache_bytes` of rendered listing pages
-    /// (0: none).
-    pub fn new(catalog: Arc<Catalog>, page_cache_bytes: u64) -> Self {
-        Self { catalog, pages: PageCache::new(page_cache_bytes) }
+    /// (0: none); reads of public registries may be cached for `cache_max_age`.
+    pub fn new(catalog: Arc<Catalog>, page_cache_bytes: u64, cache_max_age: std::time::Duration) -> Self {
+        let public_cache = format!("public, max-age={}", cache_max_age.as_secs());
+        Self { catalog, pages: PageCache::new(page_cache_bytes), public_cache }
     }
 }
 
 /// Response of the list endpoints.
 #[derive(Debug, ApiResponse)]
 pub enum ListResponse {
-    /// A page of servers.
+    /// A page of servers. `Cache-Control` is `public, max-age=N` (`http.cacheMaxAge`) for a
+    /// public registry, `private` for one behind a token.
     #[oai(status = 200)]
-    Ok(PreRendered<ServerList>, #[oai(header = "ETag")] String),
+    Ok(PreRendered<ServerList>, #[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
     /// The page did not change since the `ETag` sent in `If-None-Match`.
     #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
+    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
     /// A query parameter is malformed (`cursor`, `updated_since`, or `include_deleted=false`
     /// together with `updated_since`).
     #[oai(status = 400, content_type = "application/problem+json")]
@@ -79,12 +86,12 @@ pub enum ListResponse {
 /// Response of the single-version endpoints.
 #[derive(Debug, ApiResponse)]
 pub enum VersionResponse {
-    /// The server version.
+    /// The server version. `Cache-Control` as for the lists.
     #[oai(status = 200)]
-    Ok(PreRendered<ServerResponse>, #[oai(header = "ETag")] String),
+    Ok(PreRendered<ServerResponse>, #[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
     /// The version did not change since the `ETag` sent in `If-None-Match`.
     #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
+    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
     /// The server name is not a valid `namespace/name`.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -104,8 +111,8 @@ pub enum VersionResponse {
 impl From<Outcome> for ListResponse {
     fn from(o: Outcome) -> Self {
         match o {
-            Outcome::Body(b, etag) => Self::Ok(PreRendered::new(b), etag),
-            Outcome::NotModified(etag) => Self::NotModified(etag),
+            Outcome::Body(b, etag, cache) => Self::Ok(PreRendered::new(b), etag, cache),
+            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache),
             Outcome::Refused(p, read::Refused::TokenRequired) => Self::Unauthorized(p.json()),
             Outcome::Refused(p, read::Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
             Outcome::BadRequest(p) => Self::BadRequest(p.json()),
@@ -117,8 +124,8 @@ impl From<Outcome> for ListResponse {
 impl From<Outcome> for VersionResponse {
     fn from(o: Outcome) -> Self {
         match o {
-            Outcome::Body(b, etag) => Self::Ok(PreRendered::new(b), etag),
-            Outcome::NotModified(etag) => Self::NotModified(etag),
+            Outcome::Body(b, etag, cache) => Self::Ok(PreRendered::new(b), etag, cache),
+            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache),
             Outcome::Refused(p, read::Refused::TokenRequired) => Self::Unauthorized(p.json()),
             Outcome::Refused(p, read::Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
             Outcome::BadRequest(p) => Self::BadRequest(p.json()),

@@ -17,8 +17,9 @@ use crate::http::problem::Problem;
 
 /// What a handler produced, before it is shaped into one operation's response enum.
 pub(super) enum Outcome {
-    Body(Bytes, String),
-    NotModified(String),
+    /// A body, its `ETag` and its `Cache-Control`.
+    Body(Bytes, String, String),
+    NotModified(String, String),
     /// The caller may not read the registry (or it does not exist).
     Refused(Problem, Refused),
     BadRequest(Problem),
@@ -59,8 +60,19 @@ const MAX_LIMIT: i64 = 100;
 impl ServersApi {
     /// The registry a request addresses (the default one at the root paths), when the caller may
     /// read it. A registry the caller may not read gets the same answer as a missing one.
-    fn registry(&self, req: &Request, registry: Option<&str>) -> Result<Arc<RegistrySnapshot>, Outcome> {
-        readable_registry(&self.catalog, req, registry).map(RegistrySlot::snapshot).map_err(|r| Outcome::refused(&r))
+    fn registry(&self, req: &Request, registry: Option<&str>) -> Result<(Arc<RegistrySnapshot>, String), Outcome> {
+        let slot = readable_registry(&self.catalog, req, registry).map_err(|r| Outcome::refused(&r))?;
+        Ok((slot.snapshot(), self.cache_control(slot)))
+    }
+
+    /// `public, max-age=N` for a public registry; `private` for one behind a token (a shared
+    /// cache must not hand it to another caller).
+    fn cache_control(&self, slot: &RegistrySlot) -> String {
+        if slot.config.access == thv_domain::access::AccessPolicy::Public {
+            self.public_cache.clone()
+        } else {
+            super::PRIVATE_CACHE.to_owned()
+        }
     }
 
     pub(super) fn list(
@@ -70,7 +82,7 @@ impl ServersApi {
         p: ListParams,
         default_version: Option<&str>,
     ) -> Outcome {
-        let reg = match self.registry(req, registry) {
+        let (reg, cache) = match self.registry(req, registry) {
             Ok(r) => r,
             Err(refused) => return refused,
         };
@@ -95,13 +107,13 @@ impl ServersApi {
             None => render(),
         };
         if not_modified(req, &etag) {
-            return Outcome::NotModified(etag.to_string());
+            return Outcome::NotModified(etag.to_string(), cache);
         }
-        Outcome::Body(body, etag.to_string())
+        Outcome::Body(body, etag.to_string(), cache)
     }
 
     pub(super) fn versions(&self, req: &Request, registry: Option<&str>, name: &str, include_deleted: bool) -> Outcome {
-        let reg = match self.registry(req, registry) {
+        let (reg, cache) = match self.registry(req, registry) {
             Ok(r) => r,
             Err(refused) => return refused,
         };
@@ -114,9 +126,9 @@ impl ServersApi {
         };
         let etag = etag(&reg.digest, req);
         if not_modified(req, &etag) {
-            return Outcome::NotModified(etag);
+            return Outcome::NotModified(etag, cache);
         }
-        Outcome::Body(Bytes::from(render_list(&rows, None)), etag)
+        Outcome::Body(Bytes::from(render_list(&rows, None)), etag, cache)
     }
 
     pub(super) fn version(
@@ -127,7 +139,7 @@ impl ServersApi {
         version: &str,
         include_deleted: bool,
     ) -> Outcome {
-        let reg = match self.registry(req, registry) {
+        let (reg, cache) = match self.registry(req, registry) {
             Ok(r) => r,
             Err(refused) => return refused,
         };
@@ -147,9 +159,9 @@ impl ServersApi {
         };
         let etag = etag(&reg.digest, req);
         if not_modified(req, &etag) {
-            return Outcome::NotModified(etag);
+            return Outcome::NotModified(etag, cache);
         }
-        Outcome::Body(row.json(), etag)
+        Outcome::Body(row.json(), etag, cache)
     }
 }
 

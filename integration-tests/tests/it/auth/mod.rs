@@ -273,3 +273,25 @@ async fn a_remembered_token_still_expires_on_time() {
     assert_challenge(&reply, "expired while remembered", Some("invalid_token"));
     assert!(reply.body.contains("expired"), "{}", reply.body);
 }
+
+/// Reads of a registry behind a token are `Cache-Control: private` (a shared cache must not hand
+/// them to another caller); a public registry's are `public, max-age=30`, with or without a token.
+#[tokio::test]
+async fn private_registries_are_not_cached_by_shared_caches() {
+    let key = TestKey::rsa("rsa-1").unwrap();
+    let idp = Idp::start(&[&key]).await.unwrap();
+    let env = start(&idp, None, "30s").await;
+    let s = &env.server;
+    let tenant_a = key.sign(&idp.claims("alice", &json!({"tenant": "a"}))).unwrap();
+    let cache = |reply: &Reply| reply.headers.get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+    for (path, token, want) in [
+        ("/registry/public/v0.1/servers", None, "public, max-age=30"),
+        ("/registry/public/v0.1/servers", Some(tenant_a.as_str()), "public, max-age=30"),
+        ("/registry/team-a/v0.1/servers", Some(tenant_a.as_str()), "private"),
+        ("/registry/members/v0.1/servers", Some(tenant_a.as_str()), "private"),
+        ("/v0.1/servers/io.example%2Fa-tool/versions/latest", Some(tenant_a.as_str()), "private"),
+    ] {
+        let reply = s.call("GET", path, token).await.unwrap();
+        assert_eq!((reply.status, cache(&reply).as_deref()), (200, Some(want)), "{path}");
+    }
+}
