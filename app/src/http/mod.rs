@@ -66,9 +66,9 @@ pub fn api_service_with(
         API_TITLE,
         version.version,
     )
-    .summary("MCP Registry API server: the official MCP Registry API over named registries")
+    // No `info.summary`: it is an OpenAPI 3.1 field, and this is a 3.0 document.
     .description(
-        "Serves each configured registry over the official MCP Registry API. The default registry is \
+        "MCP Registry API server: the official MCP Registry API over named registries. Serves each configured registry over the official MCP Registry API. The default registry is \
          served at `/v0.1/…`, every registry at `/registry/{registry}/v0.1/…`; every `/v0.1/…` path is \
          also served, identically, under `/v0/…`. Errors are RFC 9457 `application/problem+json`.",
     )
