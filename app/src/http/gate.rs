@@ -39,107 +39,90 @@ use super::auth::{TokenRequired, caller};
 /// Name of the scheme under `components.securitySchemes`.
 pub const SCHEME: &str = "bearerToken";
 
-/// A caller admitted to the management API: in `anonymous` mode anyone, in `oauth` mode a caller
-/// with a valid token. Only the gate makes one.
-#[derive(Debug, Clone, Copy)]
-pub struct ManagementCaller<'a>(&'a Caller);
-
-impl Deref for ManagementCaller<'_> {
-    type Target = Caller;
-
-    fn deref(&self) -> &Caller {
-        self.0
-    }
+/// Registers the bearer scheme in the document.
+fn register_scheme(registry: &mut Registry) {
+    registry.create_security_scheme(
+        SCHEME,
+        MetaSecurityScheme {
+            ty: "http",
+            description: Some(
+                "An access token (a JWT) from one of the configured OAuth/OIDC providers, sent as \
+             `Authorization: Bearer <token>`. Required in `oauth` mode; in `anonymous` mode the \
+             management API is open and a token changes nothing.",
+            ),
+            name: None,
+            key_in: None,
+            scheme: Some("bearer"),
+            bearer_format: Some("JWT"),
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
 }
 
-impl<'a> ApiExtractor<'a> for ManagementCaller<'a> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+/// A caller extractor that declares the bearer scheme ("or no credentials", `{}`: one document
+/// describes every deployment, and in `anonymous` mode the operations are open) and admits the
+/// callers `$admit` lets through. The declaration changes the document only; `$admit` decides.
+macro_rules! bearer_caller {
+    ($(#[$meta:meta])* $name:ident, $admit:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name<'a>(&'a Caller);
 
-    type ParamType = ();
-    type ParamRawType = ();
+        impl Deref for $name<'_> {
+            type Target = Caller;
 
-    fn register(registry: &mut Registry) {
-        registry.create_security_scheme(
-            SCHEME,
-            MetaSecurityScheme {
-                ty: "http",
-                description: Some(
-                    "An access token (a JWT) from one of the configured OAuth/OIDC providers, sent as \
-                 `Authorization: Bearer <token>`. Required in `oauth` mode; in `anonymous` mode the \
-                 management API is open and a token changes nothing.",
-                ),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: Some("JWT"),
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
-    }
+            fn deref(&self) -> &Caller {
+                self.0
+            }
+        }
 
-    fn security_schemes() -> Vec<&'static str> {
-        vec![SCHEME]
-    }
+        impl<'a> ApiExtractor<'a> for $name<'a> {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
 
-    /// Declares "or no credentials" (`{}`) beside the bearer scheme: one document describes
-    /// every deployment, and in `anonymous` mode `/v1` is open (see the module documentation).
-    /// It changes the document only; [`from_request`](Self::from_request) decides.
-    fn has_security_fallback() -> bool {
-        true
-    }
+            type ParamType = ();
+            type ParamRawType = ();
 
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let caller = caller(req);
-        if caller.is_anonymous() { Err(TokenRequired.into()) } else { Ok(Self(caller)) }
-    }
+            fn register(registry: &mut Registry) {
+                register_scheme(registry);
+            }
+
+            fn security_schemes() -> Vec<&'static str> {
+                vec![SCHEME]
+            }
+
+            fn has_security_fallback() -> bool {
+                true
+            }
+
+            async fn from_request(
+                req: &'a Request,
+                _body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                let caller = caller(req);
+                let admit: fn(&Caller) -> poem::Result<()> = $admit;
+                admit(caller).map(|()| Self(caller))
+            }
+        }
+    };
 }
 
-/// The caller of a write operation (the write API of managed registries), as the
-/// authentication middleware attached it. It declares the bearer scheme in the document like
-/// [`ManagementCaller`] but refuses nobody: a write decides in the official order (the body first,
-/// then who may write) and answers itself.
-#[derive(Debug, Clone, Copy)]
-pub struct WriterCaller<'a>(&'a Caller);
+bearer_caller!(
+    /// A caller admitted to the management API: in `anonymous` mode anyone, in `oauth` mode a
+    /// caller with a valid token. Only the gate makes one.
+    ManagementCaller,
+    |caller| if caller.is_anonymous() { Err(TokenRequired.into()) } else { Ok(()) }
+);
 
-impl Deref for WriterCaller<'_> {
-    type Target = Caller;
-
-    fn deref(&self) -> &Caller {
-        self.0
-    }
-}
-
-impl<'a> ApiExtractor<'a> for WriterCaller<'a> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        ManagementCaller::register(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![SCHEME]
-    }
-
-    fn has_security_fallback() -> bool {
-        true
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        Ok(Self(caller(req)))
-    }
-}
+bearer_caller!(
+    /// The caller of a write operation (the write API of managed registries), as the
+    /// authentication middleware attached it. It declares the bearer scheme like
+    /// [`ManagementCaller`] but refuses nobody: a write decides in the official order (the body
+    /// first, then who may write) and answers itself.
+    WriterCaller,
+    |_| Ok(())
+);
 
 #[cfg(test)]
 mod tests {
