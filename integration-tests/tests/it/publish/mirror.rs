@@ -1,6 +1,7 @@
 //! A second deployment mirrors a managed registry of the first through an `api` source, with and
 //! without a token: every published version, then a deletion and the moved latest flag, seen by
-//! an incremental (`updated_since`) sync.
+//! an incremental (`updated_since`) sync; a refused token fails the sync naming the 401 while the
+//! mirror keeps serving what it had.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -215,4 +216,38 @@ async fn without_its_token_a_mirror_says_the_upstream_refused_and_serves_nothing
     assert!(message.contains("401"), "{message}");
     let listed = m.get("/registry/mirror/v0.1/servers").await.unwrap().json().unwrap();
     assert_eq!(listed["metadata"]["count"], 0, "{listed}");
+}
+
+#[tokio::test]
+async fn a_refused_token_fails_the_sync_naming_the_401_and_the_mirror_keeps_what_it_had() {
+    let w = World::start().await;
+    let t = w.writer();
+    let up = w.app().spawn().await.unwrap();
+    up.wait_ready().await.unwrap();
+    assert_eq!(publish(&up, Some(&t), &doc("io.example/kept", "1")).await.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, w.reader()).unwrap();
+    let m = mirror(&format!("{}/registry/corp", up.base_url()), Some(&token_file)).spawn().await.unwrap();
+    m.wait_ready().await.unwrap();
+    let had = rows(&m, None, "/registry/mirror").await;
+    assert_eq!(keys(&had), ["io.example/kept@1"]);
+
+    // The file now holds a token server 1 refuses; a new version is published meanwhile.
+    std::fs::write(&token_file, "revoked").unwrap();
+    assert_eq!(publish(&up, Some(&t), &doc("io.example/kept", "2")).await.status, 200);
+    let failed = sync(&m).await;
+    assert_eq!(failed["sync"]["phase"], "failed", "{failed}");
+    let message = failed["sync"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("401") && message.contains("bearer token"), "{message}");
+    assert!(!message.contains("revoked"), "the token is never shown: {message}");
+    assert_eq!(rows(&m, None, "/registry/mirror").await, had, "the mirror keeps serving what it had");
+    let latest = m.get(&format!("/registry/mirror{}", version_path("io.example/kept", "latest"))).await.unwrap();
+    assert_eq!(latest.json().unwrap()["server"]["version"], "1");
+
+    // A current token again: the next sync brings the new version.
+    std::fs::write(&token_file, w.reader()).unwrap();
+    let synced = sync(&m).await;
+    assert_eq!(synced["sync"]["phase"], "synced", "{synced}");
+    assert_eq!(rows(&m, None, "/registry/mirror").await, rows(&up, Some(&t), "/registry/corp").await);
 }
