@@ -200,8 +200,8 @@ fn assert_conflict(result: Result<(), StoreError>, what: &str) {
 }
 
 /// `write_name` on source `m` (and a refused one on `n`): creates the source, replaces one name's
-/// versions only, stores edits exactly, refuses a stale `expected` without writing anything, and
-/// lets exactly one of two concurrent publishes of a version win. Returns what `m` holds at the end.
+/// versions only, stores edits exactly, refuses a stale `expected` without writing anything, then
+/// [`concurrent_publishes`]. Returns what `m` holds at the end.
 async fn managed_writes(store: &dyn EntryStore) -> (Vec<Entry>, SyncStatus) {
     let m = source("m");
     let all = entries("m", 6);
@@ -306,7 +306,13 @@ async fn managed_writes(store: &dyn EntryStore) -> (Vec<Entry>, SyncStatus) {
         assert_eq!(after.status, st3, "{what}: a refused write changes no status");
     }
 
-    // Two concurrent publishes of the same new version: one is stored, the other is a conflict.
+    concurrent_publishes(store, stored).await
+}
+
+/// Two concurrent publishes of the same new version to source `m`, which holds `stored`: one is
+/// stored, the other is a conflict. Returns what `m` holds then.
+async fn concurrent_publishes(store: &dyn EntryStore, stored: Vec<Entry>) -> (Vec<Entry>, SyncStatus) {
+    let m = source("m");
     let racer = vec![entry("m", "io.example/racer", "1.0.0")];
     let racer_name = racer[0].server.name().clone();
     let (sa, sb) = (status(SyncPhase::Synced, "race-a", 9), status(SyncPhase::Synced, "race-b", 9));
