@@ -50,13 +50,16 @@ impl EntryStore for MemoryStore {
 
     async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
         self.with(|m| {
-            let state = m.entry(write.source.clone()).or_insert_with(|| SourceState {
-                source: write.source.clone(),
-                entries: Vec::new(),
-                status: write.status.clone(),
-            });
-            super::apply_name_write(&mut state.entries, &write)?;
-            state.status = write.status.clone();
+            if let Some(state) = m.get_mut(write.source) {
+                super::apply_name_write(&mut state.entries, &write)?;
+                state.status = write.status.clone();
+            } else {
+                // Checked before the source is created: a refused write creates nothing.
+                let mut entries = Vec::new();
+                super::apply_name_write(&mut entries, &write)?;
+                let state = SourceState { source: write.source.clone(), entries, status: write.status.clone() };
+                m.insert(write.source.clone(), state);
+            }
             Ok(())
         })
     }

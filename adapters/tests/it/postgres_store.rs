@@ -1,5 +1,5 @@
-//! The PostgreSQL store against a real server: migrations, bulk and atomic replaces, leases, the
-//! change feed, error mapping, and prime-db.
+//! The PostgreSQL store against a real server: migrations, bulk and atomic replaces, managed
+//! writes racing from two processes, leases, the change feed, error mapping, and prime-db.
 //!
 //! Needs `DATABASE_URL` naming a PostgreSQL superuser (`scripts/test` starts a disposable server
 //! and sets it; by hand: `export DATABASE_URL=$(scripts/pg start)`). Each test works in a database
@@ -17,7 +17,8 @@ use thv_adapters::store::postgres::sqlx::postgres::{PgConnectOptions, PgConnecti
 use thv_adapters::store::postgres::sqlx::{self, AssertSqlSafe, Connection};
 use thv_adapters::store::postgres::{self as pg, PostgresStore};
 use thv_domain::{Entry, OfficialMeta, Revision, ServerJson, SourceName, Status, SyncPhase, SyncStatus};
-use thv_ports::{EntryStore, StoreError};
+use thv_ports::{EntryStore, NameWrite, StoreError};
+use thv_testkit::contract::store as contract;
 use thv_testkit::pg::TestDb;
 
 // ---------------------------------------------------------------------------------------------
@@ -234,6 +235,119 @@ async fn unreadable_rows_are_corrupt_for_load_and_isolated_by_load_all() {
         assert!(broken.status.message.as_deref().unwrap().contains("re-synced"), "{:?}", broken.status);
     }
     assert_eq!(all[1].entries, entries("good", 3));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Managed writes (`write_name`) from several processes
+
+/// The rows stored for `(source, name)`, counted by SQL.
+async fn rows_of(pool: &PgPool, source: &SourceName, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM entries WHERE source = $1 AND name = $2")
+        .bind(source.as_str())
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Publishes `entry` as the first version of its name, from `store`, with status `revision`.
+async fn publish(store: PostgresStore, entry: Entry, revision: String) -> Result<(), StoreError> {
+    let next = [entry];
+    let status = status(&revision, 1);
+    store
+        .write_name(NameWrite {
+            source: &next[0].source,
+            name: next[0].server.name(),
+            expected: &[],
+            next: &next,
+            status: &status,
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_publishing_the_same_new_version_at_once_one_wins_and_one_conflicts() {
+    let db = new_db().await;
+    let a = store(&db).await;
+    let b = store(&db).await;
+    for round in 0..20 {
+        // Even rounds create their source, odd rounds add a name to a source that exists.
+        let src = if round % 2 == 0 { format!("fresh-{round}") } else { "shared".to_owned() };
+        let name = format!("io.example/race-{round:02}");
+        let entry = contract::entry(&src, &name, "1.0.0");
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(publish(a.clone(), entry.clone(), format!("a-{round}"))),
+            tokio::spawn(publish(b.clone(), entry.clone(), format!("b-{round}"))),
+        );
+        let winner = match (ra.unwrap(), rb.unwrap()) {
+            (Ok(()), Err(StoreError::Conflict(_))) => format!("a-{round}"),
+            (Err(StoreError::Conflict(_)), Ok(())) => format!("b-{round}"),
+            other => panic!("round {round}: exactly one Ok and one Conflict, got {other:?}"),
+        };
+        let src = source(&src);
+        assert_eq!(rows_of(a.pool(), &src, &name).await, 1, "round {round}: one row stored");
+        let loaded = b.load(&src).await.unwrap().unwrap();
+        assert_eq!(contract::versions_of(&loaded.entries, entry.server.name()), [entry], "round {round}");
+        assert_eq!(loaded.status, status(&winner, 1), "round {round}: the winner's status");
+    }
+    let shared = b.load(&source("shared")).await.unwrap().unwrap();
+    assert_eq!(shared.entries.len(), 10, "every odd round added its name to the shared source");
+
+    // Writes of different names of one source do not conflict: both are stored.
+    let (x, y) =
+        (contract::entry("shared", "io.example/x", "1.0.0"), contract::entry("shared", "io.example/y", "1.0.0"));
+    let (rx, ry) = tokio::join!(
+        tokio::spawn(publish(a.clone(), x.clone(), "x".to_owned())),
+        tokio::spawn(publish(b.clone(), y.clone(), "y".to_owned())),
+    );
+    rx.unwrap().unwrap();
+    ry.unwrap().unwrap();
+    let shared = a.load(&source("shared")).await.unwrap().unwrap();
+    assert_eq!(shared.entries.len(), 12);
+    assert_eq!(contract::versions_of(&shared.entries, x.server.name()), [x]);
+    assert_eq!(contract::versions_of(&shared.entries, y.server.name()), [y]);
+}
+
+#[tokio::test]
+async fn a_managed_write_reaches_the_change_feed_of_another_store_once_committed() {
+    let db = new_db().await;
+    let a = store(&db).await;
+    let b = store(&db).await;
+    let mut feed = b.subscribe().await.unwrap();
+
+    // A refused write commits nothing and announces nothing: the first announcement is the
+    // write after it.
+    let ghost = [contract::entry("refused", "io.example/ghost", "1.0.0")];
+    let refused = NameWrite {
+        source: &ghost[0].source,
+        name: ghost[0].server.name(),
+        expected: &ghost,
+        next: &ghost,
+        status: &status("refused", 1),
+    };
+    assert!(matches!(a.write_name(refused).await, Err(StoreError::Conflict(_))));
+
+    let m = source("managed");
+    let first = [contract::entry("managed", "io.example/one", "1.0.0")];
+    let st1 = status("w1", 1);
+    a.write_name(NameWrite { source: &m, name: first[0].server.name(), expected: &[], next: &first, status: &st1 })
+        .await
+        .unwrap();
+    assert_eq!(next_within(&mut feed, 5).await.unwrap(), m);
+    // Announced after the commit: the other store reads the write.
+    let loaded = b.load(&m).await.unwrap().unwrap();
+    assert_eq!((loaded.entries.as_slice(), &loaded.status), (first.as_slice(), &st1));
+
+    // An edit is announced too.
+    let mut edited = first.clone();
+    edited[0].official.updated_at += chrono::Duration::nanoseconds(1);
+    let st2 = status("w2", 1);
+    a.write_name(NameWrite { source: &m, name: first[0].server.name(), expected: &first, next: &edited, status: &st2 })
+        .await
+        .unwrap();
+    assert_eq!(next_within(&mut feed, 5).await.unwrap(), m);
+    let loaded = b.load(&m).await.unwrap().unwrap();
+    assert_eq!((loaded.entries.as_slice(), &loaded.status), (edited.as_slice(), &st2));
 }
 
 // ---------------------------------------------------------------------------------------------
