@@ -50,12 +50,15 @@ impl EntryStore for MemoryStore {
 
     async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
         self.with(|m| {
-            let state = m.entry(write.source.clone()).or_insert_with(|| SourceState {
-                source: write.source.clone(),
-                entries: Vec::new(),
-                status: write.status.clone(),
-            });
-            super::apply_name_write(&mut state.entries, &write)?;
+            let Some(state) = m.get_mut(write.source) else {
+                // Nothing stored: the source is created, with no revision to meet.
+                let mut entries = Vec::new();
+                super::apply_name_write(&mut entries, None, &write)?;
+                let state = SourceState { source: write.source.clone(), entries, status: write.status.clone() };
+                m.insert(write.source.clone(), state);
+                return Ok(());
+            };
+            super::apply_name_write(&mut state.entries, state.status.revision.as_ref(), &write)?;
             state.status = write.status.clone();
             Ok(())
         })

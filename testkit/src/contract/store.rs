@@ -127,7 +127,8 @@ where
 }
 
 /// `write_name` on source `m`: creates the source, replaces one name's versions only, refuses a
-/// stale `expected` without writing anything. Returns what `m` holds at the end.
+/// stale `expected` or `expected_revision` without writing anything (a write expecting a revision
+/// of a source not stored creates nothing). Returns what `m` holds at the end.
 async fn managed_writes(store: &dyn EntryStore) -> (Vec<Entry>, SyncStatus) {
     let m = source("m");
     let all = entries("m", 6);
@@ -140,10 +141,12 @@ async fn managed_writes(store: &dyn EntryStore) -> (Vec<Entry>, SyncStatus) {
     // The first write creates the source (each name written on its own).
     let mut names: Vec<thv_domain::ServerName> = all.iter().map(|e| e.server.name().clone()).collect();
     names.dedup();
+    let mut at: Option<&Revision> = None;
     for n in &names {
         let next = of(&all, n);
-        let write = NameWrite { source: &m, name: n, expected: &[], next: &next, status: &st };
+        let write = NameWrite { source: &m, name: n, expected: &[], expected_revision: at, next: &next, status: &st };
         store.write_name(write).await.unwrap();
+        at = st.revision.as_ref();
     }
     let loaded = store.load(&m).await.unwrap().unwrap();
     assert_eq!((&loaded.entries, &loaded.status), (&all, &st));
@@ -160,10 +163,15 @@ async fn managed_writes(store: &dyn EntryStore) -> (Vec<Entry>, SyncStatus) {
     added.server = Arc::new(ServerJson::from_map(&doc).unwrap());
     next.push(added);
     let st2 = status(SyncPhase::Synced, "write-2", 6);
-    store
-        .write_name(NameWrite { source: &m, name: &name, expected: &current, next: &next, status: &st2 })
-        .await
-        .unwrap();
+    let write = NameWrite {
+        source: &m,
+        name: &name,
+        expected: &current,
+        expected_revision: st.revision.as_ref(),
+        next: &next,
+        status: &st2,
+    };
+    store.write_name(write).await.unwrap();
     let loaded = store.load(&m).await.unwrap().unwrap();
     assert_eq!(of(&loaded.entries, &name), next);
     assert_eq!(loaded.entries.iter().filter(|e| *e.server.name() != name).cloned().collect::<Vec<_>>(), others);
@@ -174,15 +182,43 @@ async fn managed_writes(store: &dyn EntryStore) -> (Vec<Entry>, SyncStatus) {
         .all(|w| (w[0].server.name(), w[0].server.version()) < (w[1].server.name(), w[1].server.version()));
     assert!(sorted, "entries stay sorted by (name, version)");
 
-    // A stale `expected` (what was read before the edit), a missing and an extra version: each
-    // is a conflict, and nothing changes.
+    // A stale `expected` (what was read before the edit), a missing and an extra version, and
+    // the right versions at a stale revision or at none (another process wrote another name
+    // since): each is a conflict, and nothing changes.
     let stale = status(SyncPhase::Synced, "stale", 0);
-    for expected in [current.clone(), next[..1].to_vec(), [next.clone(), next[..1].to_vec()].concat()] {
-        let write = NameWrite { source: &m, name: &name, expected: &expected, next: &[], status: &stale };
+    let (now, before) = (st2.revision.as_ref(), st.revision.as_ref());
+    let cases = [
+        (current.clone(), now),
+        (next[..1].to_vec(), now),
+        ([next.clone(), next[..1].to_vec()].concat(), now),
+        (next.clone(), before),
+        (next.clone(), None),
+    ];
+    for (expected, expected_revision) in &cases {
+        let write = NameWrite {
+            source: &m,
+            name: &name,
+            expected,
+            expected_revision: *expected_revision,
+            next: &[],
+            status: &stale,
+        };
         let err = store.write_name(write).await.unwrap_err();
-        assert!(matches!(err, thv_ports::StoreError::Conflict(_)), "{err:?}");
+        assert!(matches!(err, thv_ports::StoreError::Conflict(_)), "{expected_revision:?}: {err:?}");
     }
     let after = store.load(&m).await.unwrap().unwrap();
     assert_eq!((&after.entries, &after.status), (&loaded.entries, &st2), "a refused write changes nothing");
+    let unstored = source("n");
+    let write = NameWrite {
+        source: &unstored,
+        name: &name,
+        expected: &[],
+        expected_revision: now,
+        next: &next,
+        status: &stale,
+    };
+    let err = store.write_name(write).await.unwrap_err();
+    assert!(matches!(err, thv_ports::StoreError::Conflict(_)), "a revision of a source not stored: {err:?}");
+    assert_eq!(store.load(&unstored).await.unwrap(), None, "a refused write creates nothing");
     (after.entries, after.status)
 }
