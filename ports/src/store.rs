@@ -1,7 +1,7 @@
 //! Where each source's last good entries and sync status are kept.
 
 use async_trait::async_trait;
-use thv_domain::{Entry, ServerName, SourceName, SyncStatus};
+use thv_domain::{Entry, Revision, ServerName, SourceName, SyncStatus};
 
 /// Everything stored for one source.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,10 +21,11 @@ pub enum StoreError {
     /// Stored data for a source could not be read back; the source must be re-synced.
     #[error("stored data of source `{source_name}` is corrupt: {detail}")]
     Corrupt { source_name: String, detail: String },
-    /// A write of a managed source met other data than it was computed from: the stored versions
-    /// of the name changed since they were read, or another writer inserted the same
-    /// `(name, version)` first (the store's uniqueness constraint). Nothing was written; the
-    /// writer reloads the source and decides again.
+    /// A write of a managed source met other data than it was computed from: another write
+    /// committed to the source since it was read (its revision moved), the stored versions of
+    /// the name changed, or another writer inserted the same `(name, version)` first (the
+    /// store's uniqueness constraint). Nothing was written; the writer reloads the source and
+    /// decides again.
     #[error("conflicting write: {0}")]
     Conflict(String),
     /// Anything else.
@@ -41,6 +42,11 @@ pub struct NameWrite<'a> {
     /// The versions of the name the write was computed from, as the writer last read them
     /// (sorted by version; empty for a name not published yet).
     pub expected: &'a [Entry],
+    /// The revision of the source the write was computed from (`None`: nothing stored yet, or a
+    /// status without a revision). The write's status (its server count) and the writer's view
+    /// of the other names come from that revision, so a store holding another one (another
+    /// process wrote a different name meanwhile) refuses the write.
+    pub expected_revision: Option<&'a Revision>,
     /// Every version of the name after the write, sorted by version: each expected version (a
     /// version is never removed; a delete is a status change) plus any new one.
     pub next: &'a [Entry],
@@ -90,15 +96,17 @@ pub trait EntryStore: Send + Sync + std::fmt::Debug {
     async fn write_status(&self, source: &SourceName, status: &SyncStatus) -> Result<(), StoreError>;
 
     /// Writes the versions of one name of a managed source and the source's status in one
-    /// transaction, after checking that the stored versions of the name are exactly
+    /// transaction, after checking that the source's stored revision is
+    /// `write.expected_revision` and the stored versions of the name are exactly
     /// `write.expected`; a source with nothing stored yet is created. Writes of one name are
     /// serialised among every process sharing the store, and a `(name, version)` is unique in a
     /// source (enforced by the store, not by a read before the write). Other processes see the
     /// change on their [`ChangeFeed`].
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] when the stored versions differ from `expected` or a new version
-    /// exists already (nothing is written); [`StoreError::Unavailable`]; [`StoreError::Internal`].
+    /// [`StoreError::Conflict`] when the stored revision differs from `expected_revision`, the
+    /// stored versions differ from `expected` or a new version exists already (nothing is
+    /// written); [`StoreError::Unavailable`]; [`StoreError::Internal`].
     async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError>;
 
     /// Takes the right to sync `source`, exclusive among every process sharing this store;

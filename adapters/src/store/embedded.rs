@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use thv_domain::{Entry, ServerName, SourceName, SyncPhase, SyncStatus};
+use thv_domain::{Entry, Revision, ServerName, SourceName, SyncPhase, SyncStatus};
 use thv_ports::{ChangeFeed, EntryStore, NameWrite, SourceLease, SourceState, StoreError};
 
 const STATUS_FILE: &str = "status.json";
@@ -129,18 +129,21 @@ impl EmbeddedStore {
         source: &SourceName,
         name: &ServerName,
         expected: &[Entry],
+        expected_revision: Option<&Revision>,
         next: &[Entry],
         status: &SyncStatus,
     ) -> Result<(), StoreError> {
         let mut managed = self.managed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The revision as on disk (a status written on its own may have changed it).
+        let revision = Self::read_status_file(&self.dir(source))?.and_then(|f| f.status.revision);
         let mut entries = match managed.remove(source) {
             Some(entries) => entries,
             None => self.load_sync(source)?.map(|s| s.entries).unwrap_or_default(),
         };
-        let write = NameWrite { source, name, expected, next, status };
+        let write = NameWrite { source, name, expected, expected_revision, next, status };
         let before = entries.clone();
-        let applied =
-            super::apply_name_write(&mut entries, &write).and_then(|()| self.replace_sync(source, &entries, status));
+        let applied = super::apply_name_write(&mut entries, revision.as_ref(), &write)
+            .and_then(|()| self.replace_sync(source, &entries, status));
         // What is on disk now: the new entries, or the old ones when the write failed.
         managed.insert(source.clone(), if applied.is_ok() { entries } else { before });
         applied
@@ -290,7 +293,9 @@ impl EntryStore for EmbeddedStore {
     async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
         let (source, name) = (write.source.clone(), write.name.clone());
         let (expected, next, status) = (write.expected.to_vec(), write.next.to_vec(), write.status.clone());
-        self.blocking(move |this| this.write_name_sync(&source, &name, &expected, &next, &status)).await
+        let revision = write.expected_revision.cloned();
+        self.blocking(move |this| this.write_name_sync(&source, &name, &expected, revision.as_ref(), &next, &status))
+            .await
     }
 
     /// One process owns a data directory, and it serialises syncs of a source itself: the lease

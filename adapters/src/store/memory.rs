@@ -50,16 +50,16 @@ impl EntryStore for MemoryStore {
 
     async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
         self.with(|m| {
-            if let Some(state) = m.get_mut(write.source) {
-                super::apply_name_write(&mut state.entries, &write)?;
-                state.status = write.status.clone();
-            } else {
-                // Checked before the source is created: a refused write creates nothing.
+            let Some(state) = m.get_mut(write.source) else {
+                // Nothing stored: the source is created, with no revision to meet.
                 let mut entries = Vec::new();
-                super::apply_name_write(&mut entries, &write)?;
+                super::apply_name_write(&mut entries, None, &write)?;
                 let state = SourceState { source: write.source.clone(), entries, status: write.status.clone() };
                 m.insert(write.source.clone(), state);
-            }
+                return Ok(());
+            };
+            super::apply_name_write(&mut state.entries, state.status.revision.as_ref(), &write)?;
+            state.status = write.status.clone();
             Ok(())
         })
     }

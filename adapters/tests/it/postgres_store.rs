@@ -254,10 +254,13 @@ async fn rows_of(pool: &PgPool, source: &SourceName, name: &str) -> i64 {
 async fn publish(store: PostgresStore, entry: Entry, revision: String) -> Result<(), StoreError> {
     let next = [entry];
     let status = status(&revision, 1);
+    // The revision the write is computed from: what the store holds now (none for a new source).
+    let current = store.load_status(&next[0].source).await?.and_then(|s| s.revision);
     store
         .write_name(NameWrite {
             source: &next[0].source,
             name: next[0].server.name(),
+            expected_revision: current.as_ref(),
             expected: &[],
             next: &next,
             status: &status,
@@ -293,15 +296,25 @@ async fn two_stores_publishing_the_same_new_version_at_once_one_wins_and_one_con
     let shared = b.load(&source("shared")).await.unwrap().unwrap();
     assert_eq!(shared.entries.len(), 10, "every odd round added its name to the shared source");
 
-    // Writes of different names of one source do not conflict: both are stored.
+    // Writes of different names of one source at once: a write computed from a revision that
+    // moved on is refused (it would store a stale view of the source), and once retried from
+    // the new revision, both are stored.
     let (x, y) =
         (contract::entry("shared", "io.example/x", "1.0.0"), contract::entry("shared", "io.example/y", "1.0.0"));
     let (rx, ry) = tokio::join!(
         tokio::spawn(publish(a.clone(), x.clone(), "x".to_owned())),
         tokio::spawn(publish(b.clone(), y.clone(), "y".to_owned())),
     );
-    rx.unwrap().unwrap();
-    ry.unwrap().unwrap();
+    let (rx, ry) = (rx.unwrap(), ry.unwrap());
+    assert!(rx.is_ok() || ry.is_ok(), "one of them is stored: {rx:?} {ry:?}");
+    if let Err(e) = rx {
+        assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+        publish(a.clone(), x.clone(), "x".to_owned()).await.unwrap();
+    }
+    if let Err(e) = ry {
+        assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+        publish(b.clone(), y.clone(), "y".to_owned()).await.unwrap();
+    }
     let shared = a.load(&source("shared")).await.unwrap().unwrap();
     assert_eq!(shared.entries.len(), 12);
     assert_eq!(contract::versions_of(&shared.entries, x.server.name()), [x]);
@@ -321,6 +334,7 @@ async fn a_managed_write_reaches_the_change_feed_of_another_store_once_committed
     let refused = NameWrite {
         source: &ghost[0].source,
         name: ghost[0].server.name(),
+        expected_revision: None,
         expected: &ghost,
         next: &ghost,
         status: &status("refused", 1),
@@ -330,9 +344,15 @@ async fn a_managed_write_reaches_the_change_feed_of_another_store_once_committed
     let m = source("managed");
     let first = [contract::entry("managed", "io.example/one", "1.0.0")];
     let st1 = status("w1", 1);
-    a.write_name(NameWrite { source: &m, name: first[0].server.name(), expected: &[], next: &first, status: &st1 })
-        .await
-        .unwrap();
+    let write = NameWrite {
+        source: &m,
+        name: first[0].server.name(),
+        expected_revision: None,
+        expected: &[],
+        next: &first,
+        status: &st1,
+    };
+    a.write_name(write).await.unwrap();
     assert_eq!(next_within(&mut feed, 5).await.unwrap(), m);
     // Announced after the commit: the other store reads the write.
     let loaded = b.load(&m).await.unwrap().unwrap();
@@ -342,9 +362,15 @@ async fn a_managed_write_reaches_the_change_feed_of_another_store_once_committed
     let mut edited = first.clone();
     edited[0].official.updated_at += chrono::Duration::nanoseconds(1);
     let st2 = status("w2", 1);
-    a.write_name(NameWrite { source: &m, name: first[0].server.name(), expected: &first, next: &edited, status: &st2 })
-        .await
-        .unwrap();
+    let write = NameWrite {
+        source: &m,
+        name: first[0].server.name(),
+        expected_revision: st1.revision.as_ref(),
+        expected: &first,
+        next: &edited,
+        status: &st2,
+    };
+    a.write_name(write).await.unwrap();
     assert_eq!(next_within(&mut feed, 5).await.unwrap(), m);
     let loaded = b.load(&m).await.unwrap().unwrap();
     assert_eq!((loaded.entries.as_slice(), &loaded.status), (edited.as_slice(), &st2));

@@ -2,8 +2,8 @@
 //! domain's ([`thv_domain::managed`]); this module finds the source a registry publishes into,
 //! checks what only the whole catalogue knows (filters, precedence, remote URLs), and commits
 //! through [`EntryStore::write_name`](thv_ports::EntryStore::write_name): one transaction per
-//! write, checked against the versions it was computed from. When another process wrote the
-//! name meanwhile, the source is reloaded and the write decided again.
+//! write, checked against the source's revision and the versions it was computed from. When
+//! another process wrote the source meanwhile, the source is reloaded and the write decided again.
 
 use std::sync::Arc;
 
@@ -162,7 +162,12 @@ impl Catalog {
 
     async fn write_once(&self, slot: &SourceSlot, write: &Write) -> Result<Written, WriteError> {
         let source = &slot.config.name;
-        let entries = lock(&slot.state).entries.clone();
+        // The entries and the revision they are at, read together: the store refuses the write
+        // when the source moved past that revision (another process wrote it meanwhile).
+        let (entries, revision) = {
+            let st = lock(&slot.state);
+            (st.entries.clone(), st.status.revision.clone())
+        };
         let name = ServerName::parse(write.name()).map_err(|_| Refusal::NoServer { name: write.name().to_owned() })?;
         let range = name_range(&entries, &name);
         let current = &entries[range.clone()];
@@ -192,7 +197,14 @@ impl Catalog {
         let status = written_status(&all, now);
         let stored = self
             .store
-            .write_name(NameWrite { source, name: &name, expected: current, next: &next, status: &status })
+            .write_name(NameWrite {
+                source,
+                name: &name,
+                expected: current,
+                expected_revision: revision.as_ref(),
+                next: &next,
+                status: &status,
+            })
             .await;
         match stored {
             Ok(()) => self.store_ok(),

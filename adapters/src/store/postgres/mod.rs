@@ -16,6 +16,9 @@
 //!   replaces of one source serialise), delete of the old entries, bulk insert of the new ones
 //!   (`INSERT … SELECT … FROM UNNEST($n::text[], …)`, [`INSERT_BATCH`] rows a statement) and
 //!   `pg_notify`, which PostgreSQL delivers only when the transaction commits.
+//! - **A managed write** (`write_name`) is optimistic: its status update matches the source's row
+//!   only at the revision the writer read (and row-locks it), then the name's versions must be
+//!   the expected ones; either mismatch is a [`StoreError::Conflict`] and nothing is written.
 //! - **Leases** are session-level advisory locks (`pg_try_advisory_lock`) held by a connection
 //!   detached from the pool and owned by the lease: releasing it unlocks and closes the connection,
 //!   dropping it closes the connection, and the server frees the lock when the session ends. A
@@ -51,7 +54,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
-use thv_domain::{Entry, SourceName, SyncStatus};
+use thv_domain::{Entry, Revision, SourceName, SyncStatus};
 use thv_ports::{ChangeFeed, EntryStore, NameWrite, SourceLease, SourceState, StoreError};
 
 pub use migrate::{MIGRATOR, applied_migrations, migrate_down, migrate_up, pending_migrations};
@@ -129,6 +132,17 @@ const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 const UPSERT_STATUS: &str = "INSERT INTO sources (name, status, phase, changed_at) VALUES ($1, $2::json, $3, now()) \
      ON CONFLICT (name) DO UPDATE SET status = EXCLUDED.status, phase = EXCLUDED.phase, changed_at = EXCLUDED.changed_at";
+/// The status of a managed write over a stored revision `$4`: no row when the source holds
+/// another revision or is not stored. Under READ COMMITTED the update waits for a concurrent
+/// writer of the source and re-checks its committed row.
+const UPDATE_STATUS_AT: &str = "UPDATE sources SET status = $2::json, phase = $3, changed_at = now() \
+     WHERE name = $1 AND status->>'revision' = $4 RETURNING name";
+/// The status of a managed write computed without a revision: creates the source, or updates a
+/// stored one that has no revision either; no row otherwise.
+const UPSERT_STATUS_UNREVISED: &str = "INSERT INTO sources (name, status, phase, changed_at) \
+     VALUES ($1, $2::json, $3, now()) \
+     ON CONFLICT (name) DO UPDATE SET status = EXCLUDED.status, phase = EXCLUDED.phase, changed_at = EXCLUDED.changed_at \
+     WHERE sources.status->>'revision' IS NULL RETURNING name";
 const DELETE_ENTRIES: &str = "DELETE FROM entries WHERE source = $1";
 const INSERT_ENTRIES: &str = "INSERT INTO entries \
      (source, name, version, server_json, official, content_hash, status, published_at, updated_at, is_latest) \
@@ -163,6 +177,31 @@ async fn upsert_status(
         .await
         .map_err(|e| db_error(&format!("write the status of source `{source}`"), &e))?;
     Ok(())
+}
+
+/// The status of a managed write, only over `expected` (the revision the write was computed
+/// from); row-locks the source, so writes to it from every process serialise.
+async fn write_status_at(
+    tx: &mut Transaction<'static, Postgres>,
+    source: &SourceName,
+    expected: Option<&Revision>,
+    status: &SyncStatus,
+) -> Result<(), StoreError> {
+    let what = format!("write the status of source `{source}`");
+    let json = serde_json::to_string(status).map_err(|e| encode_error("sync status", &e))?;
+    let sql = if expected.is_some() { UPDATE_STATUS_AT } else { UPSERT_STATUS_UNREVISED };
+    let query = sqlx::query_scalar::<_, String>(sql).bind(source.as_str()).bind(json).bind(phase_name(status)?);
+    let query = match expected {
+        Some(revision) => query.bind(revision.0.as_str()),
+        None => query,
+    };
+    let written = query.fetch_optional(&mut **tx).await.map_err(|e| db_error(&what, &e))?;
+    match written {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Conflict(format!(
+            "source `{source}` was written since it was read (expected revision {expected:?})"
+        ))),
+    }
 }
 
 async fn insert_entries(
@@ -282,12 +321,12 @@ impl EntryStore for PostgresStore {
     }
 
     async fn write_name(&self, write: NameWrite<'_>) -> Result<(), StoreError> {
-        let NameWrite { source, name, expected, next, status } = write;
+        let NameWrite { source, name, expected, expected_revision, next, status } = write;
         let what = format!("write the versions of `{name}` in source `{source}`");
         let mut tx = self.pool.begin().await.map_err(|e| db_error(&what, &e))?;
-        // First: the upsert row-locks the source, so every write to it (from any process) waits
-        // for the previous one to commit and then reads what it stored.
-        upsert_status(&mut tx, source, status).await?;
+        // First: the status row-locks the source, so every write to it (from any process) waits
+        // for the previous one to commit, and is refused when that one moved the revision.
+        write_status_at(&mut tx, source, expected_revision, status).await?;
         let rows: Vec<EntryRow> = sqlx::query_as(SELECT_NAME_ENTRIES)
             .bind(source.as_str())
             .bind(name.as_str())
