@@ -201,6 +201,13 @@ pub fn remote_in_use<'a>(entries: &'a [Entry], server: &ServerJson) -> Option<(S
     })
 }
 
+/// Where the versions of `name` are in entries sorted by (name, version).
+pub fn name_range(entries: &[Entry], name: &crate::names::ServerName) -> std::ops::Range<usize> {
+    let start = entries.partition_point(|e| e.server.name() < name);
+    let len = entries[start..].iter().take_while(|e| e.server.name() == name).count();
+    start..start + len
+}
+
 fn remote_urls(server: &ServerJson) -> Vec<String> {
     // Most documents have no remotes: skip parsing those.
     if !server.json().contains("\"remotes\"") {

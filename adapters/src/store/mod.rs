@@ -23,7 +23,7 @@ fn apply_name_write(
             write.source, write.expected_revision
         )));
     }
-    let range = name_range(entries, write.name);
+    let range = thv_domain::managed::name_range(entries, write.name);
     if entries[range.clone()] != *write.expected {
         return Err(thv_ports::StoreError::Conflict(format!(
             "the versions of `{}` in source `{}` changed since they were read",
@@ -32,11 +32,4 @@ fn apply_name_write(
     }
     entries.splice(range, write.next.iter().cloned());
     Ok(())
-}
-
-/// Where the versions of `name` are in entries sorted by (name, version).
-fn name_range(entries: &[thv_domain::Entry], name: &thv_domain::ServerName) -> std::ops::Range<usize> {
-    let start = entries.partition_point(|e| e.server.name() < name);
-    let len = entries[start..].iter().take_while(|e| e.server.name() == name).count();
-    start..start + len
 }

@@ -147,7 +147,7 @@ impl Catalog {
         for earlier in registry.config.sources.iter().take_while(|s| **s != slot.config.name) {
             let Some(other) = self.sources.get(earlier) else { continue };
             let entries = lock(&other.state).entries.clone();
-            let range = name_range(&entries, name);
+            let range = thv_domain::managed::name_range(&entries, name);
             if entries[range].iter().any(|e| !e.is_deleted()) {
                 return Err(WriteError::Shadowed {
                     name: name.to_string(),
@@ -169,7 +169,7 @@ impl Catalog {
             (st.entries.clone(), st.status.revision.clone())
         };
         let name = ServerName::parse(write.name()).map_err(|_| Refusal::NoServer { name: write.name().to_owned() })?;
-        let range = name_range(&entries, &name);
+        let range = thv_domain::managed::name_range(&entries, &name);
         let current = &entries[range.clone()];
         let now = self.clock.now();
         let next = match write {
@@ -250,11 +250,4 @@ fn written_status(entries: &[Entry], now: chrono::DateTime<chrono::Utc>) -> Sync
         message: None,
         config_digest: None,
     }
-}
-
-/// Where the versions of `name` are in entries sorted by (name, version).
-fn name_range(entries: &[Entry], name: &ServerName) -> std::ops::Range<usize> {
-    let start = entries.partition_point(|e| e.server.name() < name);
-    let len = entries[start..].iter().take_while(|e| e.server.name() == name).count();
-    start..start + len
 }
