@@ -276,13 +276,16 @@ impl PublishApi {
         })
     }
 
-    /// The registry `/v1/entries` writes to: `registry` when given; else the default registry
-    /// when it has a managed source; else the only registry with one.
-    fn entries_registry(&self, registry: Option<String>) -> Option<String> {
+    /// The registry `/v1/entries` writes to: `registry` when given; else, among the registries
+    /// the caller may read, the default registry when it has a managed source, else the only one
+    /// with one.
+    fn entries_registry(&self, caller: &Caller, registry: Option<String>) -> Option<String> {
         if registry.is_some() {
             return registry;
         }
-        let with_managed = |r: &RegistrySlot| self.catalog.managed_source(r).is_some();
+        // Only registries the caller may read are candidates: the choice must not name another.
+        let with_managed =
+            |r: &RegistrySlot| caller.can_read(&r.config.access) && self.catalog.managed_source(r).is_some();
         if let Some(d) = self.catalog.default_registry()
             && self.catalog.registries().any(|r| r.config.name == *d && with_managed(r))
         {
@@ -619,7 +622,7 @@ impl PublishApi {
             }
             _ => Err("the body must be {\"server\": server.json}".to_owned()),
         });
-        let registry = self.entries_registry(registry.0);
+        let registry = self.entries_registry(caller(req), registry.0);
         let published = self.perform(req, registry.as_deref(), Ask::Publish(server), StatusCode::CONFLICT).await;
         match published.and_then(|w| rendered(&w)) {
             Ok(body) => EntryCreatedResponse::Created(PreRendered::new(body)),
@@ -645,7 +648,7 @@ impl PublishApi {
         /// The registry to delete from (as for `POST /v1/entries`).
         registry: Query<Option<String>>,
     ) -> EntryDeletedResponse {
-        let registry = self.entries_registry(registry.0);
+        let registry = self.entries_registry(caller(req), registry.0);
         let ask = Ask::Status { name: &name.0, version: Some(&version.0), change: deleted() };
         match self.perform(req, registry.as_deref(), ask, StatusCode::CONFLICT).await {
             Ok(_) => EntryDeletedResponse::Deleted,
