@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod deployed;
+pub mod document;
 pub mod gate;
 pub mod harden;
 pub mod listen;
@@ -76,7 +77,12 @@ pub fn api_service_with(
 
 /// The OpenAPI document of this server, in YAML (what `docs/openapi.yaml` holds).
 pub fn spec_yaml() -> String {
-    api_service(empty_catalog()).spec_yaml()
+    document().yaml().to_owned()
+}
+
+/// The OpenAPI document of this server.
+pub fn document() -> document::Document {
+    document::Document::from_poem(&api_service(empty_catalog()).spec())
 }
 
 /// The whole HTTP application under `limits` (the `http` section), without authentication or
@@ -96,12 +102,24 @@ pub fn app_with(
     auth: auth::Auth,
 ) -> impl Endpoint {
     let service = api_service_with(catalog, deployments, &limits);
-    let routes = observe::RouteTable::leak(&service.spec(), OUTSIDE_API);
+    let poem_spec = service.spec();
+    let routes = observe::RouteTable::leak(&poem_spec, OUTSIDE_API);
     let auth = Arc::new(auth);
     let metadata = auth::protected_resource_metadata(&auth);
-    let json = service.spec_endpoint();
-    let yaml = service.spec_endpoint_yaml();
-    let docs = service.swagger_ui();
+    let doc = document::Document::from_poem(&poem_spec);
+    // The Swagger UI page embeds the document: poem-openapi's page, with the merged one in it.
+    let docs_page = service.swagger_ui_html().replacen(&poem_spec, doc.json(), 1);
+    let (json, yaml) = (doc.json().to_owned(), doc.yaml().to_owned());
+    let json = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder().content_type("application/json").body(json.clone())
+    });
+    let yaml = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/x-yaml")
+            .header("Content-Disposition", "inline; filename=\"spec.yaml\"")
+            .body(yaml.clone())
+    });
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_page.clone()));
     let mut others = Route::new();
     if std::env::var_os(BENCH_BASELINE_ENV).is_some() {
         others = others.at("/_bench/baseline", poem::get(bench_baseline));
@@ -242,7 +260,7 @@ pub fn internal_app(catalog: Arc<Catalog>, limits: HttpLimits) -> impl Endpoint 
 
 /// The OpenAPI document of this server, in JSON.
 pub fn spec_json() -> String {
-    api_service(empty_catalog()).spec()
+    document().json().to_owned()
 }
 
 /// The catalogue the document is generated from: nothing in it.

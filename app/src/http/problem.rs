@@ -11,6 +11,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 9457 problem: `{"title","status","detail","errors"?}`.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Problem {
     /// Short, human-readable summary of the problem type (the HTTP reason phrase).
     pub title: String,
@@ -33,6 +34,21 @@ pub struct ProblemError {
     /// The value that was given, when there was one.
     #[oai(skip_serializing_if_is_none)]
     pub value: Option<String>,
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        Self {
+            title: "Unprocessable Entity".to_owned(),
+            status: 422,
+            detail: "invalid query.limit: must be an integer from 1 to 100".to_owned(),
+            errors: vec![ProblemError {
+                location: "query.limit".to_owned(),
+                message: "must be an integer from 1 to 100".to_owned(),
+                value: None,
+            }],
+        }
+    }
 }
 
 impl Problem {

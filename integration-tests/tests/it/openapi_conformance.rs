@@ -245,3 +245,35 @@ async fn service_endpoints() {
     assert_eq!(docs.status, 200);
     assert!(docs.content_type().starts_with("text/html"), "{}", docs.content_type());
 }
+
+/// The committed document and the served one validate as the OpenAPI version they declare
+/// (`openapi-spec-validator` from `PyPI`, pinned in `scripts/python-tools`), and each path is one key:
+/// a path written twice loses operations in every parser.
+#[tokio::test]
+async fn the_document_validates_as_the_openapi_version_it_declares() {
+    let validator = crate::schemathesis::python_tool("openapi-spec-validator");
+    let committed = workspace_root().join("docs/openapi.yaml");
+    let text = std::fs::read_to_string(&committed).unwrap();
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.0.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let keys: Vec<&str> = text.lines().filter(|l| l.starts_with("  /") && l.ends_with(':')).collect();
+    assert_eq!(keys.len(), paths.len(), "a path is written more than once in docs/openapi.yaml");
+
+    let srv = TestServer::start(&workspace_root().join("examples/config-file.yaml"), &[]).await.unwrap();
+    let served = srv.get("/openapi.json").await.unwrap();
+    assert_eq!(served.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let served_file = dir.path().join("openapi.json");
+    std::fs::write(&served_file, &served.body).unwrap();
+    for file in [committed, served_file] {
+        let out = std::process::Command::new(&validator).arg(&file).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openapi-spec-validator rejects {}:\n{}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

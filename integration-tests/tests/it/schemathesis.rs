@@ -55,19 +55,26 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 /// The schemathesis executable: `THV_SCHEMATHESIS`, else the default venv of
 /// `scripts/python-tools`; fails the test when neither exists.
 fn schemathesis() -> PathBuf {
+    python_tool("schemathesis")
+}
+
+/// An executable of the venv of `scripts/python-tools` (schemathesis, openapi-spec-validator):
+/// beside `THV_SCHEMATHESIS`, else in the default venv (`<target dir>/py`); fails the test when it
+/// does not exist.
+pub fn python_tool(name: &str) -> PathBuf {
     if let Some(bin) = std::env::var_os("THV_SCHEMATHESIS") {
-        let bin = PathBuf::from(bin);
-        assert!(bin.is_file(), "THV_SCHEMATHESIS={} does not exist: run scripts/python-tools", bin.display());
+        let bin = PathBuf::from(bin).with_file_name(name);
+        assert!(bin.is_file(), "{} does not exist: run scripts/python-tools", bin.display());
         return bin;
     }
     let root = workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let target = if target.is_relative() { root.join(target) } else { target };
-    let bin = target.join("py/bin/schemathesis");
+    let bin = target.join("py/bin").join(name);
     assert!(
         bin.is_file(),
-        "schemathesis is not installed: run `scripts/python-tools` (it prints the path; or set \
-         THV_SCHEMATHESIS=/path/to/bin/schemathesis); looked for {}",
+        "{name} is not installed: run `scripts/python-tools` (it prints the path of schemathesis; or set \
+         THV_SCHEMATHESIS=/path/to/bin/schemathesis, {name} beside it); looked for {}",
         bin.display()
     );
     bin
