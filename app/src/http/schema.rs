@@ -15,7 +15,7 @@ pub struct ServerList {
 
 /// Page metadata.
 #[derive(Debug, Object)]
-#[oai(rename = "ListMetadata", rename_all = "camelCase")]
+#[oai(rename = "ListMetadata", rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ListMetadata {
     /// Cursor of the next page; absent on the last page. Pass it back unchanged as `cursor`.
     pub next_cursor: Option<String>,
@@ -35,7 +35,7 @@ pub struct ServerResponse {
 
 /// A server.json document (see the official server.json schema). Unknown fields are kept.
 #[derive(Debug, Object)]
-#[oai(rename = "ServerDetail", rename_all = "camelCase", example)]
+#[oai(rename = "ServerDetail", rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct ServerDetail {
     #[oai(rename = "$schema")]
     pub schema: Option<String>,
@@ -57,7 +57,7 @@ pub struct ServerDetail {
 /// schema, which requires `registryType`, `identifier` and `transport`; documents of older schema
 /// versions are served as published). Unknown fields are kept.
 #[derive(Debug, Object)]
-#[oai(rename = "Package", rename_all = "camelCase")]
+#[oai(rename = "Package", rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct Package {
     /// How to download the package: `npm`, `pypi`, `oci`, `nuget`, `mcpb` or `cargo`.
     pub registry_type: Option<String>,
@@ -97,7 +97,7 @@ pub enum Status {
 
 /// Official registry metadata of one server version.
 #[derive(Debug, Object)]
-#[oai(rename = "OfficialMeta", rename_all = "camelCase")]
+#[oai(rename = "OfficialMeta", rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct OfficialMeta {
     pub status: Status,
     /// When the status last changed.
