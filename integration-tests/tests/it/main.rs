@@ -7,6 +7,7 @@
 
 mod auth;
 mod bad_input;
+mod client;
 mod deploy;
 mod deployed;
 mod every_route;
