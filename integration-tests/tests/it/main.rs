@@ -5,6 +5,7 @@
 //! (`testkit/`). Run one module with
 //! `cargo nextest run -p thv-integration-tests -E 'test(/^auth::/)'`.
 
+mod api_compat;
 mod auth;
 mod bad_input;
 mod client;
