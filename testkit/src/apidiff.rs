@@ -95,7 +95,12 @@ impl Walk<'_> {
         self.out.push(Finding { location, message, breaking });
     }
 
-    fn operation(&mut self, location: &str, (old_item, old_op): (&Value, &Value), (new_item, new_op): (&Value, &Value)) {
+    fn operation(
+        &mut self,
+        location: &str,
+        (old_item, old_op): (&Value, &Value),
+        (new_item, new_op): (&Value, &Value),
+    ) {
         let (old_id, new_id) = (old_op.get("operationId"), new_op.get("operationId"));
         if old_id.is_some() && old_id != new_id {
             let shown = |id: Option<&Value>| id.map_or_else(|| "none".to_owned(), ToString::to_string);

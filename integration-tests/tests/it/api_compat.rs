@@ -1,6 +1,7 @@
 //! The breaking-change check of `docs/openapi.yaml`: the checker (`thv_testkit::apidiff`) on
 //! the committed document and edits of it, and `scripts/api-compat` end to end in temporary git
 //! repositories, running the `openapi-diff` binary named by `THV_OPENAPI_DIFF_BIN`.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail the test on purpose")]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -28,7 +29,8 @@ fn breaking_after(edit: impl FnOnce(&mut Value)) -> Vec<String> {
 
 /// The node at a JSON pointer whose segments are written plainly: `["paths", "/v0.1/servers"]`.
 fn node<'a>(doc: &'a mut Value, segments: &[&str]) -> &'a mut Value {
-    let pointer: String = segments.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect();
+    let pointer: String =
+        segments.iter().flat_map(|s| ["/".to_owned(), s.replace('~', "~0").replace('/', "~1")]).collect();
     doc.pointer_mut(&pointer).unwrap_or_else(|| panic!("no {pointer} in docs/openapi.yaml"))
 }
 
@@ -158,10 +160,15 @@ fn a_response_enum_value_added_or_a_changed_response_type_is_breaking() {
         schema(doc, "ServerDetail")["properties"]["version"] = json!({"type": "integer", "format": "int64"});
     });
     assert!(
-        found.iter().any(|f| f.starts_with("GET /v1/sources: response 200: ") && f.ends_with(": enum value \"paused\" added")),
+        found
+            .iter()
+            .any(|f| f.starts_with("GET /v1/sources: response 200: ") && f.ends_with(": enum value \"paused\" added")),
         "{found:#?}"
     );
-    assert_has(&found, "GET /v0.1/servers: response 200: servers[].server.version: type changed from string to integer");
+    assert_has(
+        &found,
+        "GET /v0.1/servers: response 200: servers[].server.version: type changed from string to integer",
+    );
 }
 
 #[test]
@@ -179,7 +186,8 @@ fn a_removed_success_content_type_is_breaking() {
 fn harmless_additions_are_compatible() {
     let old = committed();
     let mut new = old.clone();
-    list_servers_parameters(&mut new).push(json!({"name": "tag", "in": "query", "required": false, "schema": {"type": "string"}}));
+    list_servers_parameters(&mut new)
+        .push(json!({"name": "tag", "in": "query", "required": false, "schema": {"type": "string"}}));
     schema(&mut new, "ServerResponse")["properties"]["score"] = json!({"type": "number"});
     schema(&mut new, "StatusUpdateRequest")["properties"]["note"] = json!({"type": "string"});
     schema(&mut new, "NewStatus")["enum"].as_array_mut().unwrap().push(json!("archived"));
@@ -219,12 +227,12 @@ fn a_schema_that_refers_to_itself_is_compared_without_looping() {
 // --- scripts/api-compat, end to end --------------------------------------------------------------
 
 fn checker() -> PathBuf {
-    std::env::var_os("THV_OPENAPI_DIFF_BIN").map(PathBuf::from).unwrap_or_else(|| {
+    std::env::var_os("THV_OPENAPI_DIFF_BIN").map_or_else(|| {
         panic!(
             "THV_OPENAPI_DIFF_BIN is not set: build the checker with `cargo build -p thv-testkit --bin openapi-diff` \
              and export THV_OPENAPI_DIFF_BIN=$CARGO_TARGET_DIR/debug/openapi-diff (scripts/test does both)"
         )
-    })
+    }, PathBuf::from)
 }
 
 /// A repository holding a copy of `scripts/api-compat`, whose commits change docs/openapi.yaml.
@@ -290,7 +298,13 @@ fn the_script_fails_on_a_break_until_a_commit_marks_it() {
     assert!(output.contains("GET /v0.1/servers: response 200: property servers[]._meta removed"), "{output}");
     assert!(output.contains("API-Break: <reason>"), "it says how to mark an intended break: {output}");
 
-    repo.git(&["commit", "-q", "--amend", "-m", "drop _meta from the listing\n\nAPI-Break: clients read _meta from the detail"]);
+    repo.git(&[
+        "commit",
+        "-q",
+        "--amend",
+        "-m",
+        "drop _meta from the listing\n\nAPI-Break: clients read _meta from the detail",
+    ]);
     let (passed, output) = api_compat(&repo.path);
     assert!(passed, "{output}");
     assert!(output.contains("clients read _meta from the detail"), "it prints the reason: {output}");

@@ -60,13 +60,11 @@ fn resolve_in<'d>(doc: &'d Value, mut schema: &'d Value, mut addr: String, seen:
             return Node { schema: Map::new(), addr: reference.to_owned(), unresolved: None };
         }
         seen.push(reference.to_owned());
-        match reference.strip_prefix('#').and_then(|pointer| doc.pointer(pointer)) {
-            Some(target) => (schema, addr) = (target, reference.to_owned()),
-            None => {
-                seen.truncate(depth);
-                return Node { schema: Map::new(), addr, unresolved: Some(reference.to_owned()) };
-            }
-        }
+        let Some(target) = reference.strip_prefix('#').and_then(|pointer| doc.pointer(pointer)) else {
+            seen.truncate(depth);
+            return Node { schema: Map::new(), addr, unresolved: Some(reference.to_owned()) };
+        };
+        (schema, addr) = (target, reference.to_owned());
     }
     let mut merged = schema.as_object().cloned().unwrap_or_default();
     let mut unresolved = None;
@@ -140,14 +138,23 @@ impl Compare<'_> {
         }
         self.object(&old, &new, path);
         let (old_items, new_items) = (old.schema.get("items"), new.schema.get("items"));
-        self.sub((old_items, format!("{}/items", old.addr)), (new_items, format!("{}/items", new.addr)), &format!("{path}[]"));
+        self.sub(
+            (old_items, format!("{}/items", old.addr)),
+            (new_items, format!("{}/items", new.addr)),
+            &format!("{path}[]"),
+        );
         self.variants(&old, &new, path);
         self.stack.pop();
     }
 
     /// A sub-schema present on one side only is compared with "anything" when that narrows a
     /// request or widens a response; otherwise it cannot break a client.
-    fn sub(&mut self, (old, old_addr): (Option<&Value>, String), (new, new_addr): (Option<&Value>, String), path: &str) {
+    fn sub(
+        &mut self,
+        (old, old_addr): (Option<&Value>, String),
+        (new, new_addr): (Option<&Value>, String),
+        path: &str,
+    ) {
         let pair = match (old, new, self.direction) {
             (Some(old), Some(new), _) => (old, new),
             (None, Some(new), Direction::Request) => (ANY, new),
@@ -163,7 +170,8 @@ impl Compare<'_> {
         match (text(old, "type"), text(new, "type")) {
             (Some(a), Some(b)) if a != b => {
                 // An integer is a number: integer → number widens, number → integer narrows.
-                let breaking = if request { !(a == "integer" && b == "number") } else { !(a == "number" && b == "integer") };
+                let breaking =
+                    if request { !(a == "integer" && b == "number") } else { !(a == "number" && b == "integer") };
                 self.push(breaking, at(path, &format!("type changed from {a} to {b}")));
             }
             (None, Some(b)) if request => self.push(true, at(path, &format!("type restricted to {b}"))),
@@ -185,7 +193,8 @@ impl Compare<'_> {
     }
 
     fn enumeration(&mut self, old: &Map<String, Value>, new: &Map<String, Value>, path: &str) {
-        let (old_values, new_values) = (old.get("enum").and_then(Value::as_array), new.get("enum").and_then(Value::as_array));
+        let (old_values, new_values) =
+            (old.get("enum").and_then(Value::as_array), new.get("enum").and_then(Value::as_array));
         match (old_values, new_values, self.direction) {
             (Some(old_values), Some(new_values), Direction::Request) => {
                 for value in old_values.iter().filter(|v| !new_values.contains(v)) {
@@ -245,7 +254,9 @@ impl Compare<'_> {
             let Some(new_prop) = new_props.get(name) else {
                 match (request, closed(new)) {
                     (false, _) => self.push(true, format!("property {child} removed")),
-                    (true, true) => self.push(true, format!("property {child} removed (additionalProperties is false)")),
+                    (true, true) => {
+                        self.push(true, format!("property {child} removed (additionalProperties is false)"));
+                    }
                     (true, false) => self.push(false, format!("property {child} removed")),
                 }
                 continue;
@@ -260,7 +271,8 @@ impl Compare<'_> {
                 self.push(true, format!("property {} {what}", join(path, name)));
             }
         } else {
-            let dropped = old_required.iter().filter(|name| !new_required.contains(name) && new_props.contains_key(**name));
+            let dropped =
+                old_required.iter().filter(|name| !new_required.contains(name) && new_props.contains_key(**name));
             for name in dropped {
                 self.push(true, format!("property {} no longer required", join(path, name)));
             }
@@ -325,7 +337,11 @@ fn number(schema: &Map<String, Value>, key: &str) -> Option<(f64, String)> {
 }
 
 fn names<'m>(schema: &'m Map<String, Value>, key: &str) -> Vec<&'m str> {
-    schema.get(key).and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    schema
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// `servers[].server` + `name`.
