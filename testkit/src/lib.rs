@@ -9,10 +9,13 @@
 //! - Fixtures ([`Fixture`], [`write_config`], [`server_json`]…), waiting for a state
 //!   ([`wait_until`]), a fresh PostgreSQL database per test ([`pg::TestDb`]).
 //! - The port contract suites ([`contract`]): one suite per port, run against every adapter.
+//! - Breaking changes between two OpenAPI documents ([`apidiff`], and the `openapi-diff` binary
+//!   that `scripts/api-compat` runs).
 //!
 //! Adding a helper: put it here when two test crates (or two test modules of different
 //! subjects) need it; a helper of one test module stays in that module.
 
+pub mod apidiff;
 pub mod app;
 pub mod contract;
 pub mod git;

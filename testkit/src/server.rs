@@ -163,6 +163,12 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// The HTTP client the handle's requests go through (timeouts, no proxy, no redirects).
+    #[must_use]
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Everything the server wrote so far (stderr lines, then stdout lines prefixed `[stdout] `).
     pub fn stderr(&self) -> String {
         lock(&self.output).join("\n")

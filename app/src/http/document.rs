@@ -6,6 +6,11 @@
 //! `DELETE` of the same path) came out as the same key twice. Every JSON and YAML parser keeps only
 //! one of the two, and the generated clients lost the other operations. [`Document::from_poem`]
 //! parses the document keeping every occurrence and merges them.
+//!
+//! Every problem response is also documented as `application/json` (same schema): a client whose
+//! `Accept` asks for `application/json` and not for problem+json gets its problems so (see
+//! [`super::problem::wants_problem_as_json`]), and generators that type JSON bodies by that media type only
+//! (progenitor) then give typed errors.
 
 use std::fmt;
 
@@ -28,7 +33,10 @@ impl Document {
     #[must_use]
     #[expect(clippy::expect_used, reason = "poem-openapi's document is always a JSON object")]
     pub fn from_poem(poem_json: &str) -> Self {
-        let Root(root) = serde_json::from_str(poem_json).expect("poem-openapi writes a JSON object");
+        let Root(mut root) = serde_json::from_str(poem_json).expect("poem-openapi writes a JSON object");
+        if let Some(Value::Object(paths)) = root.get_mut("paths") {
+            document_problems_as_json_too(paths);
+        }
         let root = Value::Object(root);
         let json = serde_json::to_string_pretty(&root).expect("a JSON value serialises");
         let yaml = serde_norway::to_string(&root).expect("a JSON value serialises as YAML");
@@ -45,6 +53,18 @@ impl Document {
     #[must_use]
     pub fn yaml(&self) -> &str {
         &self.yaml
+    }
+}
+
+/// Adds `application/json` beside every `application/problem+json` response content.
+fn document_problems_as_json_too(paths: &mut Map<String, Value>) {
+    let operations = paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut());
+    let responses = operations.filter_map(|op| op.get_mut("responses")).filter_map(Value::as_object_mut);
+    for response in responses.flat_map(|r| r.values_mut()) {
+        let Some(Value::Object(content)) = response.get_mut("content") else { continue };
+        if let Some(problem) = content.get(super::problem::PROBLEM_JSON).cloned() {
+            content.entry("application/json").or_insert(problem);
+        }
     }
 }
 
@@ -144,5 +164,8 @@ mod tests {
             assert!(item[method].is_object(), "{method} missing: {item}");
         }
         assert_eq!(doc.yaml().matches("\n  /v0.1/servers/{serverName}/versions/{version}:\n").count(), 1);
+        let not_found = &item["get"]["responses"]["404"]["content"];
+        assert_eq!(not_found["application/problem+json"], not_found["application/json"], "{not_found}");
+        assert_eq!(not_found.as_object().unwrap().keys().next().unwrap(), "application/problem+json");
     }
 }

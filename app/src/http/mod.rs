@@ -71,7 +71,7 @@ pub fn api_service_with(
     .description(
         "MCP Registry API server: the official MCP Registry API over named registries. Serves each configured registry over the official MCP Registry API. The default registry is \
          served at `/v0.1/…`, every registry at `/registry/{registry}/v0.1/…`; every `/v0.1/…` path is \
-         also served, identically, under `/v0/…`. Errors are RFC 9457 `application/problem+json`.",
+         also served, identically, under `/v0/…`. Errors are RFC 9457 `application/problem+json` (`application/json` when the request's `Accept` lists that and not problem+json).",
     )
 }
 

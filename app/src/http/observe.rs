@@ -90,6 +90,7 @@ pub async fn observe<E: Endpoint>(routes: &'static RouteTable, next: E, req: Req
     let method = metrics::method_label(req.method());
     let route = routes.route_of(req.uri().path());
     let span = request_span(&req, method, route);
+    let problem_as_json = super::problem::wants_problem_as_json(&req);
     metrics::in_flight(1.0);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
@@ -98,6 +99,7 @@ pub async fn observe<E: Endpoint>(routes: &'static RouteTable, next: E, req: Req
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
     };
+    super::problem::negotiate(problem_as_json, &mut resp);
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     let body = resp.take_body().into_bytes().await.unwrap_or_default();

@@ -103,6 +103,39 @@ impl Problem {
     }
 }
 
+/// Whether a problem answering `req` goes out as `application/json`: when its `Accept` asks for
+/// `application/json` and not for `application/problem+json` (generated clients send exactly
+/// `application/json`); every other client gets `application/problem+json`. The body is the same.
+/// The observation layer asks this of every request and applies [`negotiate`] to its response.
+pub fn wants_problem_as_json(req: &Request) -> bool {
+    req.headers().get(poem::http::header::ACCEPT).is_some_and(wants_plain_json)
+}
+
+/// Relabels a problem response as `application/json` when [`wants_problem_as_json`] said so.
+pub fn negotiate(problem_as_json: bool, resp: &mut Response) {
+    if problem_as_json && resp.content_type().is_some_and(|c| c.starts_with(PROBLEM_JSON)) {
+        resp.headers_mut()
+            .insert(poem::http::header::CONTENT_TYPE, poem::http::HeaderValue::from_static("application/json"));
+    }
+}
+
+/// Whether an `Accept` header lists `application/json` (with a non-zero weight) and not
+/// `application/problem+json`.
+fn wants_plain_json(accept: &poem::http::HeaderValue) -> bool {
+    let Ok(accept) = accept.to_str() else { return false };
+    let mut json = false;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        if media.eq_ignore_ascii_case(PROBLEM_JSON) {
+            return false;
+        }
+        let refused = parts.any(|p| p.trim().strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>() == Ok(0.0)));
+        json |= media.eq_ignore_ascii_case("application/json") && !refused;
+    }
+    json
+}
+
 /// Query parameters whose malformed values are a 400 (the official API's choice); every other
 /// malformed parameter is a 422.
 const BAD_REQUEST_PARAMS: &[&str] = &["updated_since", "cursor"];
@@ -170,6 +203,24 @@ fn error_to_problem(err: &poem::Error) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_client_asking_for_json_only_gets_its_problems_as_json() {
+        let cases = [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/json, text/plain;q=0.5", true),
+            ("application/problem+json", false),
+            ("application/json, application/problem+json", false),
+            ("*/*", false),
+            ("text/html, */*;q=0.8", false),
+            ("application/json;q=0", false),
+            ("application/json; q=0.0, */*", false),
+        ];
+        for (accept, plain) in cases {
+            assert_eq!(super::wants_plain_json(&poem::http::HeaderValue::from_static(accept)), plain, "{accept}");
+        }
+    }
+
     /// The document must describe what `into_poem` sends: `errors` only on validation failures.
     #[test]
     fn the_documented_problem_does_not_require_errors() {

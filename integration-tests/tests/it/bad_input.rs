@@ -136,3 +136,32 @@ async fn odd_but_valid_input_is_accepted() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A client that accepts `application/json` and not problem+json (a generated client) gets the
+/// same problem as `application/json`; every other client gets `application/problem+json`.
+#[tokio::test]
+async fn a_problem_is_json_for_a_client_that_asks_for_json_only() {
+    let srv = TestServer::start(&workspace_root().join("examples/config-file.yaml"), &[]).await.unwrap();
+    srv.wait_ready().await.unwrap();
+    let http = srv.client();
+    let url = format!("{}/v0.1/servers/io.github.nobody%2Fnothing/versions/latest", srv.base_url());
+    let mut bodies = Vec::new();
+    for (accept, expected) in [
+        (Some("application/json"), "application/json"),
+        (Some("application/problem+json, application/json"), "application/problem+json"),
+        (Some("*/*"), "application/problem+json"),
+        (None, "application/problem+json"),
+    ] {
+        let mut req = http.get(&url);
+        if let Some(accept) = accept {
+            req = req.header("accept", accept);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{accept:?}");
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with(expected), "Accept {accept:?}: content-type {content_type}");
+        bodies.push(resp.json::<serde_json::Value>().await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    assert_eq!(bodies[0]["status"], 404);
+}

@@ -5,8 +5,10 @@
 //! (`testkit/`). Run one module with
 //! `cargo nextest run -p thv-integration-tests -E 'test(/^auth::/)'`.
 
+mod api_compat;
 mod auth;
 mod bad_input;
+mod client;
 mod deploy;
 mod deployed;
 mod every_route;
