@@ -7,6 +7,11 @@
 //! one of the two, and the generated clients lost the other operations. [`Document::from_poem`]
 //! parses the document keeping every occurrence and merges them.
 //!
+//! The reads of a registry (tags `Servers`, `Legacy`, `Deployed`) declare the bearer scheme as
+//! optional (`security: [{}, {bearerToken: []}]`): a public registry is read without a token, a
+//! private one with it; the operations check the caller themselves, so poem-openapi does not
+//! know they take one.
+//!
 //! Every problem response is also documented as `application/json` (same schema): a client whose
 //! `Accept` asks for `application/json` and not for problem+json gets its problems so (see
 //! [`super::problem::wants_problem_as_json`]), and generators that type JSON bodies by that media type only
@@ -36,6 +41,7 @@ impl Document {
         let Root(mut root) = serde_json::from_str(poem_json).expect("poem-openapi writes a JSON object");
         if let Some(Value::Object(paths)) = root.get_mut("paths") {
             document_problems_as_json_too(paths);
+            document_optional_tokens_on_reads(paths);
         }
         let root = Value::Object(root);
         let json = serde_json::to_string_pretty(&root).expect("a JSON value serialises");
@@ -64,6 +70,23 @@ fn document_problems_as_json_too(paths: &mut Map<String, Value>) {
         let Some(Value::Object(content)) = response.get_mut("content") else { continue };
         if let Some(problem) = content.get(super::problem::PROBLEM_JSON).cloned() {
             content.entry("application/json").or_insert(problem);
+        }
+    }
+}
+
+/// Tags of the operations that read a registry.
+const READ_TAGS: &[&str] = &["Servers", "Legacy", "Deployed"];
+
+/// Declares the bearer scheme, optional, on every read of a registry.
+fn document_optional_tokens_on_reads(paths: &mut Map<String, Value>) {
+    let operations = paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut());
+    for op in operations.filter_map(Value::as_object_mut) {
+        let reads = op
+            .get("tags")
+            .and_then(Value::as_array)
+            .is_some_and(|tags| tags.iter().any(|t| t.as_str().is_some_and(|t| READ_TAGS.contains(&t))));
+        if reads && !op.contains_key("security") {
+            op.insert("security".to_owned(), serde_json::json!([{}, { super::gate::SCHEME: [] }]));
         }
     }
 }

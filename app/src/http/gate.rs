@@ -148,8 +148,9 @@ mod tests {
     }
 
     /// The document declares the bearer scheme, names it (or nothing, for `anonymous` mode) on
-    /// every `/v1` operation and every write, and on no other: the read API, the operations endpoints and deployed servers check callers themselves
-    /// (a public registry is read without a token).
+    /// every `/v1` operation and every write; every read of a registry (which checks its callers
+    /// itself) names nothing or it (a public registry is read without a token, a private one with
+    /// it); the operations endpoints and `validate` name none.
     #[test]
     fn the_document_declares_the_scheme_on_every_management_operation_and_no_other() {
         let spec: serde_json::Value = serde_json::from_str(&crate::http::spec_json()).unwrap();
@@ -157,20 +158,26 @@ mod tests {
         assert_eq!(scheme["type"], "http", "{scheme}");
         assert_eq!(scheme["scheme"], "bearer", "{scheme}");
         assert_eq!(scheme["bearerFormat"], "JWT", "{scheme}");
-        let (mut gated, mut wrong) = (0, Vec::new());
+        let (mut gated, mut optional, mut wrong) = (0, 0, Vec::new());
         for (path, item) in spec["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let security = op.get("security");
                 let writes = op["tags"].as_array().is_some_and(|t| t.iter().any(|t| t == "Publish" || t == "Entries"));
                 let management = path.starts_with("/v1/") || (writes && !path.ends_with("/validate"));
+                let reads = op["tags"].as_array().is_some_and(|t| {
+                    t.iter().any(|t| ["Servers", "Legacy", "Deployed"].contains(&t.as_str().unwrap_or_default()))
+                });
                 if management && security == Some(&serde_json::json!([{ SCHEME: [] }, {}])) {
                     gated += 1;
-                } else if management || security.is_some() {
+                } else if reads && security == Some(&serde_json::json!([{}, { SCHEME: [] }])) {
+                    optional += 1;
+                } else if management || reads || security.is_some() {
                     wrong.push(format!("{method} {path}: {security:?}"));
                 }
             }
         }
         assert!(wrong.is_empty(), "{wrong:?}");
         assert_eq!(gated, 18, "the six `/v1` operations, ten official writes and two `/v1/entries` writes");
+        assert_eq!(optional, 14, "eight official reads, two legacy reads, four deployed-server reads");
     }
 }

@@ -220,6 +220,11 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
+/// The methods a cross-origin read may use.
+const READ_METHODS: &str = "GET, OPTIONS";
+/// The request headers a cross-origin read may send.
+const READ_HEADERS: &str = "Authorization, Content-Type, If-None-Match";
+
 /// What CORS makes of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cors {
@@ -260,11 +265,15 @@ impl Cors {
                 headers.append(header::VARY, HeaderValue::from_static("Origin"));
                 set(headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
                 set(headers, header::ACCESS_CONTROL_EXPOSE_HEADERS, "ETag, WWW-Authenticate");
+                // Browsers read these on preflights only; GitHub's guide for a private MCP
+                // registry asks for them on every response of the read routes.
+                set(headers, header::ACCESS_CONTROL_ALLOW_METHODS, READ_METHODS);
+                set(headers, header::ACCESS_CONTROL_ALLOW_HEADERS, READ_HEADERS);
             }
             Self::ReadPreflight => {
                 set(headers, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-                set(headers, header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS");
-                set(headers, header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type, If-None-Match");
+                set(headers, header::ACCESS_CONTROL_ALLOW_METHODS, READ_METHODS);
+                set(headers, header::ACCESS_CONTROL_ALLOW_HEADERS, READ_HEADERS);
                 set(headers, header::ACCESS_CONTROL_MAX_AGE, "86400");
             }
         }

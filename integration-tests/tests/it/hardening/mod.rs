@@ -283,3 +283,71 @@ async fn cors_for_reads_only_and_security_headers_everywhere() {
     assert_eq!(status(&docs), 200);
     assert!(header(&docs, "content-security-policy").unwrap().contains("script-src 'unsafe-inline'"));
 }
+
+/// What VS Code and GitHub Copilot document for a private MCP registry: the three `v0.1` read
+/// routes, and CORS on them for `GET, OPTIONS` with `Authorization` from any origin — the
+/// preflight answered, the allowances on every read response, the 401 of a missing token readable
+/// by the page (`WWW-Authenticate` exposed). A CLI asking for `application/json` gets JSON.
+#[tokio::test]
+async fn a_private_registry_meets_what_vs_code_and_github_expect() {
+    let world = crate::publish::World::start().await;
+    let srv = world.app().spawn().await.unwrap();
+    srv.wait_ready().await.unwrap();
+    let name = "io.github.example/private";
+    let published = crate::publish::publish(&srv, Some(&world.writer()), &crate::publish::doc(name, "1.0.0")).await;
+    assert_eq!(published.status, 200, "{}", published.body);
+    let http = srv.client();
+    let token = format!("Bearer {}", world.reader());
+    let encoded = name.replace('/', "%2F");
+    let origin = "vscode-file://vscode-app";
+    let allowances = |h: &reqwest::header::HeaderMap, what: &str| {
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert_eq!(get("access-control-allow-origin"), "*", "{what}: {h:?}");
+        let methods = get("access-control-allow-methods");
+        assert!(methods.contains("GET") && methods.contains("OPTIONS"), "{what}: methods {methods:?}");
+        let headers = get("access-control-allow-headers").to_ascii_lowercase();
+        assert!(headers.contains("authorization") && headers.contains("content-type"), "{what}: headers {headers:?}");
+    };
+
+    for path in [
+        "/v0.1/servers".to_owned(),
+        format!("/v0.1/servers/{encoded}/versions/latest"),
+        format!("/v0.1/servers/{encoded}/versions/1.0.0"),
+    ] {
+        let url = format!("{}{path}", srv.base_url());
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "preflight {path}");
+        allowances(preflight.headers(), &format!("preflight {path}"));
+
+        let read = http.get(&url).header("origin", origin).header("authorization", &token).send().await.unwrap();
+        assert_eq!(read.status(), 200, "GET {path}");
+        allowances(read.headers(), &format!("GET {path}"));
+        let body: Value = read.json().await.unwrap();
+        let server = if path == "/v0.1/servers" { &body["servers"][0]["server"] } else { &body["server"] };
+        assert_eq!(server["name"], name, "GET {path}: {body}");
+
+        let refused = http.get(&url).header("origin", origin).send().await.unwrap();
+        assert_eq!(refused.status(), 401, "GET {path} without a token");
+        allowances(refused.headers(), &format!("401 {path}"));
+        let exposed = refused.headers()["access-control-expose-headers"].to_str().unwrap();
+        assert!(exposed.contains("WWW-Authenticate"), "{exposed}");
+    }
+
+    // GitHub Copilot CLI's lookup: the latest version, asking for JSON.
+    let url = format!("{}/v0.1/servers/{encoded}/versions/latest", srv.base_url());
+    let cli = http.get(&url).header("accept", "application/json").header("authorization", &token).send().await.unwrap();
+    assert_eq!(cli.status(), 200);
+    assert!(cli.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let missing = format!("{}/v0.1/servers/io.github.example%2Fabsent/versions/latest", srv.base_url());
+    let absent =
+        http.get(&missing).header("accept", "application/json").header("authorization", &token).send().await.unwrap();
+    assert_eq!(absent.status(), 404);
+    assert!(absent.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+}
