@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod deployed;
 pub mod document;
+pub mod encoding;
 pub mod gate;
 pub mod harden;
 pub mod listen;

@@ -9,6 +9,7 @@ mod api_compat;
 mod auth;
 mod bad_input;
 mod client;
+mod compression;
 mod deploy;
 mod deployed;
 mod every_route;

@@ -44,6 +44,9 @@ pub struct ServersApi {
     public_cache: String,
 }
 
+/// `Vary` of every read: the body depends on `Accept-Encoding`.
+const VARY: &str = "Accept-Encoding";
+
 /// `Cache-Control` of reads of registries behind a token.
 const PRIVATE_CACHE: &str = "private";
 
@@ -60,12 +63,25 @@ impl ServersApi {
 #[derive(Debug, ApiResponse)]
 pub enum ListResponse {
     /// A page of servers. `Cache-Control` is `public, max-age=N` (`http.cacheMaxAge`) for a
-    /// public registry, `private` for one behind a token.
+    /// public registry, `private` for one behind a token. Compressed (`Content-Encoding` gzip,
+    /// br or zstd) when `Accept-Encoding` asks for it and the body is 1 KiB or more; each
+    /// representation has its own `ETag`.
     #[oai(status = 200)]
-    Ok(PreRendered<ServerList>, #[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
-    /// The page did not change since the `ETag` sent in `If-None-Match`.
+    Ok(
+        PreRendered<ServerList>,
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Content-Encoding")] Option<String>,
+        #[oai(header = "Vary")] String,
+    ),
+    /// The page did not change since the `ETag` sent in `If-None-Match` (the `ETag` of the
+    /// representation `Accept-Encoding` selects).
     #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
+    NotModified(
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Vary")] String,
+    ),
     /// A query parameter is malformed (`cursor`, `updated_since`, or `include_deleted=false`
     /// together with `updated_since`).
     #[oai(status = 400, content_type = "application/problem+json")]
@@ -86,12 +102,22 @@ pub enum ListResponse {
 /// Response of the single-version endpoints.
 #[derive(Debug, ApiResponse)]
 pub enum VersionResponse {
-    /// The server version. `Cache-Control` as for the lists.
+    /// The server version. `Cache-Control`, `Content-Encoding` and `ETag` as for the lists.
     #[oai(status = 200)]
-    Ok(PreRendered<ServerResponse>, #[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
+    Ok(
+        PreRendered<ServerResponse>,
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Content-Encoding")] Option<String>,
+        #[oai(header = "Vary")] String,
+    ),
     /// The version did not change since the `ETag` sent in `If-None-Match`.
     #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String, #[oai(header = "Cache-Control")] String),
+    NotModified(
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Vary")] String,
+    ),
     /// The server name is not a valid `namespace/name`.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -111,8 +137,14 @@ pub enum VersionResponse {
 impl From<Outcome> for ListResponse {
     fn from(o: Outcome) -> Self {
         match o {
-            Outcome::Body(b, etag, cache) => Self::Ok(PreRendered::new(b), etag, cache),
-            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache),
+            Outcome::Body(r) => Self::Ok(
+                PreRendered::new(r.body),
+                r.etag,
+                r.cache,
+                r.coding.header().map(str::to_owned),
+                VARY.to_owned(),
+            ),
+            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache, VARY.to_owned()),
             Outcome::Refused(p, read::Refused::TokenRequired) => Self::Unauthorized(p.json()),
             Outcome::Refused(p, read::Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
             Outcome::BadRequest(p) => Self::BadRequest(p.json()),
@@ -124,8 +156,14 @@ impl From<Outcome> for ListResponse {
 impl From<Outcome> for VersionResponse {
     fn from(o: Outcome) -> Self {
         match o {
-            Outcome::Body(b, etag, cache) => Self::Ok(PreRendered::new(b), etag, cache),
-            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache),
+            Outcome::Body(r) => Self::Ok(
+                PreRendered::new(r.body),
+                r.etag,
+                r.cache,
+                r.coding.header().map(str::to_owned),
+                VARY.to_owned(),
+            ),
+            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache, VARY.to_owned()),
             Outcome::Refused(p, read::Refused::TokenRequired) => Self::Unauthorized(p.json()),
             Outcome::Refused(p, read::Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
             Outcome::BadRequest(p) => Self::BadRequest(p.json()),

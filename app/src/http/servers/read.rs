@@ -13,12 +13,21 @@ use thv_domain::snapshot::{ListQuery, VersionSelector, decode_cursor, render_lis
 use super::ServersApi;
 use crate::catalog::{Catalog, ReadRefusal, RegistrySlot, RegistrySnapshot};
 use crate::http::auth::{caller, registry_not_found, token_missing};
+use crate::http::encoding::{Coding, Rendered, negotiate};
 use crate::http::problem::Problem;
+
+/// A body as sent: the representation's bytes, `ETag` and coding, and the `Cache-Control`.
+pub(super) struct Reply {
+    pub(super) body: Bytes,
+    pub(super) etag: String,
+    pub(super) cache: String,
+    pub(super) coding: Coding,
+}
 
 /// What a handler produced, before it is shaped into one operation's response enum.
 pub(super) enum Outcome {
-    /// A body, its `ETag` and its `Cache-Control`.
-    Body(Bytes, String, String),
+    Body(Reply),
+    /// The representation's `ETag` and the `Cache-Control`.
     NotModified(String, String),
     /// The caller may not read the registry (or it does not exist).
     Refused(Problem, Refused),
@@ -92,24 +101,32 @@ impl ServersApi {
         };
         // The page and its ETag come from the cache (computed on a miss), so a hit costs neither
         // a render nor a digest.
-        let render = || {
+        let rendered = self.rendered(req, &reg.digest, || {
             let page = reg.snapshot.list(&query);
-            (
-                Bytes::from(render_list(&page.rows, page.next_cursor.as_deref())),
-                Arc::<str>::from(etag(&reg.digest, req)),
-            )
-        };
-        let (body, etag) = match &self.pages {
-            Some(pages) => pages.get_with(
-                (reg.digest.clone(), req.uri().path_and_query().map_or_else(String::new, ToString::to_string)),
-                render,
-            ),
-            None => render(),
-        };
-        if not_modified(req, &etag) {
-            return Outcome::NotModified(etag.to_string(), cache);
+            Some(Bytes::from(render_list(&page.rows, page.next_cursor.as_deref())))
+        });
+        match rendered {
+            Some(rendered) => respond(req, &rendered, cache),
+            None => Outcome::NotFound(Problem::new(StatusCode::NOT_FOUND, "no such page")),
         }
-        Outcome::Body(body, etag.to_string(), cache)
+    }
+
+    /// The rendered response of `req` on the snapshot of `digest`: from the page cache, or
+    /// rendered by `render` (and kept); `None` when `render` finds nothing.
+    fn rendered(
+        &self,
+        req: &Request,
+        digest: &Arc<str>,
+        render: impl FnOnce() -> Option<Bytes>,
+    ) -> Option<Arc<Rendered>> {
+        let make = || render().map(|body| Arc::new(Rendered::new(body, etag(digest, req))));
+        match &self.pages {
+            Some(pages) => pages.get_or_render(
+                (digest.clone(), req.uri().path_and_query().map_or_else(String::new, ToString::to_string)),
+                make,
+            ),
+            None => make(),
+        }
     }
 
     pub(super) fn versions(&self, req: &Request, registry: Option<&str>, name: &str, include_deleted: bool) -> Outcome {
@@ -121,14 +138,13 @@ impl ServersApi {
             return Outcome::BadRequest(p);
         }
         // Looked up before `If-None-Match`: `*` matches only what exists (RFC 9110 13.1.2).
-        let Some(rows) = reg.snapshot.versions(name, include_deleted) else {
+        let rendered = self.rendered(req, &reg.digest, || {
+            reg.snapshot.versions(name, include_deleted).map(|rows| Bytes::from(render_list(&rows, None)))
+        });
+        let Some(rendered) = rendered else {
             return Outcome::NotFound(Problem::new(StatusCode::NOT_FOUND, "Server not found"));
         };
-        let etag = etag(&reg.digest, req);
-        if not_modified(req, &etag) {
-            return Outcome::NotModified(etag, cache);
-        }
-        Outcome::Body(Bytes::from(render_list(&rows, None)), etag, cache)
+        respond(req, &rendered, cache)
     }
 
     pub(super) fn version(
@@ -149,7 +165,10 @@ impl ServersApi {
         let selector =
             if version == "latest" { VersionSelector::Latest } else { VersionSelector::Exact(version.to_owned()) };
         // Looked up before `If-None-Match`: `*` matches only what exists (RFC 9110 13.1.2).
-        let Some(row) = reg.snapshot.version(name, &selector, include_deleted) else {
+        let rendered = self.rendered(req, &reg.digest, || {
+            reg.snapshot.version(name, &selector, include_deleted).map(thv_domain::snapshot::Row::json)
+        });
+        let Some(rendered) = rendered else {
             let missing = if reg.snapshot.versions(name, include_deleted).is_some() {
                 "Server version not found"
             } else {
@@ -157,12 +176,19 @@ impl ServersApi {
             };
             return Outcome::NotFound(Problem::new(StatusCode::NOT_FOUND, missing));
         };
-        let etag = etag(&reg.digest, req);
-        if not_modified(req, &etag) {
-            return Outcome::NotModified(etag, cache);
-        }
-        Outcome::Body(row.json(), etag, cache)
+        respond(req, &rendered, cache)
     }
+}
+
+/// The representation of `rendered` that `req` accepts (`Accept-Encoding`), or a 304 when
+/// `If-None-Match` names that representation's `ETag`.
+fn respond(req: &Request, rendered: &Rendered, cache: String) -> Outcome {
+    let wanted = negotiate(req.headers().get(poem::http::header::ACCEPT_ENCODING));
+    let (coding, body, etag) = rendered.representation(wanted);
+    if not_modified(req, etag) {
+        return Outcome::NotModified(etag.to_owned(), cache);
+    }
+    Outcome::Body(Reply { body, etag: etag.to_owned(), cache, coding })
 }
 
 /// The registry a request addresses — named, or the default one at the root paths — when the
