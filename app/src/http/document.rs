@@ -12,6 +12,12 @@
 //! private one with it; the operations check the caller themselves, so poem-openapi does not
 //! know they take one.
 //!
+//! A property that refers to another schema is a plain `$ref`: poem-openapi wraps a documented
+//! one in `allOf: [{$ref}, {description}]`, and generators then make a second type for it
+//! (openapi-python-client's `ServerResponseServer` beside `ServerDetail`), so a server published
+//! and the same server read back had different types. The referenced schema keeps its own
+//! description.
+//!
 //! Every problem response is also documented as `application/json` (same schema): a client whose
 //! `Accept` asks for `application/json` and not for problem+json gets its problems so (see
 //! [`super::problem::wants_problem_as_json`]), and generators that type JSON bodies by that media type only
@@ -43,6 +49,9 @@ impl Document {
             document_problems_as_json_too(paths);
             document_optional_tokens_on_reads(paths);
         }
+        if let Some(Value::Object(schemas)) = root.get_mut("components").and_then(|c| c.get_mut("schemas")) {
+            unwrap_documented_refs(schemas);
+        }
         let root = Value::Object(root);
         let json = serde_json::to_string_pretty(&root).expect("a JSON value serialises");
         let yaml = serde_norway::to_string(&root).expect("a JSON value serialises as YAML");
@@ -70,6 +79,27 @@ fn document_problems_as_json_too(paths: &mut Map<String, Value>) {
         let Some(Value::Object(content)) = response.get_mut("content") else { continue };
         if let Some(problem) = content.get(super::problem::PROBLEM_JSON).cloned() {
             content.entry("application/json").or_insert(problem);
+        }
+    }
+}
+
+/// Replaces every property `{description, allOf: [{$ref: X}, {description}]}` by `{$ref: X}`.
+fn unwrap_documented_refs(schemas: &mut Map<String, Value>) {
+    let properties = schemas
+        .values_mut()
+        .filter_map(|schema| schema.get_mut("properties"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|props| props.values_mut());
+    for property in properties {
+        let Some(Value::Array(all_of)) = property.get("allOf") else { continue };
+        let wrapper = property.as_object().is_some_and(|p| p.keys().all(|k| k == "allOf" || k == "description"));
+        let only_described =
+            all_of.iter().skip(1).all(|s| s.as_object().is_some_and(|o| o.keys().all(|k| k == "description")));
+        if let (true, true, Some(target @ Value::Object(_))) = (wrapper, only_described, all_of.first())
+            && target.get("$ref").is_some()
+            && target.as_object().is_some_and(|o| o.len() == 1)
+        {
+            *property = target.clone();
         }
     }
 }
@@ -187,6 +217,9 @@ mod tests {
             assert!(item[method].is_object(), "{method} missing: {item}");
         }
         assert_eq!(doc.yaml().matches("\n  /v0.1/servers/{serverName}/versions/{version}:\n").count(), 1);
+        let server = &json["components"]["schemas"]["ServerResponse"]["properties"]["server"];
+        assert_eq!(server, &json!({"$ref": "#/components/schemas/ServerDetail"}));
+        assert!(!doc.json().contains("\"allOf\""), "no property is wrapped in allOf");
         let not_found = &item["get"]["responses"]["404"]["content"];
         assert_eq!(not_found["application/problem+json"], not_found["application/json"], "{not_found}");
         assert_eq!(not_found.as_object().unwrap().keys().next().unwrap(), "application/problem+json");

@@ -9,14 +9,14 @@
 //! |---|---|
 //! | `THV_URL` | the server's base URL, `http://127.0.0.1:PORT` |
 //! | `THV_TOKEN` | a bearer token holding `manageEntries` and `manageSources` |
-//! | `THV_REGISTRY` | `seed`, the default registry: the bundled 358-server seed, readable without a token |
+//! | `THV_REGISTRY` | `seed`, the default registry, readable without a token: the bundled 358-server seed (one version each) and a second file source with one server in four versions |
 //! | `THV_MANAGED_REGISTRY` | `corp`, a managed source of the same name, readable and writable with the token |
-//! | `THV_EXPECT_ENTRIES` | how many server versions the seed file holds |
-//! | `THV_EXPECT_SERVER` | a server of the seed: the one with the most versions (the first such name) |
-//! | `THV_EXPECT_SERVER_VERSIONS` | how many versions it has in the file |
+//! | `THV_EXPECT_ENTRIES` | how many server versions the two files hold |
+//! | `THV_EXPECT_SERVER` | the server with the most versions (the first such name): `io.github.example/releases` |
+//! | `THV_EXPECT_SERVER_VERSIONS` | how many versions it has in the files |
 //! | `THV_EXPECT_LATEST` | which of them is latest by the server's rule (`thv_domain::latest`) |
 //!
-//! The expectations are counted from the data file, not asked of the server. It exits with CMD's
+//! The expectations are counted from the data files, not asked of the server. It exits with CMD's
 //! status (128 + the signal when CMD was killed), stopping the server and the provider; when CMD
 //! fails it prints the tail of the server's output.
 
@@ -34,6 +34,9 @@ use thv_testkit::{RegistrySpec, SourceSpec, TestApp, read_json, workspace_root};
 
 /// The seed catalogue, relative to the workspace root.
 const SEED: &str = "examples/data/seed-358-servers.json";
+
+/// The versions of the one server of the second source, in no order.
+const RELEASES: &[&str] = &["1.2.0", "0.9.0", "1.10.0", "1.0.0"];
 
 /// How many lines of the server's output a failure shows.
 const TAIL: usize = 60;
@@ -97,7 +100,25 @@ fn command() -> anyhow::Result<Vec<String>> {
 
 async fn run(cmd: &[String]) -> anyhow::Result<u8> {
     let seed_path = workspace_root().join(SEED);
-    let expect = expectations(&read_json(&seed_path)?)?;
+    // The seed has one version per server; a second source gives the default registry a server
+    // with several, so the version list and `latest` (1.10.0 above 1.2.0) are checked for real.
+    let releases_dir = tempfile::tempdir()?;
+    let releases_path = releases_dir.path().join("releases.json");
+    let releases: Vec<Value> = RELEASES
+        .iter()
+        .map(|v| {
+            json!({
+                "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+                "name": "io.github.example/releases",
+                "description": format!("Release {v} of a server with several versions"),
+                "version": v,
+            })
+        })
+        .collect();
+    std::fs::write(&releases_path, serde_json::to_vec(&releases)?)?;
+    let Value::Array(mut rows) = read_json(&seed_path)? else { bail!("{SEED} is not a JSON array") };
+    rows.extend(releases);
+    let expect = expectations(&Value::Array(rows))?;
 
     let key = TestKey::rsa("fixture")?;
     let idp = Idp::start(&[&key]).await?;
@@ -106,8 +127,9 @@ async fn run(cmd: &[String]) -> anyhow::Result<u8> {
     let token = key.sign(&claims)?;
     let app = TestApp::new()
         .source(SourceSpec::file("seed", Path::new(&seed_path)).format("upstream"))
+        .source(SourceSpec::file("releases", &releases_path).format("upstream"))
         .managed_source("corp")
-        .registry(RegistrySpec::new("seed", &["seed"]).public())
+        .registry(RegistrySpec::new("seed", &["seed", "releases"]).public())
         .registry(RegistrySpec::new("corp", &["corp"]).access(json!({"groups": "writers"})))
         .default_registry("seed")
         .oauth_provider(
