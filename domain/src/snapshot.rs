@@ -60,6 +60,8 @@ pub struct Snapshot {
     rows: Vec<Row>,
     /// Indices of the rows flagged latest, in row order.
     latest: Vec<usize>,
+    /// Rows by trigram of their search text (see [`search`]).
+    index: search::TrigramIndex,
 }
 
 /// Which versions a list query wants.
@@ -107,7 +109,8 @@ impl Snapshot {
             })
             .collect();
         let latest = rows.iter().enumerate().filter(|(_, r)| r.entry.official.is_latest).map(|(i, _)| i).collect();
-        Self { generation, rows, latest }
+        let index = search::TrigramIndex::build(rows.iter().map(|r| r.search.as_str()));
+        Self { generation, rows, latest, index }
     }
 
     pub fn generation(&self) -> u64 {
@@ -163,7 +166,16 @@ impl Snapshot {
             rows.push(r);
             true
         };
-        if matches!(q.version, Some(VersionSelector::Latest)) {
+        let candidates = needle.as_deref().and_then(|n| self.index.candidates(n, self.rows.len()));
+        if let Some(candidates) = candidates {
+            // Only rows holding the needle's rarest trigram can match; `matches` checks each.
+            let start = self.rows.partition_point(|r| !after(r));
+            for i in candidates.skip_while(|&i| i < start) {
+                if !take(&self.rows[i]) {
+                    break;
+                }
+            }
+        } else if matches!(q.version, Some(VersionSelector::Latest)) {
             let start = self.latest.partition_point(|&i| !after(&self.rows[i]));
             for &i in &self.latest[start..] {
                 if !take(&self.rows[i]) {
@@ -285,5 +297,6 @@ pub fn decode_cursor(cursor: &str) -> Result<(String, String), CursorError> {
     Ok((name.to_owned(), version.to_owned()))
 }
 
+mod search;
 #[cfg(test)]
 mod tests;

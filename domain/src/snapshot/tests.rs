@@ -261,3 +261,84 @@ fn rows_render_exactly_the_entry_response() {
         assert!(v["_meta"][crate::entry::OFFICIAL_META].is_object());
     }
 }
+
+/// The snapshot of the bundled seed (358 real servers), with a few versions added to some so
+/// that paging and `version=latest` meet the index.
+fn seed_snapshot() -> Snapshot {
+    let text = include_str!("../../../examples/data/seed-358-servers.json");
+    let docs: Vec<Value> = serde_json::from_str(text).unwrap();
+    let mut entries: Vec<Entry> = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        let mut versions = vec![doc.clone()];
+        if i % 5 == 0 {
+            let mut newer = doc.clone();
+            newer["version"] = json!("9.9.9");
+            newer["description"] = json!(format!("{} — newer Ünïcode release", doc["description"].as_str().unwrap()));
+            versions.push(newer);
+        }
+        for doc in versions {
+            let server = ServerJson::from_value(doc).unwrap();
+            let official = OfficialMeta::new_active(t(i64::try_from(i).unwrap()));
+            entries.push(Entry { server: Arc::new(server), official, source: SourceName::parse("s").unwrap() });
+        }
+    }
+    entries.sort_by(key_cmp);
+    crate::latest::relatest(&[], &mut entries, t(0));
+    Snapshot::new(1, merge(&[&entries], &Filter::default()))
+}
+
+/// Every page of a query, `limit` rows at a time, following the cursors.
+fn walk(s: &Snapshot, q: &ListQuery, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.list(&ListQuery { after: after.clone(), limit, ..q.clone() });
+        out.extend(ids(&page.rows));
+        match page.next_cursor {
+            Some(c) => after = Some(decode_cursor(&c).unwrap()),
+            None => return out,
+        }
+    }
+}
+
+#[test]
+fn indexed_search_returns_exactly_what_a_substring_scan_returns() {
+    let s = seed_snapshot();
+    let mut needles: Vec<String> = Vec::new();
+    for r in s.rows() {
+        let text = r.search.clone();
+        needles.extend(text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned));
+        let chars: Vec<char> = text.chars().collect();
+        for (at, len) in [(0, 3), (2, 4), (5, 6), (chars.len() / 2, 5)] {
+            if at + len <= chars.len() {
+                needles.push(chars[at..at + len].iter().collect());
+            }
+        }
+    }
+    needles.extend(
+        ["ÜNÏCODE", "ünï", "mcp", "MCP server", "a", "zz", "", "\0", "x\0y", "quasarz", "e\0"].map(str::to_owned),
+    );
+    needles.sort();
+    needles.dedup();
+    let mut indexed = 0;
+    for needle in &needles {
+        let lower = needle.to_lowercase();
+        let scan = |latest: bool| -> Vec<String> {
+            let rows: Vec<&Row> = s
+                .rows()
+                .iter()
+                .filter(|r| r.search.contains(&lower) && (!latest || r.entry.official.is_latest))
+                .collect();
+            ids(&rows)
+        };
+        if s.index.candidates(&lower, s.len()).is_some() {
+            indexed += 1;
+        }
+        let all = ListQuery { search: Some(needle.clone()), ..Default::default() };
+        assert_eq!(walk(&s, &all, 100), scan(false), "search {needle:?}");
+        assert_eq!(walk(&s, &all, 7), scan(false), "search {needle:?}, pages of 7");
+        let latest = ListQuery { version: Some(VersionSelector::Latest), ..all };
+        assert_eq!(walk(&s, &latest, 7), scan(true), "search {needle:?}, latest, pages of 7");
+    }
+    assert!(indexed * 2 > needles.len(), "most needles go through the index: {indexed} of {}", needles.len());
+}

@@ -25,6 +25,7 @@ mod postgres;
 mod publish;
 mod reload;
 mod schemathesis;
+mod search;
 mod semantics;
 mod slow_clients;
 mod store_contract;

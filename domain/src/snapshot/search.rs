@@ -1,0 +1,184 @@
+//! The search index of a snapshot: for every byte trigram of the rows' search texts (lower-cased
+//! name, title and description), the rows that contain it, in row order.
+//!
+//! `search` is a substring match, and a substring's trigrams are all trigrams of any text that
+//! contains it; so the rows holding the needle's rarest trigram are a superset of the answer, in
+//! row order. [`TrigramIndex::candidates`] hands them out and the query checks each with the
+//! substring match itself, so the answer is exactly a scan's, without reading every row for a
+//! rare term. A needle shorter than three bytes, or one whose rarest trigram is common (a scan
+//! finds a page of such matches soon), is answered by the scan.
+//!
+//! Posting lists are delta-encoded LEB128 varints in one buffer (a common trigram costs about a
+//! byte per row), built in two passes so that nothing is held twice.
+
+use rustc_hash::FxHashMap;
+
+/// Where a trigram's rows are in [`TrigramIndex::data`], and how many there are.
+#[derive(Debug, Clone, Copy)]
+struct Postings {
+    start: u32,
+    end: u32,
+    rows: u32,
+}
+
+/// Rows by byte trigram.
+#[derive(Debug, Default)]
+pub(super) struct TrigramIndex {
+    postings: FxHashMap<u32, Postings>,
+    data: Box<[u8]>,
+}
+
+/// A scan beats the index when the needle's rarest trigram is in more than one row in this many.
+const SCAN_SHARE: usize = 8;
+
+fn trigram(w: &[u8]) -> u32 {
+    u32::from(w[0]) << 16 | u32::from(w[1]) << 8 | u32::from(w[2])
+}
+
+/// The distinct trigrams of `text`, sorted, in `out`.
+fn trigrams_of(text: &[u8], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(text.windows(3).map(trigram));
+    out.sort_unstable();
+    out.dedup();
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push(u8::try_from(v & 0x7f).unwrap_or_default() | 0x80);
+        v >>= 7;
+    }
+    out.push(u8::try_from(v).unwrap_or_default());
+}
+
+fn varint_len(mut v: u32) -> u32 {
+    let mut n = 1;
+    while v >= 0x80 {
+        n += 1;
+        v >>= 7;
+    }
+    n
+}
+
+impl TrigramIndex {
+    /// The index of `texts` (row `i` is `texts[i]`).
+    pub(super) fn build<'a>(texts: impl Iterator<Item = &'a str> + Clone) -> Self {
+        // Pass 1: how many rows and bytes each trigram's list takes.
+        let mut sizes: FxHashMap<u32, (u32, u32, u32)> = FxHashMap::default(); // rows, bytes, last row
+        let mut grams = Vec::new();
+        for (row, text) in texts.clone().enumerate() {
+            let row = u32::try_from(row).unwrap_or(u32::MAX);
+            trigrams_of(text.as_bytes(), &mut grams);
+            for &g in &grams {
+                let e = sizes.entry(g).or_insert((0, 0, 0));
+                let delta = if e.0 == 0 { row } else { row - e.2 };
+                e.0 += 1;
+                e.1 += varint_len(delta);
+                e.2 = row;
+            }
+        }
+        // Pass 2: every list written in place.
+        let mut postings = FxHashMap::with_capacity_and_hasher(sizes.len(), rustc_hash::FxBuildHasher);
+        let mut offset = 0u32;
+        for (&g, &(rows, bytes, _)) in &sizes {
+            postings.insert(g, Postings { start: offset, end: offset, rows });
+            offset += bytes;
+        }
+        drop(sizes);
+        let mut data = vec![0u8; offset as usize];
+        let mut last: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut scratch = Vec::with_capacity(5);
+        for (row, text) in texts.enumerate() {
+            let row = u32::try_from(row).unwrap_or(u32::MAX);
+            trigrams_of(text.as_bytes(), &mut grams);
+            for &g in &grams {
+                let Some(p) = postings.get_mut(&g) else { continue };
+                let prev = last.insert(g, row);
+                scratch.clear();
+                push_varint(&mut scratch, prev.map_or(row, |prev| row - prev));
+                let at = p.end as usize;
+                data[at..at + scratch.len()].copy_from_slice(&scratch);
+                p.end += u32::try_from(scratch.len()).unwrap_or_default();
+            }
+        }
+        Self { postings, data: data.into_boxed_slice() }
+    }
+
+    /// The rows that may contain `needle` (lower-cased), ascending; `None` when the needle is
+    /// shorter than a trigram or its rarest trigram is in more than one of [`SCAN_SHARE`] of
+    /// `total` rows (a scan is as quick).
+    pub(super) fn candidates(&self, needle: &str, total: usize) -> Option<Candidates<'_>> {
+        let bytes = needle.as_bytes();
+        if bytes.len() < 3 {
+            return None;
+        }
+        let mut rarest: Option<Postings> = None;
+        for w in bytes.windows(3) {
+            let Some(p) = self.postings.get(&trigram(w)) else {
+                return Some(Candidates { data: &[], row: 0, first: true });
+            };
+            if rarest.is_none_or(|r| p.rows < r.rows) {
+                rarest = Some(*p);
+            }
+        }
+        let rarest = rarest?;
+        if rarest.rows as usize * SCAN_SHARE > total {
+            return None;
+        }
+        Some(Candidates { data: &self.data[rarest.start as usize..rarest.end as usize], row: 0, first: true })
+    }
+
+    /// Bytes held: posting lists and their table.
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> usize {
+        self.data.len() + self.postings.capacity() * (4 + std::mem::size_of::<Postings>())
+    }
+}
+
+/// Row indices of one posting list, ascending.
+#[derive(Debug)]
+pub(super) struct Candidates<'a> {
+    data: &'a [u8],
+    row: u32,
+    first: bool,
+}
+
+impl Iterator for Candidates<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let mut delta = 0u32;
+        let mut shift = 0;
+        loop {
+            let (&b, rest) = self.data.split_first()?;
+            self.data = rest;
+            delta |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        self.row = if self.first { delta } else { self.row + delta };
+        self.first = false;
+        Some(self.row as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrigramIndex;
+
+    #[test]
+    fn candidates_are_every_row_holding_the_rarest_trigram_in_order() {
+        let texts = ["weather now\0forecasts", "postgresql access", "file system", "weather v2", "the weathervane"];
+        let rows: Vec<String> = (0..2000).map(|i| texts[i % texts.len()].to_owned()).collect();
+        let index = TrigramIndex::build(rows.iter().map(String::as_str));
+        let found: Vec<usize> = index.candidates("weather", rows.len() * 100).unwrap().collect();
+        let expected: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].contains("weather")).collect();
+        assert_eq!(found, expected);
+        assert_eq!(index.candidates("zzz", rows.len()).unwrap().count(), 0, "an absent trigram: nothing");
+        assert!(index.candidates("we", rows.len()).is_none(), "shorter than a trigram: scan");
+        assert!(index.candidates("weather", rows.len()).is_none(), "in 3 rows of 5: scan");
+        assert!(index.bytes() < rows.len() * 40, "{} bytes", index.bytes());
+    }
+}
