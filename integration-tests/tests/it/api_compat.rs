@@ -220,8 +220,9 @@ fn a_schema_that_refers_to_itself_is_compared_without_looping() {
     assert_eq!(diff(&old, &new), Vec::new());
     schema(&mut new, "ServerDetail")["properties"].as_object_mut().unwrap().remove("title");
     let found: Vec<String> = diff(&old, &new).into_iter().filter(|f| f.breaking).map(|f| f.to_string()).collect();
+    // Reported where the schema is first met; its recursion is not walked again.
     assert_has(&found, "GET /v0.1/servers: response 200: property servers[].server.title removed");
-    assert_has(&found, "GET /v0.1/servers: response 200: property servers[].server.children[].title removed");
+    assert!(!found.iter().any(|f| f.contains("children[].children[]")), "{found:#?}");
 }
 
 // --- scripts/api-compat, end to end --------------------------------------------------------------
