@@ -47,6 +47,10 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
+            if log_format == thv_app::telemetry::LogFormat::Json {
+                // Request lines formatted without the generic JSON formatter, in the same form.
+                thv_app::telemetry::request_log::install(log.clone());
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {

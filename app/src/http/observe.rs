@@ -113,7 +113,11 @@ pub async fn observe<E: Endpoint>(routes: &'static RouteTable, next: E, req: Req
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     if is_probe(route) {
         tracing::debug!(parent: &span, method, route, status, duration_ms, bytes, "request");
-    } else {
+    } else if !(span.is_none()
+        && tracing::enabled!(tracing::Level::INFO)
+        && crate::telemetry::request_log::write(method, route, status, duration_ms, bytes))
+    {
+        // In a trace (the line carries its ids), or without the fast path: through `tracing`.
         tracing::info!(parent: &span, method, route, status, duration_ms, bytes, "request");
     }
     metrics::request(method, route, status, elapsed);

@@ -116,6 +116,12 @@ impl<W: Write + Send + 'static> LogWriter<W> {
 }
 
 impl<W: Write> LogWriter<W> {
+    /// Queues one whole request line (its thread writes it, as for the request lines of
+    /// `tracing`): the fast path of [`super::request_log`].
+    pub fn request_line(&self, line: &[u8]) {
+        let _ = Line { shared: &self.shared, batched: true }.write_all(line);
+    }
+
     /// Writes the waiting request lines now.
     pub fn flush(&self) {
         let _ = self.shared.drain();

@@ -16,6 +16,7 @@ pub mod audit;
 mod log_fields;
 pub mod log_writer;
 pub mod metrics;
+pub mod request_log;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
