@@ -134,43 +134,32 @@ pub enum VersionResponse {
     Unprocessable(Json<Problem>),
 }
 
-impl From<Outcome> for ListResponse {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Body(r) => Self::Ok(
-                PreRendered::new(r.body),
-                r.etag,
-                r.cache,
-                r.coding.header().map(str::to_owned),
-                VARY.to_owned(),
-            ),
-            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache, VARY.to_owned()),
-            Outcome::Refused(p, read::Refused::TokenRequired) => Self::Unauthorized(p.json()),
-            Outcome::Refused(p, read::Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
-            Outcome::BadRequest(p) => Self::BadRequest(p.json()),
-            Outcome::Unprocessable(p) => Self::Unprocessable(p.json()),
+/// The two read responses have the same variants: one conversion from [`Outcome`] for both.
+macro_rules! from_outcome {
+    ($response:ty) => {
+        impl From<Outcome> for $response {
+            fn from(o: Outcome) -> Self {
+                match o {
+                    Outcome::Body(r) => Self::Ok(
+                        PreRendered::new(r.body),
+                        r.etag,
+                        r.cache,
+                        r.coding.header().map(str::to_owned),
+                        VARY.to_owned(),
+                    ),
+                    Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache, VARY.to_owned()),
+                    Outcome::Refused(p, read::Refused::TokenRequired) => Self::Unauthorized(p.json()),
+                    Outcome::Refused(p, read::Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
+                    Outcome::BadRequest(p) => Self::BadRequest(p.json()),
+                    Outcome::Unprocessable(p) => Self::Unprocessable(p.json()),
+                }
+            }
         }
-    }
+    };
 }
 
-impl From<Outcome> for VersionResponse {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Body(r) => Self::Ok(
-                PreRendered::new(r.body),
-                r.etag,
-                r.cache,
-                r.coding.header().map(str::to_owned),
-                VARY.to_owned(),
-            ),
-            Outcome::NotModified(etag, cache) => Self::NotModified(etag, cache, VARY.to_owned()),
-            Outcome::Refused(p, read::Refused::TokenRequired) => Self::Unauthorized(p.json()),
-            Outcome::Refused(p, read::Refused::NotFound) | Outcome::NotFound(p) => Self::NotFound(p.json()),
-            Outcome::BadRequest(p) => Self::BadRequest(p.json()),
-            Outcome::Unprocessable(p) => Self::Unprocessable(p.json()),
-        }
-    }
-}
+from_outcome!(ListResponse);
+from_outcome!(VersionResponse);
 
 #[OpenApi]
 impl ServersApi {
