@@ -13,6 +13,7 @@ then prints one table per store and the sync figures, and optionally writes them
 """
 
 import argparse
+import gzip
 import http.client
 import json
 import os
@@ -30,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no bench/__pycache__ in the working tree
 sys.path.insert(0, HERE)
 import generate  # noqa: E402
+import nginx  # noqa: E402
 
 SOURCE = "bench"
 LUA = os.path.join(HERE, "wrk", "bench.lua")
@@ -292,6 +294,7 @@ def run_wrk(port, path, duration, threads, conns, env_extra):
     env = dict(os.environ)
     env.pop("BENCH_IF_NONE_MATCH", None)
     env.pop("BENCH_NONCE", None)
+    env.pop("BENCH_ACCEPT_ENCODING", None)
     env.update(env_extra)
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}", "--latency", "-s", LUA,
            f"http://127.0.0.1:{port}{path}"]
@@ -493,6 +496,163 @@ def measure(srv, port, path, env_extra, hdrs, want, args):
     return r
 
 
+SMOKE_TWIN_S = 0.1  # --smoke: each nginx twin is a short Python loop (it checks the twin, it measures nothing)
+
+
+def headers_of(env_extra):
+    """The request headers wrk/bench.lua sends for a row's environment (for probes and the Python loop)."""
+    h = {}
+    if env_extra.get("BENCH_IF_NONE_MATCH"):
+        h["If-None-Match"] = env_extra["BENCH_IF_NONE_MATCH"]
+    if env_extra.get("BENCH_ACCEPT_ENCODING"):
+        h["Accept-Encoding"] = env_extra["BENCH_ACCEPT_ENCODING"]
+    return h
+
+
+def probe_of(path, env_extra):
+    """The URL a probe of the row fetches: a `*` row's with a nonce of its own."""
+    return path + ("&" if "?" in path else "?") + "_=probe" if env_extra.get("BENCH_NONCE") else path
+
+
+def measure_twin(twin, path, env_extra, args):
+    """One measured load run of a row's nginx twin: wrk's figures, nginx's CPU (master + workers) per
+    request it counted (stub_status) and the CPU time stolen meanwhile. nginx's statuses are not
+    counted by status: wrk's non-2xx/3xx and socket errors are, and every twin was probed first."""
+    n0 = twin.requests()
+    cpu0 = twin.cpu_seconds()
+    steal0 = steal_ms()
+    if args.load == "wrk" and not args.smoke:
+        r = parse_wrk(run_wrk(twin.port, path, args.duration, args.threads, args.connections, env_extra))
+    else:
+        r = py_load(twin.port, path, SMOKE_TWIN_S if args.smoke else duration_seconds(args.duration), 4,
+                    headers_of(env_extra), bool(env_extra.get("BENCH_NONCE")))
+    cpu1 = twin.cpu_seconds()
+    steal1 = steal_ms()
+    n1 = twin.requests()
+    try:
+        twin.check_workers()
+    except RuntimeError as e:
+        raise BenchError(str(e)) from None
+    if n0 is None or n1 is None:
+        raise BenchError(f"nginx stopped answering {nginx.STATUS_PATH}:\n{twin.tail()}")
+    total = n1 - n0 - 1  # the second status request counts itself
+    r["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / total if total > 0 else float("nan")
+    r.update({"served": total, "unexpected": 0,
+              "steal_ms": None if steal0 is None or steal1 is None else steal1 - steal0})
+    return r
+
+
+def best_run(run, args, what):
+    """`run()` once, and again while the hypervisor stole more than --steal-limit during it (up to
+    --attempts runs): the run with the least steal, its `runs`/`run_shown`, and every run under
+    `attempts` when there were several (their errors counted)."""
+    attempts = []
+    while True:
+        a = run()
+        attempts.append(a)
+        if a["steal_ms"] is None or a["steal_ms"] <= args.steal_limit or len(attempts) >= args.attempts:
+            break
+        log(f"{what} {a['steal_ms']:.0f} ms of CPU stolen by the hypervisor during the run "
+            f"(p99 {a['p99_ms']:.2f} ms): measuring again")
+    best = min(range(len(attempts)), key=lambda i: attempts[i]["steal_ms"] or 0)
+    r = dict(attempts[best])
+    r.update({"runs": len(attempts), "run_shown": best + 1})
+    if len(attempts) > 1:
+        r["attempts"] = attempts
+        for k in ("unexpected", "non2xx3xx", "socket_errors"):  # a discarded run's errors still count
+            r[k] = sum(x[k] for x in attempts)
+    return r
+
+
+def start_twin(store, args, base, ledger, port, rows_spec):
+    """nginx serving every row's body as a static file: each row's URL is fetched from our server
+    once (before any row is measured) and written under the temp dir; the twin of a row asking for
+    gzip gets our gzip bytes when we answer gzip (else level-6 gzip of the same bytes) for
+    gzip_static. Returns the twin and, per row key, (its wrk environment, its status, the key of
+    the row whose twin it shares)."""
+    workers = len(os.sched_getaffinity(0)) if not PIN else 1  # as many as our runtime's worker threads
+    twin = nginx.Twin(args.nginx, os.path.join(base, "nginx"), ledger, workers, access_log=not NO_REQUEST_LOG,
+                      preexec_fn=pinned_to(0))
+    for key, _label, path, env_extra, _want in rows_spec:
+        if path not in twin.files:
+            st, _, body = http_get(port, path)
+            if st != 200:
+                raise BenchError(f"row ({key}) {path}: status {st} for its nginx twin's file: {body[:300]!r}")
+            twin.add(path, body)
+        if env_extra.get("BENCH_NONCE"):
+            twin.serve_any_nonce(path)
+    gz_paths = {path for _k, _l, path, env_extra, _w in rows_spec if env_extra.get("BENCH_ACCEPT_ENCODING")}
+    gz_source = {}
+    for path in gz_paths:
+        st, hdr, body = http_get(port, path, {"Accept-Encoding": "gzip"})
+        ours = st == 200 and hdr.get("content-encoding", "").lower() == "gzip" and gzip.decompress(body) == twin.body(path)
+        twin.add_gzip(path, body if ours else nginx.gzip_of(twin.body(path)))
+        gz_source[path] = "our server's gzip bytes" if ours else "gzip -6 of the same bytes (our server answered identity)"
+    try:
+        twin.start()
+    except RuntimeError as e:
+        raise BenchError(str(e)) from None
+    log(f"[{store}] nginx {nginx.version(args.nginx)} on port {twin.port}: {workers} worker(s), "
+        f"{len(twin.files)} files, access log {'on' if twin.access_log else 'off'}")
+    specs, first_gz = {}, None
+    for key, _label, path, env_extra, want in rows_spec:
+        t_env = {k: v for k, v in env_extra.items() if k == "BENCH_NONCE"}
+        share = None
+        if env_extra.get("BENCH_IF_NONE_MATCH"):
+            st, hdr, _ = http_get(twin.port, path)
+            if st != 200 or not hdr.get("etag"):
+                raise BenchError(f"nginx twin of ({key}): status {st}, ETag {hdr.get('etag')!r}")
+            t_env["BENCH_IF_NONE_MATCH"] = hdr["etag"]
+        if env_extra.get("BENCH_ACCEPT_ENCODING"):
+            t_env["BENCH_ACCEPT_ENCODING"] = "gzip"  # nginx-light has gzip_static only: br and zstd share it
+            share = first_gz
+            first_gz = first_gz or key
+        st, hdr, body = http_get(twin.port, probe_of(path, t_env), headers_of(t_env))
+        if str(st) != want:
+            raise BenchError(f"nginx twin of ({key}) {path}: status {st}, expected {want}: {body[:300]!r}\n{twin.tail()}")
+        if st == 200:
+            gz = t_env.get("BENCH_ACCEPT_ENCODING") == "gzip"
+            with open(os.path.join(twin.root, twin.files[path][1:] + (".gz" if gz else "")), "rb") as f:
+                expected = f.read()
+            if body != expected or hdr.get("content-type") != "application/json" or \
+                    hdr.get("content-encoding") != ("gzip" if gz else None):
+                raise BenchError(f"nginx twin of ({key}) {path}: {len(body)} bytes, content-type "
+                                 f"{hdr.get('content-type')!r}, content-encoding {hdr.get('content-encoding')!r}; "
+                                 f"expected the {len(expected)} bytes of its file")
+        specs[key] = (t_env, want, share)
+    info = {"version": nginx.version(args.nginx), "workers": workers, "access_log": twin.access_log,
+            "files": len(twin.files), "gzip_static_source": gz_source}
+    return twin, specs, info
+
+
+def bench_row(store, args, srv, port, key, label, path, env_extra, want, body_a):
+    """One row against our server: its probe (status; for a compressed row the Content-Encoding,
+    identity allowed and marked), a warm-up, then the measured run(s)."""
+    hdrs = headers_of(env_extra)
+    st, hdr, body = http_get(port, probe_of(path, env_extra), hdrs)
+    if str(st) != want:
+        raise BenchError(f"row ({key}) {path}: status {st}, expected {want}: {body[:300]!r}")
+    encoding = None
+    asked = env_extra.get("BENCH_ACCEPT_ENCODING")
+    if asked:
+        got = hdr.get("content-encoding", "identity").strip().lower()
+        if got not in (asked, "identity"):
+            raise BenchError(f"row ({key}) {path}: Accept-Encoding {asked} answered with Content-Encoding {got}")
+        if (got == "identity" and body != body_a) or (got == "gzip" and gzip.decompress(body) != body_a):
+            raise BenchError(f"row ({key}) {path}: the {got} body is not (a)'s")
+        encoding = {"asked": asked, "got": got, "vary": hdr.get("vary")}
+    # warm-up of this URL, same settings, then the measured run
+    if args.load == "wrk" and not args.smoke:
+        run_wrk(port, path, args.warmup, args.threads, args.connections, env_extra)
+    else:  # --smoke: a short sequential warm-up, so that the smoke run takes seconds
+        py_load(port, path, 0.2, 1, hdrs, bool(env_extra.get("BENCH_NONCE")))
+    r = best_run(lambda: measure(srv, port, path, env_extra, hdrs, want, args), args, f"[{store}] ({key})")
+    r.update({"key": key, "label": label, "path": path, "bytes": len(body), "status": want, "encoding": encoding})
+    log(f"[{store}] ({key}) {r['rps']:>10.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
+        f"{r['statuses']}" + (f"  Content-Encoding {encoding['got']}" if encoding else ""))
+    return r
+
+
 def bench_store(store, args, gen, catalogue, ledger, database=None, db_env=None):
     res = {"store": store}
     base = os.path.join(args.work, store)
@@ -546,6 +706,10 @@ def bench_store(store, args, gen, catalogue, ledger, database=None, db_env=None)
             ("d", "one version by name", f"/v0.1/servers/{name_q}/versions/{gen['sample_version']}", {}, "200"),
             ("e", f"versions of one server ({args.versions})", f"/v0.1/servers/{name_q}/versions", {}, "200"),
             ("f", "(a) revalidated: If-None-Match -> 304", page_a, {"BENCH_IF_NONE_MATCH": etag}, "304"),
+            ("a.gz", "(a), Accept-Encoding: gzip", page_a, {"BENCH_ACCEPT_ENCODING": "gzip"}, "200"),
+            ("a.br", "(a), Accept-Encoding: br (nginx twin: gzip_static)", page_a, {"BENCH_ACCEPT_ENCODING": "br"}, "200"),
+            ("a.zs", "(a), Accept-Encoding: zstd (nginx twin: gzip_static)", page_a,
+             {"BENCH_ACCEPT_ENCODING": "zstd"}, "200"),
             ("z", f"baseline: fixed body of {len(body_a)} bytes", baseline, {}, "200"),
         ]
         if not args.no_extra:
@@ -560,41 +724,34 @@ def bench_store(store, args, gen, catalogue, ledger, database=None, db_env=None)
             ]
         res["body_bytes_a"] = len(body_a)
 
-        # 3. the load runs
-        res["rows"] = []
-        for key, label, path, env_extra, want in rows_spec:
-            hdrs = {"If-None-Match": env_extra["BENCH_IF_NONE_MATCH"]} if "BENCH_IF_NONE_MATCH" in env_extra else {}
-            probe_path = path + ("&" if "?" in path else "?") + "_=probe" if env_extra.get("BENCH_NONCE") else path
-            st, _, body = http_get(port, probe_path, hdrs)
-            if str(st) != want:
-                raise BenchError(f"row ({key}) {path}: status {st}, expected {want}: {body[:300]!r}")
-            # warm-up of this URL, same settings, then the measured run
-            if args.load == "wrk" and not args.smoke:
-                run_wrk(port, path, args.warmup, args.threads, args.connections, env_extra)
-            else:  # --smoke: a short sequential warm-up, so that the smoke run takes seconds
-                py_load(port, path, 0.2, 1, hdrs, bool(env_extra.get("BENCH_NONCE")))
-            attempts = []
-            while True:
-                a = measure(srv, port, path, env_extra, hdrs, want, args)
-                attempts.append(a)
-                if a["steal_ms"] is None or a["steal_ms"] <= args.steal_limit or len(attempts) >= args.attempts:
-                    break
-                log(f"[{store}] ({key}) {a['steal_ms']:.0f} ms of CPU stolen by the hypervisor during the run "
-                    f"(p99 {a['p99_ms']:.2f} ms): measuring again")
-            best = min(range(len(attempts)), key=lambda i: attempts[i]["steal_ms"] or 0)
-            r = dict(attempts[best])
-            r.update({"key": key, "label": label, "path": path, "bytes": len(body), "status": want,
-                      "runs": len(attempts), "run_shown": best + 1})
-            if len(attempts) > 1:
-                r["attempts"] = attempts
-                for k in ("unexpected", "non2xx3xx", "socket_errors"):  # a discarded run's errors still count
-                    r[k] = sum(x[k] for x in attempts)
-            res["rows"].append(r)
-            log(f"[{store}] ({key}) {r['rps']:>10.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
-                f"{r['statuses']}")
-            if key == "z":  # the peak RSS of the rows a-z, before the cache-bypassing rows churn the page cache
-                res["mem_after_load"] = srv.proc_status()
-        # The ratios divide by the faster of the two baseline runs (before (a) and after (f)): a
+        # 3. the load runs, each row followed by its nginx twin
+        twin, twin_specs, twin_runs = None, {}, {}
+        if args.nginx:
+            twin, twin_specs, res["nginx"] = start_twin(store, args, os.path.join(args.work, store), ledger, port, rows_spec)
+        else:
+            res["nginx"] = {"skipped": args.nginx_missing or "nginx is not installed"}
+        try:
+            res["rows"] = []
+            for key, label, path, env_extra, want in rows_spec:
+                res["rows"].append(bench_row(store, args, srv, port, key, label, path, env_extra, want, body_a))
+                r = res["rows"][-1]
+                if twin is not None:
+                    t_env, t_want, share = twin_specs[key]
+                    if share is None:
+                        if args.load == "wrk" and not args.smoke:
+                            run_wrk(twin.port, path, args.warmup, args.threads, args.connections, t_env)
+                        twin_runs[key] = best_run(lambda: measure_twin(twin, path, t_env, args), args,
+                                                  f"[{store}] ({key}) nginx twin:")
+                    n = dict(twin_runs[share or key], status=t_want, shared_with=share)
+                    r["nginx"], r["x_nginx"] = n, r["rps"] / n["rps"] if n["rps"] else float("nan")
+                    log(f"[{store}] ({key}) nginx {n['rps']:>10.0f} req/s  p50 {n['p50_ms']:.2f} ms  "
+                        f"p99 {n['p99_ms']:.2f} ms" + (f"  (the twin of ({share}))" if share else ""))
+                if key == "z":  # the peak RSS of the rows a-z, before the cache-bypassing rows churn the page cache
+                    res["mem_after_load"] = srv.proc_status()
+        finally:
+            if twin is not None:
+                twin.stop()
+        # The ratios divide by the faster of the two baseline runs (before (a) and after (a.zs)): a
         # baseline slowed down by the machine would flatter every row.
         z_rps = max(r["rps"] for r in res["rows"] if r["key"] in ("z0", "z"))
         res["baseline_rps"] = z_rps
@@ -681,23 +838,53 @@ def fmt_table(res, args):
     pin = "; server pinned to CPU 0, wrk to CPU 1" if args.pin else ""
     out.append(f"wrk -t{args.threads} -c{args.connections} -d{args.duration} --latency (after {warm} of each URL{pin})"
                if args.load == "wrk" else "PYTHON FALLBACK LOAD LOOP (wrk unavailable): figures bound by the client, not comparable")
-    hdr = (f"| {'row':<4} | {'what':<56} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'x (z)':>6} |"
-           f" {'server CPU us/req':>17} | {'steal ms':>8} |")
-    out.append(hdr)
-    out.append("|" + "|".join(["-" * 6, "-" * 58, "-" * 10 + ":", "-" * 8 + ":", "-" * 8 + ":", "-" * 7 + ":",
-                               "-" * 18 + ":", "-" * 9 + ":"]) + "|")
+    cols = [("row", 4, "<"), ("what", 56, "<"), ("req/s", 7, ">"), ("x nginx", 7, ">"), ("x (z)", 5, ">"),
+            ("p50 ms", 6, ">"), ("p99 ms", 6, ">"), ("nginx req/s", 11, ">"), ("nginx p99", 9, ">"),
+            ("server CPU us/req", 17, ">"), ("nginx CPU us/req", 16, ">"), ("steal ms", 9, ">")]
+    out.append("| " + " | ".join(f"{name:{align}{w}}" for name, w, align in cols) + " |")
+    out.append("|" + "|".join("-" * (w + 2) if align == "<" else "-" * (w + 1) + ":" for _, w, align in cols) + "|")
+
+    def steal_of(x):
+        return "?" if x["steal_ms"] is None else f"{x['steal_ms']:.0f}" + ("*" if x["runs"] > 1 else "")
     for r in res["rows"]:
-        flag = "" if not (r["unexpected"] or r["non2xx3xx"] or r["socket_errors"]) else " !"
-        steal = "?" if r["steal_ms"] is None else f"{r['steal_ms']:.0f}" + ("*" if r["runs"] > 1 else "")
-        out.append(f"| {r['key']:<4} | {r['label'][:56]:<56} | {r['rps']:>9.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} |"
-                   f" {r['ratio']:>6.2f} | {r['cpu_us_per_req']:>17.1f} | {steal:>8} |{flag}")
-    again = [r for r in res["rows"] if r["runs"] > 1]
+        n = r.get("nginx")
+        flags = []
+        if r["unexpected"] or r["non2xx3xx"] or r["socket_errors"] or (n and (n["non2xx3xx"] or n["socket_errors"])):
+            flags.append("!")
+        if r.get("encoding") and r["encoding"]["got"] == "identity":
+            flags.append("identity!")
+        if n:
+            ngx = [f"{n['rps']:.0f}", f"{n['p99_ms']:.2f}", f"{n['cpu_us_per_req']:.1f}", f"{r['x_nginx']:.2f}"]
+            steal = steal_of(r) + ("/=" if n["shared_with"] else "/" + steal_of(n))
+        else:
+            ngx, steal = ["-"] * 4, steal_of(r)
+        cells = [r["key"], r["label"][:56], f"{r['rps']:.0f}", ngx[3], f"{r['ratio']:.2f}", f"{r['p50_ms']:.2f}",
+                 f"{r['p99_ms']:.2f}", ngx[0], ngx[1], f"{r['cpu_us_per_req']:.1f}", ngx[2], steal]
+        out.append("| " + " | ".join(f"{c:{align}{w}}" for c, (_, w, align) in zip(cells, cols)) + " |"
+                   + "".join(" " + f for f in flags))
+    again = [(f"({r['key']})", r) for r in res["rows"] if r["runs"] > 1]
+    again += [(f"({r['key']}) nginx", r["nginx"]) for r in res["rows"]
+              if r.get("nginx") and not r["nginx"]["shared_with"] and r["nginx"]["runs"] > 1]
     if again:
         out.append(f"* measured again: the hypervisor took more than {args.steal_limit:.0f} ms of CPU (steal) during an "
                    "earlier run of the row; the table shows the run with the least steal. Runs left out: "
-                   + "; ".join(f"({r['key']}) " + ", ".join(f"{a['steal_ms']:.0f} ms stolen, p99 {a['p99_ms']:.2f} ms"
-                                                           for i, a in enumerate(r["attempts"], 1) if i != r["run_shown"])
-                               for r in again))
+                   + "; ".join(f"{what} " + ", ".join(f"{a['steal_ms']:.0f} ms stolen, p99 {a['p99_ms']:.2f} ms"
+                                                      for i, a in enumerate(r["attempts"], 1) if i != r["run_shown"])
+                               for what, r in again))
+    nx = res.get("nginx", {})
+    if "skipped" in nx:
+        out.append(f"nginx columns skipped: {nx['skipped']}")
+    else:
+        out.append(f"nginx {nx['version']}, {nx['workers']} worker(s), access log "
+                   + ("on (buffered JSON line per request, as our request log)" if nx["access_log"] else "off (as our request log)")
+                   + "; steal ms: ours/nginx's run, `=` the twin of an earlier row; (a.br) and (a.zs) compare with the "
+                   "gzip_static twin of (a.gz) (nginx-light has no brotli or zstd static module)"
+                   + (f"; --smoke: each nginx twin is a {SMOKE_TWIN_S} s Python loop (it checks the twin, its figures "
+                      "measure the client)" if args.smoke or args.load != "wrk" else ""))
+    ident = [r["key"] for r in res["rows"] if r.get("encoding") and r["encoding"]["got"] == "identity"]
+    if ident:
+        out.append("identity!: the server answered " + ", ".join(f"({k})" for k in ident)
+                   + " without Content-Encoding (not compressed), so those rows measure the identity body")
     return "\n".join(out)
 
 
@@ -753,6 +940,8 @@ def main():
     ap.add_argument("--bin", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--work", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--load", choices=["wrk", "python"], default="wrk", help=argparse.SUPPRESS)
+    ap.add_argument("--nginx", default="", help=argparse.SUPPRESS)  # its path; empty: no nginx twins (--smoke only)
+    ap.add_argument("--nginx-missing", default="", help=argparse.SUPPRESS)  # why, when --nginx is empty
     args = ap.parse_args()
     if args.smoke:
         args.servers = args.servers or 50
@@ -765,6 +954,8 @@ def main():
         args.duration = args.duration or "10s"
     if args.load == "python" and not args.smoke:
         raise SystemExit("the Python load loop is only for --smoke")
+    if not args.nginx and not args.smoke:
+        raise SystemExit("the nginx twins are only skipped with --smoke")
     duration_seconds(args.duration)
     global NO_REQUEST_LOG, PIN
     NO_REQUEST_LOG = args.no_request_log
@@ -828,6 +1019,10 @@ def main():
             if r["unexpected"] or r["non2xx3xx"] or r["socket_errors"]:
                 print(f"  row ({r['key']}): unexpected responses {r['statuses']}, non-2xx/3xx {r['non2xx3xx']},"
                       f" socket errors {r['socket_errors']}")
+                failed = True
+            n = r.get("nginx")
+            if n and (n["non2xx3xx"] or n["socket_errors"]):
+                print(f"  row ({r['key']}), nginx twin: non-2xx/3xx {n['non2xx3xx']}, socket errors {n['socket_errors']}")
                 failed = True
     if args.out:
         with open(args.out, "w") as f:
