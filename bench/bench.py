@@ -922,7 +922,7 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--search", default="server", help="the common search term of row (c)")
     ap.add_argument("--rare-search", default="quasar", help="the rare search term of row (c2*)")
-    ap.add_argument("--no-extra", action="store_true", help="only rows a-f and z (no cache-bypassed rows; implied by --smoke)")
+    ap.add_argument("--no-extra", action="store_true", help="only rows z0-z (no cache-bypassed rows; implied by --smoke)")
     ap.add_argument("--extra", action="store_true", help="the cache-bypassed rows even with --smoke")
     ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run even with DATABASE_URL")
     ap.add_argument("--smoke", action="store_true", help="tiny catalogue, 1 s runs")
