@@ -94,7 +94,14 @@ pub fn accept(
         }
         items += doc.servers.len() + doc.skipped.len();
         invalid += doc.skipped.len();
-        servers.extend(doc.servers.into_iter().filter(|s| policy.filter.matches(&s.server)));
+        let mut found = doc.servers;
+        found.retain(|s| policy.filter.matches(&s.server));
+        // A source of one document (a file, a git blob) hands its list over as it is.
+        if servers.is_empty() {
+            servers = found;
+        } else {
+            servers.append(&mut found);
+        }
     }
     let previous_live = live_servers(previous);
     // Only a complete fetch can take data away; with nothing served, anything is better.

@@ -84,8 +84,11 @@ fn parse_label(raw: &str, what: &'static str) -> Result<String, NameError> {
 macro_rules! label_type {
     ($(#[$doc:meta])* $ty:ident, $what:literal) => {
         $(#[$doc])*
+        ///
+        /// Held shared (`Arc<str>`): every entry of a source carries its source's name, and a
+        /// clone costs a reference count, not a string.
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $ty(String);
+        pub struct $ty(std::sync::Arc<str>);
 
         impl $ty {
             /// Parses a DNS-label name.
@@ -93,7 +96,7 @@ macro_rules! label_type {
             /// # Errors
             /// [`NameError::Label`] when the name is not a DNS label.
             pub fn parse(raw: &str) -> Result<Self, NameError> {
-                parse_label(raw, $what).map(Self)
+                parse_label(raw, $what).map(|name| Self(name.into()))
             }
 
             pub fn as_str(&self) -> &str {

@@ -15,7 +15,6 @@
 //! flag: that upstream recorded the move (with its own `updatedAt`), and a mirror keeps its rows
 //! as they are.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -23,8 +22,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::entry::{Entry, OfficialMeta, Status};
 use crate::format::ParsedServer;
 use crate::latest::relatest_unless;
-use crate::names::{ServerName, SourceName};
-use crate::version::Version;
+use crate::names::SourceName;
+use crate::server_json::ServerJson;
 
 /// What changed between the previous and the next entries of a source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,8 +42,6 @@ impl Changes {
     }
 }
 
-type Key = (ServerName, Version);
-
 /// How a fetch relates to the previous data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coverage {
@@ -54,35 +51,66 @@ pub enum Coverage {
     Delta,
 }
 
+/// The (name, version) a row is sorted and matched by, borrowed from its server.
+fn key(server: &ServerJson) -> (&str, &str) {
+    (server.name().as_str(), server.version().as_str())
+}
+
 /// Computes the next entries of `source` from its previous entries and the fetched servers.
 /// The result is sorted by (name, version), with `isLatest` computed per name; a row whose flag
 /// moved gets `updatedAt = now` ([`relatest`]), so incremental readers learn of it.
+///
+/// Both sides are put in (name, version) order and walked together, so no key is copied and no
+/// map is built: a catalogue's sync holds its fetched servers and the next entries, nothing more.
 pub fn reconcile(
     source: &SourceName,
     previous: &[Entry],
-    fetched: Vec<ParsedServer>,
+    mut fetched: Vec<ParsedServer>,
     now: DateTime<Utc>,
     retention: Duration,
     coverage: Coverage,
 ) -> (Vec<Entry>, Changes) {
-    let prev: BTreeMap<Key, &Entry> =
-        previous.iter().map(|e| ((e.server.name().clone(), e.server.version().clone()), e)).collect();
-    let mut next: BTreeMap<Key, Entry> = BTreeMap::new();
     let mut changes = Changes::default();
-    let mut seen = HashSet::new();
-    let mut upstream_flags: HashMap<Key, bool> = HashMap::new();
-
-    for parsed in fetched {
-        let key = (parsed.server.name().clone(), parsed.server.version().clone());
-        if !seen.insert(key.clone()) {
-            changes.duplicates.push(format!("{}@{}", key.0, key.1));
-            continue;
+    // A stable sort keeps versions listed twice in fetch order: the first one is kept.
+    fetched.sort_by(|a, b| key(&a.server).cmp(&key(&b.server)));
+    fetched.dedup_by(|later, kept| {
+        let duplicate = key(&later.server) == key(&kept.server);
+        if duplicate {
+            changes.duplicates.push(format!("{}@{}", later.server.name(), later.server.version()));
         }
-        let hash = parsed.server.content_hash().clone();
-        let old = prev.get(&key).copied();
+        duplicate
+    });
+    let mut prev: Vec<&Entry> = previous.iter().collect();
+    if !prev.is_sorted_by(|a, b| key(&a.server) <= key(&b.server)) {
+        prev.sort_by(|a, b| key(&a.server).cmp(&key(&b.server)));
+    }
+    let mut prev = prev.into_iter().peekable();
+
+    let mut next: Vec<Entry> = Vec::with_capacity(fetched.len().max(previous.len()));
+    // The flag an upstream's metadata gives, for the entries that came with it in this fetch.
+    let mut given: Vec<Option<bool>> = Vec::with_capacity(next.capacity());
+    let gone = |old: &Entry, next: &mut Vec<Entry>, given: &mut Vec<Option<bool>>, changes: &mut Changes| {
+        if let Some(kept) = absent(old, now, retention, coverage, changes) {
+            next.push(kept);
+            given.push(None);
+        }
+    };
+    for parsed in fetched {
+        let old = {
+            let k = key(&parsed.server);
+            while let Some(o) = prev.next_if(|o| key(&o.server) < k) {
+                gone(o, &mut next, &mut given, &mut changes);
+            }
+            let old = prev.next_if(|o| key(&o.server) == k);
+            // A key stored twice (never written so) counts once.
+            while prev.next_if(|o| key(&o.server) == k).is_some() {}
+            old
+        };
+        let hash = *parsed.server.content_hash();
+        let mut flag = None;
         let official = match (parsed.official, old) {
             (Some(mut upstream), old) => {
-                upstream_flags.insert(key.clone(), upstream.is_latest);
+                flag = Some(upstream.is_latest);
                 // `updatedAt` never goes back: this source may have moved it (a moved latest
                 // flag) after the upstream did.
                 if let Some(o) = old
@@ -119,41 +147,43 @@ pub fn reconcile(
                 meta
             }
         };
-        next.insert(key, Entry { server: Arc::new(parsed.server), official, source: source.clone() });
+        next.push(Entry { server: Arc::new(parsed.server), official, source: source.clone() });
+        given.push(flag);
     }
-
-    for (key, old) in prev {
-        if next.contains_key(&key) {
-            continue;
-        }
-        if coverage == Coverage::Delta && !old.is_deleted() {
-            next.insert(key, old.clone());
-            continue;
-        }
-        if old.is_deleted() {
-            // A retention too long to add to the date never ends (it does not overflow).
-            if old.official.status_changed_at.checked_add_signed(retention).is_none_or(|until| until > now) {
-                next.insert(key, old.clone());
-            }
-            continue;
-        }
-        changes.removed += 1;
-        let mut tomb = old.clone();
-        tomb.official.status = Status::Deleted;
-        tomb.official.status_changed_at = now;
-        tomb.official.updated_at = now;
-        tomb.official.status_message = Some("removed from source".to_owned());
-        next.insert(key, tomb);
+    for old in prev {
+        gone(old, &mut next, &mut given, &mut changes);
     }
-    let mut next: Vec<Entry> = next.into_values().collect();
-    // The flag an upstream's metadata gives, for the entries that came with it in this fetch: where
-    // it agrees with ours, the upstream moved `updatedAt` itself (or the flag did not move there).
-    let given: Vec<Option<bool>> = next
-        .iter()
-        .map(|e| upstream_flags.get(&(e.server.name().clone(), e.server.version().clone())).copied())
-        .collect();
+    // Where the upstream's flag agrees with ours, the upstream moved `updatedAt` itself (or the
+    // flag did not move there).
     relatest_unless(previous, &mut next, now, |i, e| given[i] == Some(e.official.is_latest));
     (next, changes)
+}
+
+/// What becomes of a previous entry the fetch does not hold: kept as it is (an incremental
+/// fetch; a tombstone within its retention), a new tombstone, or nothing (a tombstone past its
+/// retention).
+fn absent(
+    old: &Entry,
+    now: DateTime<Utc>,
+    retention: Duration,
+    coverage: Coverage,
+    changes: &mut Changes,
+) -> Option<Entry> {
+    if coverage == Coverage::Delta && !old.is_deleted() {
+        return Some(old.clone());
+    }
+    if old.is_deleted() {
+        // A retention too long to add to the date never ends (it does not overflow).
+        let kept = old.official.status_changed_at.checked_add_signed(retention).is_none_or(|until| until > now);
+        return kept.then(|| old.clone());
+    }
+    changes.removed += 1;
+    let mut tomb = old.clone();
+    tomb.official.status = Status::Deleted;
+    tomb.official.status_changed_at = now;
+    tomb.official.updated_at = now;
+    tomb.official.status_message = Some("removed from source".to_owned());
+    Some(tomb)
 }
 
 fn count(changes: &mut Changes, same: Option<bool>) {

@@ -29,21 +29,47 @@ pub enum ServerJsonError {
     Version { name: String, err: VersionError },
 }
 
-/// Digest of a server.json's content (see [`ServerJson::content_hash`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ContentHash(pub String);
+/// Digest of a server.json's content (see [`ServerJson::content_hash`]): SHA-256, held as its
+/// 32 bytes (written as 64 hex digits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContentHash([u8; 32]);
+
+impl ContentHash {
+    /// The digest's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest in lower-case hex, as stores keep it.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ContentHash({self})")
+    }
+}
 
 /// One server.json document, validated for `name`, `version` and `description`.
 ///
 /// Held as its compact JSON text (key order and unknown fields preserved), plus the few fields
-/// the registry reads, extracted once. This keeps large catalogues small in memory.
+/// the registry reads, extracted once: name, version, tags, the content digest, and the
+/// lower-cased text that `search` looks in. `description` and `title` are read from the text
+/// when asked for (only `search` needs them on the read path, and it has its own copy). This
+/// keeps large catalogues small in memory.
 #[derive(Debug, Clone)]
 pub struct ServerJson {
     name: ServerName,
     version: Version,
-    description: String,
-    title: Option<String>,
+    search: Box<str>,
     tags: Vec<String>,
     hash: ContentHash,
     raw: Box<RawValue>,
@@ -81,10 +107,11 @@ impl ServerJson {
         let name = ServerName::parse(required_str(doc, "name")?)?;
         let version = Version::parse(required_str(doc, "version")?)
             .map_err(|err| ServerJsonError::Version { name: name.to_string(), err })?;
-        let description = required_str(doc, "description")?.to_owned();
-        let title = doc.get("title").and_then(Value::as_str).map(str::to_owned);
+        let description = required_str(doc, "description")?;
+        let title = doc.get("title").and_then(Value::as_str).unwrap_or_default();
+        let search = search_text(name.as_str(), title, description);
         let raw = serde_json::value::to_raw_value(doc).map_err(|_| ServerJsonError::NotAnObject)?;
-        Ok(Self { tags: collect_tags(doc), hash: hash_of(doc), name, version, description, title, raw })
+        Ok(Self { tags: collect_tags(doc), hash: hash_of(doc), name, version, search, raw })
     }
 
     pub fn name(&self) -> &ServerName {
@@ -95,12 +122,24 @@ impl ServerJson {
         &self.version
     }
 
-    pub fn description(&self) -> &str {
-        &self.description
+    /// The `description` (read from the document's text).
+    pub fn description(&self) -> String {
+        self.text_fields().description
     }
 
-    pub fn title(&self) -> Option<&str> {
-        self.title.as_deref()
+    /// The `title`, when there is one (read from the document's text).
+    pub fn title(&self) -> Option<String> {
+        self.text_fields().title
+    }
+
+    fn text_fields(&self) -> TextFields {
+        serde_json::from_str(self.raw.get()).unwrap_or_default()
+    }
+
+    /// `name`, `title` and `description`, lower-cased and separated by NUL: what `search`
+    /// matches a needle against (a case-insensitive substring of any of the three).
+    pub fn search_text(&self) -> &str {
+        &self.search
     }
 
     /// The document's compact JSON text, as it arrived (key order kept).
@@ -139,38 +178,83 @@ fn collect_tags(doc: &Map<String, Value>) -> Vec<String> {
     tags.into_iter().map(str::to_owned).collect()
 }
 
+/// The fields read from the text on demand.
+#[derive(Default, Deserialize)]
+struct TextFields {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+/// What [`ServerJson::search_text`] returns.
+fn search_text(name: &str, title: &str, description: &str) -> Box<str> {
+    let mut text = String::with_capacity(name.len() + title.len() + description.len() + 2);
+    for (i, part) in [name, title, description].into_iter().enumerate() {
+        if i > 0 {
+            text.push('\0');
+        }
+        if part.is_ascii() {
+            text.extend(part.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            text.push_str(&part.to_lowercase());
+        }
+    }
+    text.into_boxed_str()
+}
+
 fn hash_of(doc: &Map<String, Value>) -> ContentHash {
     use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    write_object(&mut hasher, doc);
-    ContentHash(hex::encode(hasher.finalize()))
+    let mut hasher = Canonical(Sha256::new());
+    hasher.object(doc);
+    ContentHash(hasher.0.finalize().into())
 }
 
-fn write_object(h: &mut impl sha2::Digest, map: &Map<String, Value>) {
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    h.update(b"{");
-    for (k, v) in entries {
-        h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
-        h.update(b":");
-        write_canonical(h, v);
-        h.update(b",");
+/// Feeds a value's canonical text (keys sorted at every level) to a digest, written straight
+/// into it rather than through a string per key and scalar.
+struct Canonical<D>(D);
+
+impl<D: sha2::Digest> std::io::Write for Canonical<D> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
     }
-    h.update(b"}");
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-fn write_canonical(h: &mut impl sha2::Digest, v: &Value) {
-    match v {
-        Value::Object(map) => write_object(h, map),
-        Value::Array(items) => {
-            h.update(b"[");
-            for item in items {
-                write_canonical(h, item);
-                h.update(b",");
-            }
-            h.update(b"]");
+impl<D: sha2::Digest> Canonical<D> {
+    fn object(&mut self, map: &Map<String, Value>) {
+        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        self.0.update(b"{");
+        for (k, v) in entries {
+            // Writing into a digest cannot fail.
+            let _ = serde_json::to_writer(&mut *self, k);
+            self.0.update(b":");
+            self.value(v);
+            self.0.update(b",");
         }
-        other => h.update(other.to_string().as_bytes()),
+        self.0.update(b"}");
+    }
+
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::Object(map) => self.object(map),
+            Value::Array(items) => {
+                self.0.update(b"[");
+                for item in items {
+                    self.value(item);
+                    self.0.update(b",");
+                }
+                self.0.update(b"]");
+            }
+            other => {
+                let _ = serde_json::to_writer(&mut *self, other);
+            }
+        }
     }
 }
 
@@ -249,6 +333,31 @@ mod tests {
         d["name"] = json!("no-slash");
         assert!(matches!(ServerJson::from_value(d), Err(ServerJsonError::Name(_))));
         assert_eq!(ServerJson::from_value(json!([1])), Err(ServerJsonError::NotAnObject));
+    }
+
+    #[test]
+    fn search_text_is_name_title_and_description_lower_cased() {
+        let s = ServerJson::from_value(json!({
+            "name": "io.github.Acme/Weather", "version": "1", "title": "ÜBER Wetter ΣΟΦΟΣ",
+            "description": "Forecasts \u{c9}T\u{c9} and \"More\""
+        }))
+        .unwrap();
+        let expected = format!("{}\0{}\0{}", s.name(), s.title().unwrap(), s.description()).to_lowercase();
+        assert_eq!(s.search_text(), expected);
+        assert_eq!(s.search_text(), "io.github.acme/weather\0über wetter σοφος\0forecasts été and \"more\"");
+        let untitled = ServerJson::from_value(json!({"name": "a/B", "version": "1", "description": "D"})).unwrap();
+        assert_eq!(untitled.search_text(), "a/b\0\0d");
+        assert_eq!(untitled.title(), None);
+        assert_eq!(untitled.description(), "D");
+    }
+
+    #[test]
+    fn content_hash_is_32_bytes_written_as_hex() {
+        let a = ServerJson::from_value(json!({"name": "a/b", "version": "1", "description": "d"})).unwrap();
+        let hex = a.content_hash().to_hex();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(a.content_hash().to_string(), hex);
+        assert_eq!(hex::decode(&hex).unwrap(), a.content_hash().as_bytes());
     }
 
     #[test]

@@ -14,16 +14,15 @@ use chrono::{DateTime, Utc};
 
 use crate::entry::{Entry, response_len, write_response};
 
-/// One row: an entry, its official metadata pre-rendered, and its search text. The response
-/// body of a row is put together from the server's stored JSON and the metadata when asked for
-/// (a copy of two slices), so the document is held once, not twice.
+/// One row: an entry and its official metadata pre-rendered. The response body of a row is put
+/// together from the server's stored JSON and the metadata when asked for (a copy of two
+/// slices), so the document is held once, not twice; `search` looks in the server's own
+/// search text ([`crate::ServerJson::search_text`]).
 #[derive(Debug, Clone)]
 pub struct Row {
     pub entry: Entry,
     /// The official `_meta` object's JSON.
     meta: Box<[u8]>,
-    /// Lower-cased name, title and description, separated by NUL, for `search`.
-    search: String,
 }
 
 impl Row {
@@ -46,6 +45,10 @@ impl Row {
 
     fn name(&self) -> &str {
         self.entry.server.name().as_str()
+    }
+
+    fn search_text(&self) -> &str {
+        self.entry.server.search_text()
     }
 
     fn version(&self) -> &str {
@@ -101,15 +104,12 @@ impl Snapshot {
         let rows: Vec<Row> = entries
             .into_iter()
             .map(|entry| {
-                let s = &entry.server;
-                let search =
-                    format!("{}\0{}\0{}", s.name(), s.title().unwrap_or_default(), s.description()).to_lowercase();
                 let meta = serde_json::to_vec(&entry.official).unwrap_or_default().into_boxed_slice();
-                Row { entry, meta, search }
+                Row { entry, meta }
             })
             .collect();
         let latest = rows.iter().enumerate().filter(|(_, r)| r.entry.official.is_latest).map(|(i, _)| i).collect();
-        let index = search::TrigramIndex::build(rows.iter().map(|r| r.search.as_str()));
+        let index = search::TrigramIndex::build(rows.iter().map(Row::search_text));
         Self { generation, rows, latest, index }
     }
 
@@ -146,7 +146,7 @@ impl Snapshot {
                     Some(VersionSelector::Latest) => r.entry.official.is_latest,
                     Some(VersionSelector::Exact(v)) => r.version() == v,
                 }
-                && needle.as_ref().is_none_or(|n| r.search.contains(n.as_str()))
+                && needle.as_ref().is_none_or(|n| r.search_text().contains(n.as_str()))
         };
         let after = |r: &Row| match &q.after {
             None => true,

@@ -54,10 +54,23 @@ impl Source for FileSource {
                 self.max_bytes
             )));
         }
-        let bytes = tokio::fs::read(&self.path)
-            .await
-            .map_err(|e| SourceError::Unavailable(format!("cannot read file {shown}: {e}")))?;
-        let revision = Revision(format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
+        let unreadable = |e: std::io::Error| SourceError::Unavailable(format!("cannot read file {shown}: {e}"));
+        // With a revision to compare with, the file is hashed as it is read, a chunk at a time:
+        // an unchanged file (every periodic sync of a file that did not move) is never held
+        // in memory whole.
+        if let Some(since) = since {
+            let path = self.path.clone();
+            let streamed = tokio::task::spawn_blocking(move || digest_of_file(&path))
+                .await
+                .map_err(|e| SourceError::Unavailable(format!("cannot read file {shown}: {e}")))?
+                .map_err(unreadable)?;
+            if streamed == *since {
+                return Ok(Fetched::Unchanged);
+            }
+        }
+        let bytes = tokio::fs::read(&self.path).await.map_err(unreadable)?;
+        // The revision of the bytes read, even if the file changed again since it was hashed.
+        let revision = revision_of(Sha256::digest(&bytes));
         if since == Some(&revision) {
             return Ok(Fetched::Unchanged);
         }
@@ -66,6 +79,27 @@ impl Source for FileSource {
 
     fn describe(&self) -> String {
         format!("file {}", self.path.display())
+    }
+}
+
+/// A file's revision: `sha256:` and the hex digest of its bytes.
+fn revision_of(digest: impl AsRef<[u8]>) -> Revision {
+    Revision(format!("sha256:{}", hex::encode(digest)))
+}
+
+/// The revision of a file, read in chunks.
+fn digest_of_file(path: &Path) -> std::io::Result<Revision> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0; 256 * 1024];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(revision_of(hasher.finalize())),
+            Ok(n) => hasher.update(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -86,6 +120,27 @@ mod tests {
         assert_eq!(src.fetch(Some(&revision)).await.unwrap(), Fetched::Unchanged);
         std::fs::write(&path, b"[ ]").unwrap();
         assert!(matches!(src.fetch(Some(&revision)).await.unwrap(), Fetched::Documents { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_file_hashed_in_chunks_has_the_revision_of_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.json");
+        // Several chunks and a partial one.
+        let body: Vec<u8> = (0..700_000u32).map(|i| b"[ ]"[(i % 3) as usize]).collect();
+        std::fs::write(&path, &body).unwrap();
+        let src = FileSource::new(&path);
+        let Fetched::Documents { revision, .. } = src.fetch(None).await.unwrap() else { panic!("expected data") };
+        assert_eq!(digest_of_file(&path).unwrap(), revision);
+        assert_eq!(src.fetch(Some(&revision)).await.unwrap(), Fetched::Unchanged);
+        let mut changed = body.clone();
+        changed[699_999] = b'x';
+        std::fs::write(&path, &changed).unwrap();
+        let Fetched::Documents { revision: next, documents, .. } = src.fetch(Some(&revision)).await.unwrap() else {
+            panic!("expected data")
+        };
+        assert_ne!(next, revision);
+        assert_eq!(documents, vec![Bytes::from(changed)]);
     }
 
     #[tokio::test]

@@ -98,10 +98,14 @@ impl EmbeddedStore {
                     source_name: source.to_string(),
                     detail: format!("cannot read {}: {e}", path.display()),
                 })?;
-                let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                let mut entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
                     source_name: source.to_string(),
                     detail: format!("{}: {e}", path.display()),
                 })?;
+                // One shared name for the source's entries rather than a copy per entry.
+                for e in entries.iter_mut().filter(|e| e.source == *source) {
+                    e.source = source.clone();
+                }
                 entries
             }
         };

@@ -349,7 +349,7 @@ fn snapshot_digest(name: &RegistryName, entries: &[Entry]) -> String {
     let mut h = Sha256::new();
     h.update(name.as_str().as_bytes());
     for e in entries {
-        h.update(e.server.content_hash().0.as_bytes());
+        h.update(e.server.content_hash().as_bytes());
         h.update(serde_json::to_vec(&e.official).unwrap_or_default());
     }
     hex::encode(&h.finalize()[..12])

@@ -238,7 +238,10 @@ impl Catalog {
             retention: chrono::Duration::from_std(slot.config.tombstone_retention).unwrap_or(chrono::Duration::MAX),
         };
         let coverage = if complete { Coverage::Complete } else { Coverage::Delta };
-        let parsed = documents.iter().map(|doc| parse_document(doc, slot.config.format));
+        // Each document is dropped once parsed, before the next entries are computed: a large
+        // catalogue is not held twice (its text and its entries) longer than it takes to parse.
+        let format = slot.config.format;
+        let parsed = documents.into_iter().map(|doc| parse_document(&doc, format));
         let accepted = accept(name, &before.entries, parsed, &policy, now, coverage)
             .map_err(|refusal| SyncFailure::refused(location(), refusal))?;
         let status = SyncStatus {

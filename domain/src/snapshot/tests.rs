@@ -306,7 +306,7 @@ fn indexed_search_returns_exactly_what_a_substring_scan_returns() {
     let s = seed_snapshot();
     let mut needles: Vec<String> = Vec::new();
     for r in s.rows() {
-        let text = r.search.clone();
+        let text = r.search_text().to_owned();
         needles.extend(text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned));
         let chars: Vec<char> = text.chars().collect();
         for (at, len) in [(0, 3), (2, 4), (5, 6), (chars.len() / 2, 5)] {
@@ -327,7 +327,7 @@ fn indexed_search_returns_exactly_what_a_substring_scan_returns() {
             let rows: Vec<&Row> = s
                 .rows()
                 .iter()
-                .filter(|r| r.search.contains(&lower) && (!latest || r.entry.official.is_latest))
+                .filter(|r| r.search_text().contains(&lower) && (!latest || r.entry.official.is_latest))
                 .collect();
             ids(&rows)
         };

@@ -217,6 +217,6 @@ fn servers(kind: &str, documents: &[Bytes]) -> Vec<(String, String)> {
                 .unwrap_or_else(|e| panic!("{kind}: a document does not parse: {e}"))
                 .servers
         })
-        .map(|s| (s.server.name().to_string(), s.server.description().to_owned()))
+        .map(|s| (s.server.name().to_string(), s.server.description()))
         .collect()
 }

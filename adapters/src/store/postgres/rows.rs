@@ -96,7 +96,7 @@ pub(super) struct Columns<'a> {
     pub(super) version: Vec<&'a str>,
     pub(super) server_json: Vec<&'a str>,
     pub(super) official: Vec<String>,
-    pub(super) content_hash: Vec<&'a str>,
+    pub(super) content_hash: Vec<String>,
     pub(super) status: Vec<&'static str>,
     pub(super) published_at: Vec<DateTime<Utc>>,
     pub(super) updated_at: Vec<DateTime<Utc>>,
@@ -111,7 +111,7 @@ impl<'a> Columns<'a> {
             c.version.push(e.server.version().as_str());
             c.server_json.push(e.server.json());
             c.official.push(serde_json::to_string(&e.official).map_err(|err| encode_error("official metadata", &err))?);
-            c.content_hash.push(e.server.content_hash().0.as_str());
+            c.content_hash.push(e.server.content_hash().to_hex());
             c.status.push(e.official.status.as_str());
             c.published_at.push(e.official.published_at);
             c.updated_at.push(e.official.updated_at);

@@ -72,7 +72,7 @@ fn remote_servers_become_remotes_with_extension_keyed_by_url() {
     );
 
     assert_eq!(server.name().as_str(), "io.github.stacklok/example-remote");
-    assert_eq!(server.title(), Some("example-remote"));
+    assert_eq!(server.title().as_deref(), Some("example-remote"));
     let doc = doc_of(&server);
     assert!(doc.get("packages").is_none());
     assert_eq!(
@@ -159,12 +159,12 @@ fn names_get_the_stacklok_prefix_unless_they_have_a_slash() {
 
     let full = convert_one(Kind::Container, "io.github.acme/fetch", &entry);
     assert_eq!(full.name().as_str(), "io.github.acme/fetch");
-    assert_eq!(full.title(), Some("io.github.acme/fetch"));
+    assert_eq!(full.title().as_deref(), Some("io.github.acme/fetch"));
 
     let named = json!({"name": "com.example/tool", "title": "Tool", "description": "d", "image": "x:1"});
     let named = convert_one(Kind::Container, "tool", &named);
     assert_eq!(named.name().as_str(), "com.example/tool");
-    assert_eq!(named.title(), Some("Tool"));
+    assert_eq!(named.title().as_deref(), Some("Tool"));
 
     let renamed = json!({"name": "other", "description": "d", "image": "x:1"});
     let renamed = convert_one(Kind::Container, "tool", &renamed);
