@@ -21,6 +21,20 @@ struct Postings {
     rows: u32,
 }
 
+/// Pass 1 of a build: a trigram's rows, their bytes, and the last row counted.
+struct Sizing {
+    rows: u32,
+    bytes: u32,
+    last: u32,
+}
+
+/// Pass 2 of a build: where a trigram's next row goes, rows written, and the last one.
+struct Writing {
+    at: u32,
+    written: u32,
+    last: u32,
+}
+
 /// Rows by byte trigram.
 #[derive(Debug, Default)]
 pub(super) struct TrigramIndex {
@@ -35,12 +49,9 @@ fn trigram(w: &[u8]) -> u32 {
     u32::from(w[0]) << 16 | u32::from(w[1]) << 8 | u32::from(w[2])
 }
 
-/// The distinct trigrams of `text`, sorted, in `out`.
-fn trigrams_of(text: &[u8], out: &mut Vec<u32>) {
-    out.clear();
-    out.extend(text.windows(3).map(trigram));
-    out.sort_unstable();
-    out.dedup();
+/// The trigrams of `text`, as they come (a trigram that appears twice comes twice).
+fn trigrams_of(text: &str) -> impl Iterator<Item = u32> + '_ {
+    text.as_bytes().windows(3).map(trigram)
 }
 
 fn push_varint(out: &mut Vec<u8>, mut v: u32) {
@@ -62,43 +73,51 @@ fn varint_len(mut v: u32) -> u32 {
 
 impl TrigramIndex {
     /// The index of `texts` (row `i` is `texts[i]`).
+    ///
+    /// Rows come in order, so a trigram met twice in one row is the one whose last row is this
+    /// row: no per-row sort or set is needed to count it once.
     pub(super) fn build<'a>(texts: impl Iterator<Item = &'a str> + Clone) -> Self {
         // Pass 1: how many rows and bytes each trigram's list takes.
-        let mut sizes: FxHashMap<u32, (u32, u32, u32)> = FxHashMap::default(); // rows, bytes, last row
-        let mut grams = Vec::new();
+        let mut sizes: FxHashMap<u32, Sizing> = FxHashMap::default();
         for (row, text) in texts.clone().enumerate() {
             let row = u32::try_from(row).unwrap_or(u32::MAX);
-            trigrams_of(text.as_bytes(), &mut grams);
-            for &g in &grams {
-                let e = sizes.entry(g).or_insert((0, 0, 0));
-                let delta = if e.0 == 0 { row } else { row - e.2 };
-                e.0 += 1;
-                e.1 += varint_len(delta);
-                e.2 = row;
+            for g in trigrams_of(text) {
+                let e = sizes.entry(g).or_insert(Sizing { rows: 0, bytes: 0, last: 0 });
+                if e.rows > 0 && e.last == row {
+                    continue;
+                }
+                let delta = if e.rows == 0 { row } else { row - e.last };
+                e.rows += 1;
+                e.bytes += varint_len(delta);
+                e.last = row;
             }
         }
         // Pass 2: every list written in place.
         let mut postings = FxHashMap::with_capacity_and_hasher(sizes.len(), rustc_hash::FxBuildHasher);
+        let mut writing = FxHashMap::with_capacity_and_hasher(sizes.len(), rustc_hash::FxBuildHasher);
         let mut offset = 0u32;
-        for (&g, &(rows, bytes, _)) in &sizes {
-            postings.insert(g, Postings { start: offset, end: offset, rows });
-            offset += bytes;
+        for (&g, s) in &sizes {
+            postings.insert(g, Postings { start: offset, end: offset + s.bytes, rows: s.rows });
+            writing.insert(g, Writing { at: offset, written: 0, last: 0 });
+            offset += s.bytes;
         }
         drop(sizes);
         let mut data = vec![0u8; offset as usize];
-        let mut last: FxHashMap<u32, u32> = FxHashMap::default();
         let mut scratch = Vec::with_capacity(5);
         for (row, text) in texts.enumerate() {
             let row = u32::try_from(row).unwrap_or(u32::MAX);
-            trigrams_of(text.as_bytes(), &mut grams);
-            for &g in &grams {
-                let Some(p) = postings.get_mut(&g) else { continue };
-                let prev = last.insert(g, row);
+            for g in trigrams_of(text) {
+                let Some(w) = writing.get_mut(&g) else { continue };
+                if w.written > 0 && w.last == row {
+                    continue;
+                }
                 scratch.clear();
-                push_varint(&mut scratch, prev.map_or(row, |prev| row - prev));
-                let at = p.end as usize;
+                push_varint(&mut scratch, if w.written == 0 { row } else { row - w.last });
+                let at = w.at as usize;
                 data[at..at + scratch.len()].copy_from_slice(&scratch);
-                p.end += u32::try_from(scratch.len()).unwrap_or_default();
+                w.at += u32::try_from(scratch.len()).unwrap_or_default();
+                w.written += 1;
+                w.last = row;
             }
         }
         Self { postings, data: data.into_boxed_slice() }

@@ -3,13 +3,17 @@
 //! ([`TestApp::in_process`], a manual clock, syncs on demand) or as the real binary on a random
 //! port ([`TestApp::spawn`]).
 //!
-//! ```ignore
+//! ```no_run
+//! # use std::path::Path;
+//! # use thv_testkit::app::{RegistrySpec, SourceSpec, TestApp};
+//! # async fn example() {
 //! let app = TestApp::new()
-//!     .source(SourceSpec::file("team", "team.json").format("upstream").interval("10m"))
+//!     .source(SourceSpec::file("team", Path::new("team.json")).format("upstream").interval("10m"))
 //!     .file_source("vendor", "vendor.json")
 //!     .registry(RegistrySpec::new("everything", &["team", "vendor"]))
 //!     .default_registry("everything");
 //! let h = app.in_process().await;
+//! # }
 //! ```
 //!
 //! The configuration is written as JSON (which the YAML loader reads as it is) to `config.yaml`
