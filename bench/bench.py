@@ -376,7 +376,8 @@ def write_config(path, data_dir, catalogue, database=None):
         "sources:",
         f"  - name: {SOURCE}",
         "    format: upstream",
-        f"    file: {{path: {json.dumps(catalogue)}}}",
+        # A limit above the catalogue's size: the default (256 MiB) is below a 500,000-entry file.
+        f"    file: {{path: {json.dumps(catalogue)}, maxBytes: {max(256 << 20, 2 * os.path.getsize(catalogue))}}}",
         '    syncPolicy: {interval: "24h"}   # no background sync during the load runs',
         "registries:",
         f"  - name: {SOURCE}",

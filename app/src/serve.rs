@@ -17,7 +17,7 @@ use thv_ports::{Clock, EntryStore, Source};
 
 use crate::catalog::{Catalog, Coordinator};
 use crate::config::auth::AuthMode;
-use crate::config::{Config, DEFAULT_MAX_BYTES, SourceConfig, SourceKind};
+use crate::config::{Config, SourceConfig, SourceKind};
 use crate::db::{self, Role};
 use crate::http::auth::Auth;
 use crate::http::deployed::DeploymentsSource;
@@ -34,10 +34,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A message when the adapter cannot be built (e.g. no TLS backend for an HTTP client).
 pub fn adapter_for(config: &SourceConfig, data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Arc<dyn Source>, String> {
     Ok(match &config.kind {
-        SourceKind::File { path } => Arc::new(FileSource::new(path.clone())),
-        SourceKind::Url { url, timeout } => Arc::new(
-            HttpFileSource::new(url.clone(), *timeout, spec::user_agent(), DEFAULT_MAX_BYTES)
-                .map_err(|e| e.to_string())?,
+        SourceKind::File { path, max_bytes } => Arc::new(FileSource::new(path.clone()).with_max_bytes(*max_bytes)),
+        SourceKind::Url { url, timeout, max_bytes } => Arc::new(
+            HttpFileSource::new(url.clone(), *timeout, spec::user_agent(), *max_bytes).map_err(|e| e.to_string())?,
         ),
         SourceKind::Git { repository, pin, path, auth, max_bytes } => {
             let cache = data_dir.join("git").join(config.name.as_str());

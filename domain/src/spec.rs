@@ -16,10 +16,20 @@ use crate::{Filter, FilterSpec, RegistryName, SourceName};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SourceKind {
-    /// A local file.
-    File { path: PathBuf },
-    /// A file over http(s).
-    Url { url: String, timeout: Duration },
+    /// A local file of at most `max_bytes` (a limit, not part of what is read: left out of the
+    /// digest).
+    File {
+        path: PathBuf,
+        #[serde(skip_serializing)]
+        max_bytes: u64,
+    },
+    /// A file over http(s) of at most `max_bytes` (left out of the digest too).
+    Url {
+        url: String,
+        timeout: Duration,
+        #[serde(skip_serializing)]
+        max_bytes: u64,
+    },
     /// A file in a git repository; one sync receives at most `max_bytes` of packs.
     Git { repository: String, pin: GitPin, path: String, auth: Option<GitAuth>, max_bytes: u64 },
     /// Another MCP-Registry-compatible API.
@@ -202,7 +212,7 @@ impl SourceKind {
     /// redacted ([`crate::redact::location`]).
     pub fn location(&self) -> String {
         match self {
-            Self::File { path } => path.display().to_string(),
+            Self::File { path, .. } => path.display().to_string(),
             Self::Url { url, .. } => crate::redact::location(url),
             Self::Git { repository, pin, path, .. } => {
                 format!("{} ({pin}) {path}", crate::redact::location(repository))

@@ -213,7 +213,7 @@ pub fn describe(c: &Config) -> String {
     let _ = writeln!(out, "sources:");
     for s in &c.sources {
         let missing = match &s.kind {
-            SourceKind::File { path } if !path.is_file() => " (warning: the file does not exist yet)",
+            SourceKind::File { path, .. } if !path.is_file() => " (warning: the file does not exist yet)",
             SourceKind::Managed(m) if m.allow_anonymous_writes && c.auth.mode == auth::AuthMode::Anonymous => {
                 " warning: allowAnonymousWrites is on: anyone who reaches this server can publish, edit and delete its entries; for local development only"
             }

@@ -219,6 +219,8 @@ pub struct RawFile {
     pub url: Option<String>,
     /// Per-request timeout for `url`. Default `30s`.
     pub timeout: Option<String>,
+    /// Most bytes the file may have (`path` or `url`). Default 268435456 (256 MiB).
+    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

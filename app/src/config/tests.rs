@@ -26,7 +26,7 @@ fn layout_1_single_source() {
     assert_eq!(c.sources.len(), 1);
     let s = &c.sources[0];
     assert_eq!((s.name.as_str(), s.interval, s.format), ("toolhive", Duration::from_secs(300), DataFormat::Toolhive));
-    assert_eq!(s.kind, SourceKind::File { path: "./data/registry.json".into() });
+    assert_eq!(s.kind, SourceKind::File { path: "./data/registry.json".into(), max_bytes: DEFAULT_MAX_BYTES });
     assert_eq!(s.filter_spec.names.include, vec!["io.github.*"]);
     assert_eq!(c.registries[0].name.as_str(), "toolhive");
     assert_eq!(c.default_registry.unwrap().as_str(), "toolhive");
@@ -106,6 +106,7 @@ fn bad_values_name_the_key_and_the_fix() {
         ("source:\n  git: {repository: x, commit: xyz}\n", "`source.git.commit`", "7 to 40 hex digits"),
         ("source:\n  git: {repository: x, tag: v1, path: ../etc/passwd}\n", "`source.git.path`", "without `..`"),
         ("source:\n  git: {repository: x, tag: v1, maxBytes: 0}\n", "`source.git.maxBytes`", "at least 1"),
+        ("source:\n  file: {path: a, maxBytes: 0}\n", "`source.file.maxBytes`", "at least 1"),
         (
             "source:\n  git: {repository: x, tag: v1, auth: {username: u}}\n",
             "`source.git.auth.passwordFile`",
@@ -217,7 +218,11 @@ registries:
     assert!(api.user_agent.starts_with("thv-registry-api/"));
     assert_eq!(
         c.sources[2].kind,
-        SourceKind::Url { url: "https://example.com/registry.json".into(), timeout: Duration::from_secs(3) }
+        SourceKind::Url {
+            url: "https://example.com/registry.json".into(),
+            timeout: Duration::from_secs(3),
+            max_bytes: DEFAULT_MAX_BYTES
+        }
     );
     assert_eq!(c.sources[0].timeout, DEFAULT_FETCH_TIMEOUT);
 }
@@ -500,4 +505,14 @@ fn an_environment_value_with_a_backslash_is_taken_as_text() {
     let env = || [("THV_REGISTRY_DATA_DIR".to_owned(), "\"apv\u{4cd}\\gis\"".to_owned())];
     let c = Config::parse_with_env("inline.yaml", "source:\n  file: {path: a.json}\n", env()).unwrap();
     assert_eq!(c.data_dir, PathBuf::from("\"apv\u{4cd}\\gis\""));
+}
+
+#[test]
+fn a_file_source_takes_a_size_limit_that_is_not_part_of_its_digest() {
+    let plain = load("source:\n  file: {path: big.json}\n").unwrap();
+    let limited = load("source:\n  file: {path: big.json, maxBytes: 1000000000}\n").unwrap();
+    assert_eq!(limited.sources[0].kind, SourceKind::File { path: "big.json".into(), max_bytes: 1_000_000_000 });
+    assert_eq!(limited.sources[0].digest(), plain.sources[0].digest(), "a limit does not change what is read");
+    let url = load("source:\n  file: {url: 'https://example.com/r.json', maxBytes: 5}\n").unwrap();
+    assert!(matches!(url.sources[0].kind, SourceKind::Url { max_bytes: 5, .. }));
 }

@@ -118,14 +118,20 @@ fn file_kind(raw: &RawSource, key: &str, p: &mut Problems) -> Option<SourceKind>
     let file = raw.file.clone().unwrap_or_default();
     let timeout =
         parse_duration(file.timeout.as_deref(), DEFAULT_HTTP_TIMEOUT, MAX_TIMEOUT, &format!("{key}.file.timeout"), p);
+    if file.max_bytes == Some(0) {
+        p.push(&format!("{key}.file.maxBytes"), "must be at least 1");
+    }
+    let max_bytes = file.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
     match (file.path, file.url) {
         (Some(path), None) if !path.as_os_str().is_empty() => {
             if file.timeout.is_some() {
                 p.push(&format!("{key}.file.timeout"), "only applies to `url`; remove it");
             }
-            Some(SourceKind::File { path })
+            Some(SourceKind::File { path, max_bytes })
         }
-        (None, Some(url)) => http_url(&url, &format!("{key}.file.url"), p).map(|url| SourceKind::Url { url, timeout }),
+        (None, Some(url)) => {
+            http_url(&url, &format!("{key}.file.url"), p).map(|url| SourceKind::Url { url, timeout, max_bytes })
+        }
         (Some(_), Some(_)) => {
             p.push(&format!("{key}.file"), "sets both `path` and `url`; a file source reads one of them");
             None
