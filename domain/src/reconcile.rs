@@ -86,26 +86,15 @@ pub fn reconcile(
     }
     let mut prev = prev.into_iter().peekable();
 
-    let mut next: Vec<Entry> = Vec::with_capacity(fetched.len().max(previous.len()));
-    // The flag an upstream's metadata gives, for the entries that came with it in this fetch.
-    let mut given: Vec<Option<bool>> = Vec::with_capacity(next.capacity());
-    let gone = |old: &Entry, next: &mut Vec<Entry>, given: &mut Vec<Option<bool>>, changes: &mut Changes| {
-        if let Some(kept) = absent(old, now, retention, coverage, changes) {
-            next.push(kept);
-            given.push(None);
-        }
-    };
+    let mut next = Next::with_capacity(fetched.len().max(previous.len()));
     for parsed in fetched {
-        let old = {
-            let k = key(&parsed.server);
-            while let Some(o) = prev.next_if(|o| key(&o.server) < k) {
-                gone(o, &mut next, &mut given, &mut changes);
-            }
-            let old = prev.next_if(|o| key(&o.server) == k);
-            // A key stored twice (never written so) counts once.
-            while prev.next_if(|o| key(&o.server) == k).is_some() {}
-            old
-        };
+        let k = key(&parsed.server);
+        while let Some(o) = prev.next_if(|o| key(&o.server) < k) {
+            next.push_absent(absent(o, now, retention, coverage, &mut changes));
+        }
+        let old = prev.next_if(|o| key(&o.server) == k);
+        // A key stored twice (never written so) counts once.
+        while prev.next_if(|o| key(&o.server) == k).is_some() {}
         let hash = *parsed.server.content_hash();
         let mut flag = None;
         let official = match (parsed.official, old) {
@@ -147,16 +136,41 @@ pub fn reconcile(
                 meta
             }
         };
-        next.push(Entry { server: Arc::new(parsed.server), official, source: source.clone() });
-        given.push(flag);
+        next.push(Entry { server: Arc::new(parsed.server), official, source: source.clone() }, flag);
     }
     for old in prev {
-        gone(old, &mut next, &mut given, &mut changes);
+        next.push_absent(absent(old, now, retention, coverage, &mut changes));
     }
+    let Next { mut entries, given } = next;
     // Where the upstream's flag agrees with ours, the upstream moved `updatedAt` itself (or the
     // flag did not move there).
-    relatest_unless(previous, &mut next, now, |i, e| given[i] == Some(e.official.is_latest));
-    (next, changes)
+    relatest_unless(previous, &mut entries, now, |i, e| given[i] == Some(e.official.is_latest));
+    (entries, changes)
+}
+
+/// The next entries as they are put together, in (name, version) order, with the `isLatest`
+/// flag an upstream's metadata gave each (only entries that came with it in this fetch have one).
+struct Next {
+    entries: Vec<Entry>,
+    given: Vec<Option<bool>>,
+}
+
+impl Next {
+    fn with_capacity(n: usize) -> Self {
+        Self { entries: Vec::with_capacity(n), given: Vec::with_capacity(n) }
+    }
+
+    fn push(&mut self, entry: Entry, given: Option<bool>) {
+        self.entries.push(entry);
+        self.given.push(given);
+    }
+
+    /// What [`absent`] keeps of a previous entry the fetch does not hold.
+    fn push_absent(&mut self, kept: Option<Entry>) {
+        if let Some(entry) = kept {
+            self.push(entry, None);
+        }
+    }
 }
 
 /// What becomes of a previous entry the fetch does not hold: kept as it is (an incremental

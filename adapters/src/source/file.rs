@@ -62,7 +62,8 @@ impl Source for FileSource {
             let path = self.path.clone();
             let streamed = tokio::task::spawn_blocking(move || digest_of_file(&path))
                 .await
-                .map_err(|e| SourceError::Unavailable(format!("cannot read file {shown}: {e}")))?
+                .map_err(std::io::Error::other)
+                .flatten()
                 .map_err(unreadable)?;
             if streamed == *since {
                 return Ok(Fetched::Unchanged);
