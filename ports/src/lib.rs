@@ -16,6 +16,6 @@ pub mod tokens;
 
 pub use clock::Clock;
 pub use deployments::{DeployedServer, Deployments, DeploymentsError};
-pub use source::{Fetched, Source, SourceError};
+pub use source::{Document, Fetched, Source, SourceError};
 pub use store::{ChangeFeed, EntryStore, NameWrite, SourceLease, SourceState, StoreError};
 pub use tokens::{TokenError, TokenVerifier};

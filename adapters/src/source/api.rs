@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::{DateTime, FixedOffset, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode};
@@ -26,7 +25,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use thv_domain::Revision;
 use thv_domain::spec::ApiConfig;
-use thv_ports::{Clock, Fetched, Source, SourceError};
+use thv_ports::{Clock, Document, Fetched, Source, SourceError};
 use url::Url;
 
 use super::http_file::SHA256_PREFIX;
@@ -164,7 +163,7 @@ impl ApiPath {
 /// The accumulated result of one run over the pages.
 #[derive(Debug, Default)]
 struct Run {
-    documents: Vec<Bytes>,
+    documents: Vec<Document>,
     /// Server rows over all pages.
     servers: usize,
     /// The newest official `updatedAt` seen: its instant and its text as received.
@@ -375,7 +374,7 @@ impl ApiSource {
         }
         run.digest.update((body.len() as u64).to_le_bytes());
         run.digest.update(&body);
-        run.documents.push(body);
+        run.documents.push(Document::from_bytes(body));
         let next_cursor = page.metadata.and_then(|m| m.next_cursor).filter(|c| !c.is_empty());
         Ok(Page::Read { next_cursor })
     }

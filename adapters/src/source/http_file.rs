@@ -7,7 +7,7 @@ use reqwest::header::{ACCEPT, ETAG, IF_NONE_MATCH};
 use reqwest::{Client, StatusCode};
 use sha2::{Digest, Sha256};
 use thv_domain::Revision;
-use thv_ports::{Fetched, Source, SourceError};
+use thv_ports::{Document, Fetched, Source, SourceError};
 use url::Url;
 
 use crate::http::{BodyError, build_client, parse_http_url, read_limited, shown, status_error, transport_error};
@@ -89,7 +89,7 @@ impl Source for HttpFileSource {
         if since == Some(&revision) {
             return Ok(Fetched::Unchanged);
         }
-        Ok(Fetched::Documents { revision, documents: vec![body], complete: true })
+        Ok(Fetched::Documents { revision, documents: vec![Document::from_bytes(body)], complete: true })
     }
 
     fn describe(&self) -> String {

@@ -3,7 +3,7 @@
 //! Layout, one directory per source:
 //! ```text
 //! {dataDir}/sources/{source}/status.json         {"status": SyncStatus, "entriesFile": "entries-N.json"}
-//! {dataDir}/sources/{source}/entries-N.json      [Entry, …]
+//! {dataDir}/sources/{source}/entries-N.json      [Entry, …], one entry per line
 //! ```
 //! Every file is written to a temporary name, fsynced, then renamed into place, and the directory
 //! is fsynced; a directory the store creates (the data directory, `sources/`, a source's own) is
@@ -13,7 +13,7 @@
 //! by a crash are removed at the next replace.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, ErrorKind, Write};
+use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -92,16 +92,12 @@ impl EmbeddedStore {
             None => Vec::new(),
             Some(name) => {
                 let path = dir.join(name);
-                // Read whole, then parsed from memory: several times faster than a reader, which
-                // serde_json consumes byte by byte.
-                let bytes = std::fs::read(&path).map_err(|e| StoreError::Corrupt {
+                let corrupt = |detail: String| StoreError::Corrupt {
                     source_name: source.to_string(),
-                    detail: format!("cannot read {}: {e}", path.display()),
-                })?;
-                let mut entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    source_name: source.to_string(),
-                    detail: format!("{}: {e}", path.display()),
-                })?;
+                    detail: format!("{}: {detail}", path.display()),
+                };
+                let file = File::open(&path).map_err(|e| corrupt(format!("cannot read: {e}")))?;
+                let mut entries = read_entries(BufReader::with_capacity(256 * 1024, file)).map_err(corrupt)?;
                 // One shared name for the source's entries rather than a copy per entry.
                 for e in entries.iter_mut().filter(|e| e.source == *source) {
                     e.source = source.clone();
@@ -117,7 +113,7 @@ impl EmbeddedStore {
         create_dir_durable(&dir).map_err(|e| unavailable("create", &dir, &e))?;
         let previous = Self::read_status_file(&dir).ok().flatten().and_then(|s| s.entries_file);
         let next = next_entries_name(previous.as_deref());
-        write_atomic(&dir, &next, |w| serde_json::to_writer(w, entries).map_err(std::io::Error::other))?;
+        write_atomic(&dir, &next, |w| write_entries(w, entries))?;
         let status_file = StatusFile { status: status.clone(), entries_file: Some(next.clone()) };
         write_atomic(&dir, STATUS_FILE, |w| {
             serde_json::to_writer_pretty(w, &status_file).map_err(std::io::Error::other)
@@ -171,6 +167,48 @@ impl EmbeddedStore {
 
 fn dir_name(dir: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Writes entries as a JSON array with one entry per line, so that they can be read back a line
+/// at a time (a JSON text holds no raw newline outside its whitespace).
+fn write_entries(w: &mut impl Write, entries: &[Entry]) -> std::io::Result<()> {
+    w.write_all(b"[")?;
+    for (i, entry) in entries.iter().enumerate() {
+        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *w, entry).map_err(std::io::Error::other)?;
+    }
+    w.write_all(b"\n]\n")
+}
+
+/// Reads what [`write_entries`] wrote, a line at a time: the peak is one entry's text, not the
+/// file's. A file of one line (as written before entries went one per line) is read whole.
+fn read_entries(mut reader: impl BufRead) -> Result<Vec<Entry>, String> {
+    let unreadable = |e: std::io::Error| format!("cannot read: {e}");
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).map_err(unreadable)?;
+    if line != b"[\n" {
+        reader.read_to_end(&mut line).map_err(unreadable)?;
+        return serde_json::from_slice(&line).map_err(|e| e.to_string());
+    }
+    let mut entries = Vec::new();
+    for number in 2.. {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(unreadable)? == 0 {
+            return Err("the file ends before the closing `]` of its entries".to_owned());
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text == b"]" {
+            break;
+        }
+        let text = text.strip_suffix(b",").unwrap_or(text);
+        entries.push(serde_json::from_slice(text).map_err(|e| format!("line {number}: {e}"))?);
+    }
+    line.clear();
+    reader.read_to_end(&mut line).map_err(unreadable)?;
+    if !line.iter().all(u8::is_ascii_whitespace) {
+        return Err("text after the closing `]` of its entries".to_owned());
+    }
+    Ok(entries)
 }
 
 /// `entries-N.json` with N one more than the previous file's.
@@ -374,5 +412,42 @@ mod tests {
         assert_eq!(next_entries_name(None), "entries-1.json");
         assert_eq!(next_entries_name(Some("entries-41.json")), "entries-42.json");
         assert_eq!(next_entries_name(Some("garbage")), "entries-1.json");
+    }
+
+    #[test]
+    fn entries_are_written_a_line_each_and_read_back_a_line_at_a_time() {
+        use thv_testkit::contract::store::entry;
+        let entries = vec![entry("s", "io.x/a", "1.0.0"), entry("s", "io.x/a", "2.0.0"), entry("s", "io.x/b", "1")];
+        for list in [&entries[..], &entries[..1], &[]] {
+            let mut text = Vec::new();
+            write_entries(&mut text, list).unwrap();
+            // Still one JSON array, for anything that reads it whole.
+            assert_eq!(serde_json::from_slice::<Vec<Entry>>(&text).unwrap(), list);
+            assert_eq!(text.split(|&b| b == b'\n').count() - 1, list.len() + 2);
+            // Read through a tiny buffer: lines longer than the buffer are whole.
+            assert_eq!(read_entries(BufReader::with_capacity(5, &text[..])).unwrap(), list);
+        }
+        // The single-line array written before.
+        let legacy = serde_json::to_vec(&entries).unwrap();
+        assert_eq!(read_entries(&legacy[..]).unwrap(), entries);
+        assert_eq!(read_entries(&b" [ ] "[..]).unwrap(), Vec::<Entry>::new());
+    }
+
+    #[test]
+    fn a_damaged_entries_file_is_an_error_naming_the_line() {
+        use thv_testkit::contract::store::entry;
+        let mut text = Vec::new();
+        write_entries(&mut text, &[entry("s", "io.x/a", "1"), entry("s", "io.x/b", "1")]).unwrap();
+        let cut = text.len() - 10;
+        assert!(read_entries(&text[..cut]).unwrap_err().contains("line 3"));
+        let end = text.iter().rposition(|&b| b == b']').unwrap();
+        assert!(read_entries(&text[..end]).unwrap_err().contains("before the closing"));
+        let mut trailing = text.clone();
+        trailing.extend_from_slice(b"{}\n");
+        assert!(read_entries(&trailing[..]).unwrap_err().contains("after the closing"));
+        let mut bad = text.clone();
+        bad[5] = b'#';
+        assert!(read_entries(&bad[..]).unwrap_err().starts_with("line 2: "));
+        assert!(read_entries(&b"[{"[..]).is_err());
     }
 }

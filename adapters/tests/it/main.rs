@@ -10,3 +10,8 @@ mod http_file_source;
 mod kubernetes;
 mod postgres_store;
 mod source_contract;
+
+/// The bytes of fetched documents (a file's read whole).
+fn in_memory(documents: Vec<thv_ports::Document>) -> Vec<bytes::Bytes> {
+    documents.into_iter().map(|d| d.into_bytes().unwrap_or_else(|e| panic!("a document cannot be read: {e}"))).collect()
+}

@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use thv_domain::accept::{AcceptPolicy, accept, live_servers};
-use thv_domain::format::parse_document;
+use thv_domain::format::{DataFormat, FormatError, ParsedDocument, parse_document, parse_stream};
 use thv_domain::reconcile::Coverage;
 use thv_domain::{Entry, SourceName, SyncPhase, SyncStatus};
-use thv_ports::Fetched;
+use thv_ports::{Document, Fetched};
 use tracing::Instrument as _;
 
 use super::SyncFailure;
@@ -238,10 +238,18 @@ impl Catalog {
             retention: chrono::Duration::from_std(slot.config.tombstone_retention).unwrap_or(chrono::Duration::MAX),
         };
         let coverage = if complete { Coverage::Complete } else { Coverage::Delta };
-        // Each document is dropped once parsed, before the next entries are computed: a large
-        // catalogue is not held twice (its text and its entries) longer than it takes to parse.
+        // Parsed off the async workers (a file is read as it is parsed); each document is
+        // dropped once parsed, before the next entries are computed, so a large catalogue is not
+        // held twice (its text and its entries).
         let format = slot.config.format;
-        let parsed = documents.into_iter().map(|doc| parse_document(&doc, format));
+        let parsed = tokio::task::spawn_blocking(move || {
+            documents.into_iter().map(|doc| read_document(&doc, format)).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| SyncFailure::Unusable {
+            location: location(),
+            error: FormatError::Read(format!("parsing stopped: {e}")),
+        })?;
         let accepted = accept(name, &before.entries, parsed, &policy, now, coverage)
             .map_err(|refusal| SyncFailure::refused(location(), refusal))?;
         let status = SyncStatus {
@@ -369,5 +377,13 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(s) => *s,
         Err(payload) => payload.downcast_ref::<&str>().map_or_else(|| "a panic".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+/// Parses one fetched document: from memory when it is held there, else as it is read.
+fn read_document(doc: &Document, format: DataFormat) -> Result<ParsedDocument, FormatError> {
+    match doc.in_memory() {
+        Some(bytes) => parse_document(bytes, format),
+        None => parse_stream(|| doc.reader(), format),
     }
 }

@@ -9,7 +9,10 @@
 //! ToolHive native format: `{"servers": {name: …}, "remote_servers": {name: …}}`, converted to
 //! server.json by [`toolhive`].
 
+mod stream;
 pub mod toolhive;
+
+pub use stream::parse_upstream_stream;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -35,6 +38,8 @@ pub enum DataFormat {
 pub enum FormatError {
     #[error("document is empty")]
     Empty,
+    #[error("cannot read the document: {0}")]
+    Read(String),
     #[error("document is not valid JSON: {0}")]
     Json(String),
     #[error(
@@ -101,6 +106,28 @@ pub fn parse_document(bytes: &[u8], format: DataFormat) -> Result<ParsedDocument
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| FormatError::Json(e.to_string()))?;
     parse_value(value, format)
+}
+
+/// Like [`parse_document`], for a document read from a stream that `open` starts (again) from
+/// the beginning: the upstream shapes are read a server at a time, so the document is never held
+/// whole; anything else (a ToolHive document, an unknown shape, invalid JSON) is then read whole
+/// and given to [`parse_document`], which decides and words the error as for bytes in memory.
+///
+/// # Errors
+/// [`FormatError::Read`] when the stream cannot be read; otherwise as [`parse_document`].
+pub fn parse_stream<R: std::io::BufRead>(
+    mut open: impl FnMut() -> std::io::Result<R>,
+    format: DataFormat,
+) -> Result<ParsedDocument, FormatError> {
+    let unreadable = |e: std::io::Error| FormatError::Read(e.to_string());
+    if format != DataFormat::Toolhive
+        && let Some(doc) = parse_upstream_stream(open().map_err(unreadable)?).map_err(unreadable)?
+    {
+        return Ok(doc);
+    }
+    let mut bytes = Vec::new();
+    open().and_then(|mut r| r.read_to_end(&mut bytes)).map_err(unreadable)?;
+    parse_document(&bytes, format)
 }
 
 /// The upstream shapes, read without building a tree of the whole document: the server list is
@@ -362,6 +389,85 @@ mod tests {
         {
             assert!(parse_upstream_lazily(other).is_none(), "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    /// Reads `bytes` through [`parse_stream`] with the given buffer size.
+    fn streamed(bytes: &[u8], capacity: usize, format: DataFormat) -> Result<ParsedDocument, FormatError> {
+        parse_stream(|| Ok(std::io::BufReader::with_capacity(capacity, bytes)), format)
+    }
+
+    #[test]
+    fn the_stream_reader_agrees_with_the_whole_document_reader() {
+        let a = serde_json::to_string(&server("io.x/a", "1.0.0")).unwrap();
+        let tricky = r#"{"name": "io.x/t", "description": "brackets ] } [ { and \"quotes\" \\", "version": "1"}"#;
+        let meta = r#"{"io.modelcontextprotocol.registry/official": {"status": "deprecated", "publishedAt": "2025-01-01T00:00:00Z"}}"#;
+        let docs: Vec<String> = vec![
+            format!("[{a}, {tricky}, {{\"name\": \"bad\"}}, 7, null, \"x\"]"),
+            format!(" \n[ {a} ,\t{tricky} ] \r\n"),
+            "[]".into(),
+            format!(
+                r#"{{"$schema": "s", "version": "1", "data": {{"count": 2, "servers": [{a}, {{"no": "name"}}], "x": [1, {{"y": null}}]}}}}"#
+            ),
+            format!(
+                r#"{{"servers": [{{"server": {tricky}, "_meta": {meta}}}, {{"nope": 1}}], "metadata": {{"count": 2, "nextCursor": null}}}}"#
+            ),
+            format!(r#"{{"data": {{"servers": [{a}]}}, "servers": [{{"server": {tricky}}}]}}"#),
+            format!(r#"{{"servers": [{{"server": {tricky}}}], "data": {{"servers": [{a}]}}}}"#),
+            format!(r#"{{"data": null, "servers": [{{"server": {a}}}], "n": -1.5e3, "t": true}}"#),
+            format!(r#"{{"data": {{"servers": {{}}}}, "servers": [{{"server": {a}}}]}}"#),
+            format!(r#"{{"d\u0061ta": {{"servers": [{a}]}}}}"#),
+            // Not upstream, or not valid: the whole-document reader decides.
+            r#"{"servers": {"fetch": {"description": "d", "image": "x"}}}"#.into(),
+            r#"{"remote_servers": {}}"#.into(),
+            r#"{"x": 1}"#.into(),
+            "{}".into(),
+            format!(r#"{{"data": 5, "servers": [{{"server": {a}}}]}}"#),
+            format!(r#"{{"servers": [{{"server": {a}}}], "servers": []}}"#),
+            format!(r#"{{"data": {{"servers": [], "servers": [{a}]}}}}"#),
+            format!("[{a},]"),
+            format!("[{a}"),
+            format!("[{a}] x"),
+            format!("[{a}, tru]"),
+            format!(r#"{{"servers": [{{"server": {a}}}], "x": [1,]}}"#),
+            format!(r#"{{"servers": [{{"server": {a}}}], "data": nul}}"#),
+            "[\u{c}]".into(),
+            "\"text\"".into(),
+            "  \n".into(),
+            String::new(),
+        ];
+        for doc in &docs {
+            let whole = parse_document(doc.as_bytes(), DataFormat::Auto);
+            for capacity in [1, 7, 64 * 1024] {
+                for format in [DataFormat::Auto, DataFormat::Upstream, DataFormat::Toolhive] {
+                    assert_eq!(
+                        streamed(doc.as_bytes(), capacity, format),
+                        parse_document(doc.as_bytes(), format),
+                        "{doc} (buffer {capacity}, {format:?})"
+                    );
+                }
+            }
+            // The upstream shapes are read by the stream reader itself, not the fallback.
+            let lazy = parse_upstream_lazily(doc.as_bytes());
+            let stream = parse_upstream_stream(std::io::BufReader::with_capacity(3, doc.as_bytes())).unwrap();
+            assert_eq!(stream, lazy, "{doc}");
+            if let Some(lazy) = lazy {
+                assert_eq!(Ok(lazy), whole, "{doc}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_that_fails_is_a_read_error() {
+        struct Failing;
+        impl std::io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk on fire"))
+            }
+        }
+        let failing = || -> std::io::Result<std::io::BufReader<std::io::Chain<&[u8], Failing>>> {
+            Ok(std::io::BufReader::with_capacity(4, std::io::Read::chain(&b"[{\"name\": \"io.x/a\""[..], Failing)))
+        };
+        assert_eq!(parse_stream(failing, DataFormat::Auto), Err(FormatError::Read("disk on fire".into())));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use thv_domain::Revision;
 pub use thv_domain::spec::GitPin;
-use thv_ports::{Fetched, Source, SourceError};
+use thv_ports::{Document, Fetched, Source, SourceError};
 
 pub use self::credentials::GitAuth;
 use self::credentials::{Secrets, basic_auth, strip_userinfo};
@@ -188,7 +188,7 @@ impl Inner {
                 drop(cache::clear_dir(&self.cache_dir));
             }
         })?;
-        Ok(Fetched::Documents { revision, documents: vec![bytes], complete: true })
+        Ok(Fetched::Documents { revision, documents: vec![Document::from_bytes(bytes)], complete: true })
     }
 
     /// The URL handed to gix: local paths are made absolute (gix resolves nothing relative to the
