@@ -183,7 +183,7 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
                 let stopped = async move {
                     let _ = stop.wait_for(|s| *s).await;
                 };
-                crate::http::listen::serve(listener, app, limits, stopped, DRAIN_TIMEOUT).await;
+                crate::http::listen::serve(listener, app, None, limits, stopped, DRAIN_TIMEOUT).await;
             }))
         }
         None => None,
@@ -192,9 +192,19 @@ pub async fn serve(config: Config, address: &str, internal_address: Option<&str>
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
+    // Repeated anonymous reads are answered from what the stack answered before, within half
+    // the page cache's budget (their bodies are mostly the page cache's own).
+    let replay = (limits.page_cache_bytes > 0).then(|| {
+        Arc::new(crate::http::replay::Replay::new(
+            catalog.clone(),
+            limits.page_cache_bytes / 2,
+            limits.max_header_bytes,
+        ))
+    });
     crate::http::listen::serve(
         listener,
         crate::http::app_with(catalog, deployments, limits, auth),
+        replay,
         limits,
         stopped,
         DRAIN_TIMEOUT,

@@ -71,6 +71,9 @@ pub struct Catalog {
     registries: BTreeMap<RegistryName, RegistrySlot>,
     default_registry: Option<RegistryName>,
     generation: AtomicU64,
+    /// Counts the snapshots published (bumped after a snapshot is in place): a read answered
+    /// after seeing a count answers from that snapshot or a newer one.
+    published: AtomicU64,
     /// Whether sync tasks run (a [`Coordinator`] was started).
     scheduled: AtomicBool,
     /// Why the store cannot be reached, while it cannot.
@@ -169,6 +172,7 @@ impl Catalog {
             registries,
             default_registry: config.default_registry.cloned(),
             generation: AtomicU64::new(0),
+            published: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             store_problem: std::sync::Mutex::new(None),
         };
@@ -188,6 +192,7 @@ impl Catalog {
             registries: BTreeMap::new(),
             default_registry: None,
             generation: AtomicU64::new(0),
+            published: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             store_problem: std::sync::Mutex::new(None),
         }
@@ -328,6 +333,13 @@ impl Catalog {
         let snapshot = Snapshot::new(generation, merged);
         self.events.registry_rebuilt(name, snapshot.server_count());
         slot.snapshot.store(Arc::new(RegistrySnapshot { snapshot, digest: digest.into() }));
+        self.published.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many registry snapshots have been published so far. A response computed after reading
+    /// `n` reflects snapshot `n` or a newer one, so it may be reused for as long as this stays `n`.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
     }
 
     fn rebuild_for(&self, source: &SourceName) {

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -47,6 +48,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::http::HttpLimits;
+use crate::http::replay::{Lookup, Replay};
 
 mod activity;
 
@@ -61,12 +63,13 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections refused over `maxConnections` are logged at most this often (with a count).
 pub const REFUSAL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
-/// Serves `ep` on `listener` until `shutdown` completes; then stops accepting (the listener is
+/// Serves `ep` on `listener` (answering what `replay` has kept without it) until `shutdown` completes; then stops accepting (the listener is
 /// closed), lets every connection finish its requests, and returns once they are done or `drain`
 /// has passed, whichever is first.
 pub async fn serve<E>(
     listener: TcpListener,
     ep: E,
+    replay: Option<Arc<Replay>>,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
@@ -87,7 +90,7 @@ pub async fn serve<E>(
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     if let Ok(permit) = allowance.clone().try_acquire_owned() {
-                        let conn = Connection { ep: ep.clone(), local: local.clone(), remote, limits };
+                        let conn = Connection { ep: ep.clone(), replay: replay.clone(), local: local.clone(), remote, limits };
                         let stop = stop_rx.clone();
                         connections.spawn(async move {
                             conn.serve(stream, stop).await;
@@ -160,6 +163,7 @@ fn log_panic(done: Result<(), tokio::task::JoinError>) {
 /// One accepted connection.
 struct Connection<E> {
     ep: Arc<E>,
+    replay: Option<Arc<Replay>>,
     local: LocalAddr,
     remote: SocketAddr,
     limits: HttpLimits,
@@ -167,17 +171,30 @@ struct Connection<E> {
 
 impl<E: Endpoint<Output = poem::Response> + 'static> Connection<E> {
     async fn serve(self, stream: TcpStream, mut stop: watch::Receiver<bool>) {
-        let Self { ep, local, remote, limits } = self;
+        let Self { ep, replay, local, remote, limits } = self;
         let activity = Arc::new(Activity::new());
         let service = {
             let activity = activity.clone();
             let remote = RemoteAddr(Addr::from(remote));
             hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 let (ep, local, remote, activity) = (ep.clone(), local.clone(), remote.clone(), activity.clone());
+                let replay = replay.clone();
                 async move {
                     let mut in_flight = activity.request_started(req.version() == Version::HTTP_2);
-                    let resp: http::Response<BoxBody<Bytes, io::Error>> =
-                        ep.get_response((req, local, remote, Scheme::HTTP).into()).await.into();
+                    let lookup = replay.as_ref().map_or(Lookup::Bypassed, |r| r.lookup(&req));
+                    let resp: http::Response<BoxBody<Bytes, io::Error>> = match lookup {
+                        Lookup::Replayed(resp) => {
+                            resp.map(|body| Full::new(body).map_err(|never| match never {}).boxed())
+                        }
+                        Lookup::Missed(ticket) => {
+                            let mut resp = ep.get_response((req, local, remote, Scheme::HTTP).into()).await;
+                            if let Some(replay) = &replay {
+                                replay.keep(ticket, &mut resp).await;
+                            }
+                            resp.into()
+                        }
+                        Lookup::Bypassed => ep.get_response((req, local, remote, Scheme::HTTP).into()).await.into(),
+                    };
                     // The request is in flight until its response body has been sent.
                     in_flight.sending();
                     Ok::<_, Infallible>(resp.map(|body| Sending { body, _in_flight: in_flight }))

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod payload;
 pub mod problem;
 pub mod publish;
+pub mod replay;
 pub mod rewrite;
 pub mod schema;
 pub mod servers;
@@ -265,6 +266,6 @@ pub fn spec_json() -> String {
 }
 
 /// The catalogue the document is generated from: nothing in it.
-fn empty_catalog() -> Arc<Catalog> {
+pub(crate) fn empty_catalog() -> Arc<Catalog> {
     Arc::new(Catalog::empty(Arc::new(thv_adapters::MemoryStore::default()), Arc::new(thv_adapters::SystemClock)))
 }

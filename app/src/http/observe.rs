@@ -28,12 +28,21 @@ const UNMATCHED: &str = "unmatched";
 struct Route {
     template: String,
     segments: Vec<String>,
+    /// How many segments are literal: the most literal of the matching templates wins.
+    literals: usize,
+}
+
+impl Route {
+    fn matches(&self, path: &str) -> bool {
+        self.segments.iter().zip(path.split('/')).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+    }
 }
 
 /// The route templates of an application, from the service it was built with: what request
-/// lines and metrics name a request by.
+/// lines and metrics name a request by. Kept by segment count, so a lookup compares a path with
+/// the few templates of its length, without allocating.
 #[derive(Debug)]
-pub struct RouteTable(Vec<Route>);
+pub struct RouteTable(Vec<Vec<Route>>);
 
 impl RouteTable {
     /// The paths of an OpenAPI document (as JSON), plus `extra` paths served outside it. The
@@ -43,27 +52,33 @@ impl RouteTable {
         let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let mut paths: Vec<String> = spec["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
         paths.extend(extra.iter().map(|p| (*p).to_owned()));
-        let routes = paths
-            .into_iter()
-            .map(|template| Route { segments: template.split('/').map(str::to_owned).collect(), template });
-        Box::leak(Box::new(Self(routes.collect())))
+        let mut by_length: Vec<Vec<Route>> = Vec::new();
+        for template in paths {
+            let segments: Vec<String> = template.split('/').map(str::to_owned).collect();
+            let literals = segments.iter().filter(|s| !s.starts_with('{')).count();
+            let n = segments.len();
+            if by_length.len() <= n {
+                by_length.resize_with(n + 1, Vec::new);
+            }
+            by_length[n].push(Route { template, segments, literals });
+        }
+        Box::leak(Box::new(Self(by_length)))
     }
 
     /// The route template a path matches (after normalisation), or [`UNMATCHED`]. Literal
-    /// segments win over parameters when several templates match.
+    /// segments win over parameters when several templates match (the last listed on a tie).
     fn route_of(&'static self, path: &str) -> &'static str {
         if super::is_docs(path) {
             return "/docs";
         }
-        let segs: Vec<&str> = path.split('/').collect();
-        self.0
-            .iter()
-            .filter(|r| {
-                r.segments.len() == segs.len()
-                    && r.segments.iter().zip(&segs).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
-            })
-            .max_by_key(|r| r.segments.iter().filter(|s| !s.starts_with('{')).count())
-            .map_or(UNMATCHED, |r| r.template.as_str())
+        let length = memchr::memchr_iter(b'/', path.as_bytes()).count() + 1;
+        let mut best: Option<&'static Route> = None;
+        for route in self.0.get(length).into_iter().flatten() {
+            if best.is_none_or(|b| route.literals >= b.literals) && route.matches(path) {
+                best = Some(route);
+            }
+        }
+        best.map_or(UNMATCHED, |r| r.template.as_str())
     }
 }
 
@@ -110,18 +125,38 @@ pub async fn observe<E: Endpoint>(routes: &'static RouteTable, next: E, req: Req
         // After the name is final: reading the ids starts the exported span.
         crate::telemetry::record_ids(&span);
     }
+    record(&span, method, route, status, elapsed, bytes);
+    resp.extensions_mut().insert(Served { route });
+    Ok(resp)
+}
+
+/// What the middleware learnt of a request, left on its response: the route template it was
+/// counted under.
+#[derive(Debug, Clone, Copy)]
+pub struct Served {
+    pub route: &'static str,
+}
+
+/// The request's log line and metrics (`span` is [`tracing::Span::none`] outside a trace).
+pub(crate) fn record(
+    span: &tracing::Span,
+    method: &'static str,
+    route: &'static str,
+    status: u16,
+    elapsed: std::time::Duration,
+    bytes: usize,
+) {
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     if is_probe(route) {
-        tracing::debug!(parent: &span, method, route, status, duration_ms, bytes, "request");
+        tracing::debug!(parent: span, method, route, status, duration_ms, bytes, "request");
     } else if !(span.is_none()
         && tracing::enabled!(tracing::Level::INFO)
         && crate::telemetry::request_log::write(method, route, status, duration_ms, bytes))
     {
         // In a trace (the line carries its ids), or without the fast path: through `tracing`.
-        tracing::info!(parent: &span, method, route, status, duration_ms, bytes, "request");
+        tracing::info!(parent: span, method, route, status, duration_ms, bytes, "request");
     }
     metrics::request(method, route, status, elapsed);
-    Ok(resp)
 }
 
 /// The request's span when traces are exported or the caller sent a `traceparent`; otherwise
@@ -152,6 +187,30 @@ fn request_span(req: &Request, method: &str, route: &str) -> tracing::Span {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_named_by_its_most_literal_template() {
+        let spec = crate::http::api_service(crate::http::empty_catalog()).spec();
+        let routes = RouteTable::leak(&spec, crate::http::OUTSIDE_API);
+        for (path, route) in [
+            ("/v0.1/servers", "/v0.1/servers"),
+            ("/v0.1/servers/io.x%2Fa/versions", "/v0.1/servers/{serverName}/versions"),
+            ("/v0.1/servers/io.x%2Fa/versions/latest", "/v0.1/servers/{serverName}/versions/{version}"),
+            ("/registry/team/v0.1/servers", "/registry/{registry}/v0.1/servers"),
+            ("/v0.1/publish", "/v0.1/publish"),
+            ("/openapi.json", "/openapi.json"),
+            ("/docs/index.css", "/docs"),
+            ("/v0.1/servers//versions", UNMATCHED),
+            ("/v0.1/nothing", UNMATCHED),
+            ("/", UNMATCHED),
+            ("", UNMATCHED),
+            ("/a/b/c/d/e/f/g/h/i/j/k/l", UNMATCHED),
+        ] {
+            assert_eq!(routes.route_of(path), route, "{path}");
+        }
+    }
+
     #[test]
     fn the_log_writer_batches_the_lines_of_this_module() {
         assert_eq!(super::LOG_TARGET, crate::telemetry::log_writer::REQUEST_LOG_TARGET);

@@ -24,6 +24,7 @@ mod openapi_conformance;
 mod postgres;
 mod publish;
 mod reload;
+mod replay;
 mod schemathesis;
 mod search;
 mod semantics;
