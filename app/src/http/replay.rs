@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::sync::Cache;
+use poem::http::uri::PathAndQuery;
 use poem::http::{self, HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use rustc_hash::{FxHashSet, FxHasher};
 
@@ -56,7 +57,8 @@ pub struct Replay {
 struct Key {
     published: u64,
     version: Version,
-    target: Box<str>,
+    /// Shares the request's bytes (no copy).
+    target: PathAndQuery,
     accept: Option<HeaderValue>,
     accept_encoding: Option<HeaderValue>,
     if_none_match: Option<HeaderValue>,
@@ -96,7 +98,7 @@ impl Replay {
             .max_capacity(bytes)
             .weigher(|_: &u64, k: &Arc<Kept>| {
                 let headers: usize = k.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 32).sum();
-                u32::try_from(k.key.target.len() + headers + k.body.len() + 256).unwrap_or(u32::MAX)
+                u32::try_from(k.key.target.as_str().len() + headers + k.body.len() + 256).unwrap_or(u32::MAX)
             })
             .time_to_idle(Duration::from_secs(600))
             .build();
@@ -152,11 +154,11 @@ impl Replay {
         if req.method() != Method::GET || crate::telemetry::exporting_traces() {
             return None;
         }
-        let target = req.uri().path_and_query()?.as_str();
+        let target = req.uri().path_and_query()?;
         let path = req.uri().path();
         let read_path =
             path.starts_with("/v0.1/servers") || path.starts_with("/v0/servers") || path.starts_with("/registry/");
-        if !read_path || target.len() > MAX_TARGET {
+        if !read_path || target.as_str().len() > MAX_TARGET {
             return None;
         }
         let mut header_bytes = 0;
@@ -180,7 +182,7 @@ impl Replay {
         Some(Key {
             published: self.catalog.published(),
             version: req.version(),
-            target: target.into(),
+            target: target.clone(),
             accept: one(header::ACCEPT)?,
             accept_encoding: one(header::ACCEPT_ENCODING)?,
             if_none_match: one(header::IF_NONE_MATCH)?,
