@@ -63,9 +63,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections refused over `maxConnections` are logged at most this often (with a count).
 pub const REFUSAL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
-/// Serves `ep` on `listener` (answering what `replay` has kept without it) until `shutdown` completes; then stops accepting (the listener is
-/// closed), lets every connection finish its requests, and returns once they are done or `drain`
-/// has passed, whichever is first.
+/// Serves `ep` on `listener` (answering what `replay` has kept without it) until `shutdown`
+/// completes; then stops accepting (the listener is closed), lets every connection finish its
+/// requests, and returns once they are done or `drain` has passed, whichever is first.
 pub async fn serve<E>(
     listener: TcpListener,
     ep: E,
@@ -181,20 +181,24 @@ impl<E: Endpoint<Output = poem::Response> + 'static> Connection<E> {
                 let replay = replay.clone();
                 async move {
                     let mut in_flight = activity.request_started(req.version() == Version::HTTP_2);
-                    let lookup = replay.as_ref().map_or(Lookup::Bypassed, |r| r.lookup(&req));
-                    let resp: http::Response<BoxBody<Bytes, io::Error>> = match lookup {
-                        Lookup::Replayed(resp) => {
-                            resp.map(|body| Full::new(body).map_err(|never| match never {}).boxed())
+                    // A kept response is the answer; otherwise the stack's, offered to be kept.
+                    let keep = match replay.as_ref().map(|r| (r, r.lookup(&req))) {
+                        Some((_, Lookup::Replayed(resp))) => {
+                            in_flight.sending();
+                            let body = |body| Sending {
+                                body: Full::new(body).map_err(|never| match never {}).boxed(),
+                                _in_flight: in_flight,
+                            };
+                            return Ok(resp.map(body));
                         }
-                        Lookup::Missed(ticket) => {
-                            let mut resp = ep.get_response((req, local, remote, Scheme::HTTP).into()).await;
-                            if let Some(replay) = &replay {
-                                replay.keep(ticket, &mut resp).await;
-                            }
-                            resp.into()
-                        }
-                        Lookup::Bypassed => ep.get_response((req, local, remote, Scheme::HTTP).into()).await.into(),
+                        Some((replay, Lookup::Missed(ticket))) => Some((replay, ticket)),
+                        Some((_, Lookup::Bypassed)) | None => None,
                     };
+                    let mut resp = ep.get_response((req, local, remote, Scheme::HTTP).into()).await;
+                    if let Some((replay, ticket)) = keep {
+                        replay.keep(ticket, &mut resp).await;
+                    }
+                    let resp: http::Response<BoxBody<Bytes, io::Error>> = resp.into();
                     // The request is in flight until its response body has been sent.
                     in_flight.sending();
                     Ok::<_, Infallible>(resp.map(|body| Sending { body, _in_flight: in_flight }))

@@ -5,22 +5,10 @@
 #![expect(clippy::unwrap_used, reason = "test set-up fails the test on purpose")]
 
 use std::io::Read as _;
-use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use thv_testkit::{TestServer, workspace_root};
-
-/// A client that leaves bodies as they came (no automatic decompression).
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .user_agent("thv-integration-tests")
-        .no_proxy()
-        .no_gzip()
-        .build()
-        .unwrap()
-}
 
 fn decode(coding: Option<&str>, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -67,7 +55,7 @@ async fn compressed_reads_carry_the_same_json_with_an_etag_of_their_own() {
     srv.wait_ready().await.unwrap();
     let first = srv.get_json("/v0.1/servers?limit=1").await.unwrap();
     let name = first["servers"][0]["server"]["name"].as_str().unwrap().replace('/', "%2F");
-    let http = raw_client();
+    let http = crate::raw_client();
 
     for path in [
         "/v0.1/servers?limit=30".to_owned(),

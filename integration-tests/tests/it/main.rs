@@ -31,3 +31,15 @@ mod semantics;
 mod slow_clients;
 mod store_contract;
 mod tenancy;
+
+/// A client that leaves bodies as they came (no automatic decompression), for tests of the bytes
+/// on the wire.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent("thv-integration-tests")
+        .no_proxy()
+        .no_gzip()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"))
+}

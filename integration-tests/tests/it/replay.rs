@@ -4,8 +4,6 @@
 
 #![expect(clippy::unwrap_used, reason = "test set-up fails the test on purpose")]
 
-use std::time::Duration;
-
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use thv_testkit::{Fixture, TestServer, WAIT, server_json, wait_until};
@@ -19,17 +17,6 @@ fn catalogue(extra: &[Value]) -> Value {
     ];
     servers.extend_from_slice(extra);
     Value::Array(servers)
-}
-
-/// A client that leaves bodies as they came.
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .user_agent("thv-integration-tests")
-        .no_proxy()
-        .no_gzip()
-        .build()
-        .unwrap()
 }
 
 /// Status, headers but `date`, and body of `GET url` with `headers`.
@@ -65,7 +52,7 @@ async fn a_repeated_read_gets_what_the_stack_gave_and_is_logged_and_counted() {
     let fixture = Fixture::new("test", "1h", &catalogue(&[])).unwrap();
     let srv = fixture.start().await.unwrap();
     srv.wait_ready().await.unwrap();
-    let http = raw_client();
+    let http = crate::raw_client();
     let base = srv.base_url();
     let lines_before = logged(&srv, "/v0.1/servers");
     let first = get(&http, &format!("{base}/v0.1/servers?limit=2"), &[]).await;
@@ -126,7 +113,7 @@ async fn a_change_of_the_catalogue_is_seen_at_once_by_a_repeated_read() {
     let srv = fixture.start().await.unwrap();
     srv.wait_ready().await.unwrap();
     let name = source_name(&srv).await;
-    let http = raw_client();
+    let http = crate::raw_client();
     let list = format!("{}/v0.1/servers?version=latest", srv.base_url());
     let latest = format!("{}/v0.1/servers/io.github.example%2Fone/versions/latest", srv.base_url());
     for round in 0..3 {
