@@ -175,7 +175,7 @@ mod tests {
         let servers = names
             .iter()
             .map(|n| ParsedServer {
-                server: ServerJson::from_value(json!({"name": n, "description": "d", "version": "1"})).unwrap(),
+                server: ServerJson::from_value(json!({"name": n, "description": "d", "version": "1"})).unwrap().into(),
                 official: None,
             })
             .collect();

@@ -47,6 +47,44 @@ pub struct OfficialMeta {
 }
 
 impl OfficialMeta {
+    /// Appends this object's JSON: exactly what `serde_json` writes for it, written directly
+    /// (every row of a rendered page writes one; rows do not keep them rendered).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"status\":\"");
+        out.extend_from_slice(self.status.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"statusChangedAt\":\"");
+        rfc3339::write(out, &self.status_changed_at);
+        if let Some(message) = &self.status_message {
+            out.extend_from_slice(b"\",\"statusMessage\":");
+            // A JSON string of a `String` cannot fail to serialize.
+            let _ = serde_json::to_writer(&mut *out, message);
+            out.extend_from_slice(b",\"publishedAt\":\"");
+        } else {
+            out.extend_from_slice(b"\",\"publishedAt\":\"");
+        }
+        rfc3339::write(out, &self.published_at);
+        out.extend_from_slice(b"\",\"updatedAt\":\"");
+        rfc3339::write(out, &self.updated_at);
+        out.extend_from_slice(if self.is_latest { b"\",\"isLatest\":true}" } else { b"\",\"isLatest\":false}" });
+    }
+
+    /// The length of what [`OfficialMeta::write_json`] appends.
+    pub fn json_len(&self) -> usize {
+        // `{"status":"` `","statusChangedAt":"` `","publishedAt":"` `","updatedAt":"` `","isLatest":` `}`
+        let fixed = 11 + 21 + 17 + 15 + 13 + 1;
+        let message = self.status_message.as_ref().map_or(0, |m| {
+            // `","statusMessage":` + the JSON string + `,"publishedAt":"` replace `","publishedAt":"`.
+            18 + serde_json::to_string(m).map_or(0, |s| s.len()) + 16 - 17
+        });
+        fixed
+            + self.status.as_str().len()
+            + rfc3339::len(&self.status_changed_at)
+            + rfc3339::len(&self.published_at)
+            + rfc3339::len(&self.updated_at)
+            + if self.is_latest { 4 } else { 5 }
+            + message
+    }
+
     /// Metadata of a version first seen at `now`.
     pub fn new_active(now: DateTime<Utc>) -> Self {
         Self {
@@ -63,10 +101,74 @@ impl OfficialMeta {
 /// RFC 3339 in UTC with the precision the timestamp has (nanoseconds when present), `Z` suffix.
 pub mod rfc3339 {
     use super::{DateTime, SecondsFormat, Utc};
+    use chrono::{Datelike, Timelike};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn format(ts: &DateTime<Utc>) -> String {
         ts.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// The digits [`format`] writes after the seconds' `.`: none, 3, 6 or 9 (as many as the
+    /// fraction needs); `None` when the timestamp is outside what [`write`] writes itself
+    /// (years before 0 or after 9999, a leap second).
+    fn fraction_digits(ts: &DateTime<Utc>) -> Option<(u32, u32)> {
+        let nanos = ts.timestamp_subsec_nanos();
+        if !(0..=9999).contains(&ts.year()) || nanos >= 1_000_000_000 {
+            return None;
+        }
+        Some(match nanos {
+            0 => (0, 0),
+            n if n % 1_000_000 == 0 => (3, n / 1_000_000),
+            n if n % 1_000 == 0 => (6, n / 1_000),
+            n => (9, n),
+        })
+    }
+
+    /// The length of what [`write`] appends.
+    pub fn len(ts: &DateTime<Utc>) -> usize {
+        match fraction_digits(ts) {
+            Some((0, _)) => 20,
+            Some((digits, _)) => 21 + digits as usize,
+            None => format(ts).len(),
+        }
+    }
+
+    /// Appends exactly what [`format`] returns, without its formatting machinery (metadata is
+    /// written for every row of a page as the page is rendered).
+    pub fn write(out: &mut Vec<u8>, ts: &DateTime<Utc>) {
+        let Some((digits, fraction)) = fraction_digits(ts) else {
+            out.extend_from_slice(format(ts).as_bytes());
+            return;
+        };
+        let (date, time) = (ts.date_naive(), ts.time());
+        let year = u32::try_from(date.year()).unwrap_or_default();
+        push_digits(out, year, 4);
+        out.push(b'-');
+        push_digits(out, date.month(), 2);
+        out.push(b'-');
+        push_digits(out, date.day(), 2);
+        out.push(b'T');
+        push_digits(out, time.hour(), 2);
+        out.push(b':');
+        push_digits(out, time.minute(), 2);
+        out.push(b':');
+        push_digits(out, time.second(), 2);
+        if digits > 0 {
+            out.push(b'.');
+            push_digits(out, fraction, digits);
+        }
+        out.push(b'Z');
+    }
+
+    /// `value` in exactly `width` decimal digits (leading zeros; `value` fits).
+    fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
+        let mut buf = [b'0'; 10];
+        let mut v = value;
+        for slot in buf[..width as usize].iter_mut().rev() {
+            *slot = b'0' + u8::try_from(v % 10).unwrap_or_default();
+            v /= 10;
+        }
+        out.extend_from_slice(&buf[..width as usize]);
     }
 
     pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -96,29 +198,27 @@ impl Entry {
     /// The `ServerResponse` JSON of the official API for this entry:
     /// `{"server": …, "_meta": {"io.modelcontextprotocol.registry/official": …}}`.
     pub fn render(&self) -> Vec<u8> {
-        let meta = serde_json::to_vec(&self.official).unwrap_or_default();
-        let server = self.server.json();
-        let mut out = Vec::with_capacity(response_len(server, &meta));
-        write_response(&mut out, server, &meta);
+        let mut out = Vec::with_capacity(self.json_len());
+        self.write_json(&mut out);
         out
     }
-}
 
-/// Appends a `ServerResponse` from a server.json text and its official `_meta` object's JSON.
-pub fn write_response(out: &mut Vec<u8>, server: &str, official_meta: &[u8]) {
-    out.extend_from_slice(b"{\"server\":");
-    out.extend_from_slice(server.as_bytes());
-    out.extend_from_slice(b",\"_meta\":{\"");
-    out.extend_from_slice(OFFICIAL_META.as_bytes());
-    out.extend_from_slice(b"\":");
-    out.extend_from_slice(official_meta);
-    out.extend_from_slice(b"}}");
-}
+    /// Appends the `ServerResponse` JSON of [`Entry::render`].
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"server\":");
+        out.extend_from_slice(self.server.json().as_bytes());
+        out.extend_from_slice(b",\"_meta\":{\"");
+        out.extend_from_slice(OFFICIAL_META.as_bytes());
+        out.extend_from_slice(b"\":");
+        self.official.write_json(out);
+        out.extend_from_slice(b"}}");
+    }
 
-/// The length of what [`write_response`] appends.
-pub fn response_len(server: &str, official_meta: &[u8]) -> usize {
-    // `{"server":` + `,"_meta":{"` + OFFICIAL_META + `":` + `}}`
-    10 + server.len() + 11 + OFFICIAL_META.len() + 2 + official_meta.len() + 2
+    /// The length of what [`Entry::write_json`] appends.
+    pub fn json_len(&self) -> usize {
+        // `{"server":` + `,"_meta":{"` + OFFICIAL_META + `":` + `}}`
+        10 + self.server.json().len() + 11 + OFFICIAL_META.len() + 2 + self.official.json_len() + 2
+    }
 }
 
 /// Formats a timestamp as the API does.
@@ -156,5 +256,80 @@ mod tests {
         );
         let back: Entry = serde_json::from_str(&serde_json::to_string(&entry).unwrap()).unwrap();
         assert_eq!(back, entry);
+        assert_eq!(entry.render().len(), entry.json_len());
+    }
+
+    /// Instants at the edges of what the direct writer handles, and around them.
+    fn instants() -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        for text in [
+            "0000-01-01T00:00:00Z",
+            "0001-02-03T04:05:06.7Z",
+            "1970-01-01T00:00:00Z",
+            "1999-12-31T23:59:59.999999999Z",
+            "2025-09-01T10:00:00.123456789Z",
+            "2025-09-01T10:00:00.120Z",
+            "2025-09-01T10:00:00.000100Z",
+            "2025-09-01T10:00:00.000000001Z",
+            "2025-09-01T10:00:00.001Z",
+            "9999-12-31T23:59:59.999Z",
+        ] {
+            out.push(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc));
+        }
+        // Outside four-digit years, and a leap second: written by chrono itself.
+        out.push(DateTime::from_timestamp(-62_167_219_201, 5).unwrap());
+        out.push(DateTime::from_timestamp(253_402_300_800, 0).unwrap());
+        out.push(DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap());
+        // A spread of ordinary instants and precisions.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = i64::try_from(x % 253_402_300_800).unwrap();
+            let nanos = u32::try_from((x >> 20) % 1_000_000_000).unwrap();
+            let nanos = match x % 4 {
+                0 => 0,
+                1 => nanos / 1_000_000 * 1_000_000,
+                2 => nanos / 1_000 * 1_000,
+                _ => nanos,
+            };
+            out.push(DateTime::from_timestamp(secs, nanos).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn timestamps_are_written_exactly_as_chrono_formats_them() {
+        for ts in instants() {
+            let mut out = b"x".to_vec();
+            rfc3339::write(&mut out, &ts);
+            assert_eq!(std::str::from_utf8(&out[1..]).unwrap(), rfc3339::format(&ts), "{ts:?}");
+            assert_eq!(out.len() - 1, rfc3339::len(&ts), "{ts:?}");
+        }
+    }
+
+    #[test]
+    fn official_meta_is_written_exactly_as_serde_writes_it() {
+        let times = instants();
+        let messages = [None, Some(String::new()), Some("moved to a \"new\" home\n\u{1}é 🚀".to_owned())];
+        for (i, message) in messages.iter().enumerate() {
+            for status in [Status::Active, Status::Deprecated, Status::Deleted] {
+                for is_latest in [true, false] {
+                    let meta = OfficialMeta {
+                        status,
+                        status_changed_at: times[i],
+                        status_message: message.clone(),
+                        published_at: times[i + 3],
+                        updated_at: times[i + 11],
+                        is_latest,
+                    };
+                    let mut out = Vec::new();
+                    meta.write_json(&mut out);
+                    assert_eq!(std::str::from_utf8(&out).unwrap(), serde_json::to_string(&meta).unwrap(), "{meta:?}");
+                    assert_eq!(out.len(), meta.json_len(), "{meta:?}");
+                }
+            }
+        }
     }
 }

@@ -34,20 +34,46 @@ pub fn cmp_candidates(a: &Entry, b: &Entry) -> Ordering {
 pub fn mark_latest(entries: &mut [Entry]) {
     let mut start = 0;
     while start < entries.len() {
-        let name = entries[start].server.name().clone();
-        let end = start + entries[start..].iter().take_while(|e| *e.server.name() == name).count();
+        let end = group_end(entries, start);
         let group = &mut entries[start..end];
-        let mut best = 0;
-        for i in 1..group.len() {
-            if cmp_candidates(&group[i], &group[best]) == Ordering::Greater {
-                best = i;
-            }
-        }
+        let best = best_of(group);
         for (i, e) in group.iter_mut().enumerate() {
             e.official.is_latest = i == best;
         }
         start = end;
     }
+}
+
+/// Whether [`mark_latest`] would leave `entries` as they are.
+pub fn is_marked(entries: &[Entry]) -> bool {
+    let mut start = 0;
+    while start < entries.len() {
+        let end = group_end(entries, start);
+        let group = &entries[start..end];
+        let best = best_of(group);
+        if group.iter().enumerate().any(|(i, e)| e.official.is_latest != (i == best)) {
+            return false;
+        }
+        start = end;
+    }
+    true
+}
+
+/// The end of the run of entries named like `entries[start]`.
+fn group_end(entries: &[Entry], start: usize) -> usize {
+    let name = entries[start].server.name();
+    start + entries[start..].iter().take_while(|e| e.server.name() == name).count()
+}
+
+/// The index of the latest candidate of a non-empty group (the first of equals).
+fn best_of(group: &[Entry]) -> usize {
+    let mut best = 0;
+    for i in 1..group.len() {
+        if cmp_candidates(&group[i], &group[best]) == Ordering::Greater {
+            best = i;
+        }
+    }
+    best
 }
 
 /// Sets `is_latest` on `next` ([`mark_latest`]) and moves `updatedAt` to `now` on every entry

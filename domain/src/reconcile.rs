@@ -15,8 +15,6 @@
 //! flag: that upstream recorded the move (with its own `updatedAt`), and a mirror keeps its rows
 //! as they are.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
 
 use crate::entry::{Entry, OfficialMeta, Status};
@@ -98,7 +96,8 @@ pub fn reconcile(
         let hash = *parsed.server.content_hash();
         let mut flag = None;
         let official = match (parsed.official, old) {
-            (Some(mut upstream), old) => {
+            (Some(upstream), old) => {
+                let mut upstream = *upstream;
                 flag = Some(upstream.is_latest);
                 // `updatedAt` never goes back: this source may have moved it (a moved latest
                 // flag) after the upstream did.
@@ -136,7 +135,7 @@ pub fn reconcile(
                 meta
             }
         };
-        next.push(Entry { server: Arc::new(parsed.server), official, source: source.clone() }, flag);
+        next.push(Entry { server: parsed.server, official, source: source.clone() }, flag);
     }
     for old in prev {
         next.push_absent(absent(old, now, retention, coverage, &mut changes));
@@ -220,7 +219,9 @@ mod tests {
 
     fn parsed(name: &str, version: &str, desc: &str) -> ParsedServer {
         ParsedServer {
-            server: ServerJson::from_value(json!({"name": name, "description": desc, "version": version})).unwrap(),
+            server: ServerJson::from_value(json!({"name": name, "description": desc, "version": version}))
+                .unwrap()
+                .into(),
             official: None,
         }
     }
@@ -352,7 +353,7 @@ mod tests {
         let mut meta = OfficialMeta::new_active(at(-100));
         meta.status = Status::Deprecated;
         meta.updated_at = at(-50);
-        p.official = Some(meta.clone());
+        p.official = Some(Box::new(meta.clone()));
         let (es, _) = reconcile(&src(), &[], vec![p.clone()], at(0), Duration::days(1), Coverage::Complete);
         assert_eq!(es[0].official, OfficialMeta { is_latest: true, ..meta.clone() }, "the flag is ours");
         // A time this source moved it to stays: `updatedAt` never goes back.

@@ -7,11 +7,27 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::entry::Entry;
 use crate::filter::Filter;
-use crate::latest::mark_latest;
+use crate::latest::{is_marked, mark_latest};
 use crate::names::ServerName;
+
+/// [`merge`] of sources' shared lists. A registry of one source, with no filter of its own, whose
+/// `isLatest` flags are already set as [`merge`] sets them, is the source's list itself: a
+/// registry's entries are then held once, by its source and its snapshot alike.
+pub fn merge_shared(sources: &[Arc<Vec<Entry>>], filter: &Filter) -> Arc<Vec<Entry>> {
+    if let [only] = sources
+        && filter.is_pass_all()
+        && only.is_sorted_by(|a, b| a.server.name() <= b.server.name())
+        && is_marked(only)
+    {
+        return Arc::clone(only);
+    }
+    let slices: Vec<&[Entry]> = sources.iter().map(|p| p.as_slice()).collect();
+    Arc::new(merge(&slices, filter))
+}
 
 /// Merges the entries of ordered sources (each sorted by (name, version)), applies `filter`, and
 /// computes `isLatest`. The result is sorted by (name, version).
@@ -63,7 +79,6 @@ mod tests {
     use crate::server_json::ServerJson;
     use chrono::{TimeZone, Utc};
     use serde_json::json;
-    use std::sync::Arc;
 
     fn e(source: &str, name: &str, version: &str, deleted: bool) -> Entry {
         let server = ServerJson::from_value(json!({"name": name, "description": source, "version": version})).unwrap();
@@ -111,5 +126,41 @@ mod tests {
             FilterSpec { names: IncludeExclude { include: vec!["x/*".into()], exclude: vec![] }, ..Default::default() };
         let merged = merge(&[&a], &Filter::new(&spec).unwrap());
         assert_eq!(summary(&merged), vec!["x/one@1<a*"]);
+    }
+
+    /// Sources, the registry's filter, and whether the merge is the one source's list itself.
+    type Case<'a> = (&'a [Arc<Vec<Entry>>], &'a Filter, bool);
+
+    #[test]
+    fn a_lone_marked_source_is_shared_and_anything_else_is_merged() {
+        let marked = |mut es: Vec<Entry>| {
+            mark_latest(&mut es);
+            Arc::new(es)
+        };
+        let a = marked(vec![e("a", "x/one", "1", false), e("a", "x/one", "2", false), e("a", "y/two", "1", true)]);
+        let b = marked(vec![e("b", "x/one", "3", false), e("b", "z/three", "1", false)]);
+        let x_only = Filter::new(&FilterSpec {
+            names: IncludeExclude { include: vec!["x/*".into()], exclude: vec![] },
+            ..Default::default()
+        })
+        .unwrap();
+        // The flag on the older version: merging moves it, so the list is not shared.
+        let mut stale = (*a).clone();
+        stale[0].official.is_latest = true;
+        stale[1].official.is_latest = false;
+        let stale = Arc::new(stale);
+        let cases: [Case<'_>; 5] = [
+            (std::slice::from_ref(&a), &Filter::default(), true),
+            (&[a.clone(), b.clone()], &Filter::default(), false),
+            (std::slice::from_ref(&a), &x_only, false),
+            (std::slice::from_ref(&stale), &Filter::default(), false),
+            (&[], &Filter::default(), false),
+        ];
+        for (i, (sources, filter, shared)) in cases.into_iter().enumerate() {
+            let got = merge_shared(sources, filter);
+            let slices: Vec<&[Entry]> = sources.iter().map(|s| s.as_slice()).collect();
+            assert_eq!(*got, merge(&slices, filter), "case {i}");
+            assert_eq!(sources.iter().any(|s| Arc::ptr_eq(s, &got)), shared, "case {i}");
+        }
     }
 }

@@ -1,66 +1,37 @@
-//! The immutable, pre-rendered read model of one registry, and its queries.
+//! The immutable read model of one registry, and its queries.
 //!
 //! Rows are sorted by (name, version) byte-wise, which gives keyset pagination and an O(log n)
-//! name lookup. Each row's `ServerResponse` JSON is rendered once when the snapshot is built, so
-//! answering a request is mostly copying bytes.
+//! name lookup. A row's `ServerResponse` JSON is its server's stored text and its official
+//! metadata written around it, so rendering a page is mostly copying bytes (and a rendered page
+//! is kept by the page cache).
 
 use std::cmp::Ordering;
 use std::ops::Range;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::entry::{Entry, response_len, write_response};
+use crate::entry::Entry;
 
-/// One row: an entry and its official metadata pre-rendered. The response body of a row is put
-/// together from the server's stored JSON and the metadata when asked for (a copy of two
-/// slices), so the document is held once, not twice; `search` looks in the server's own
-/// search text ([`crate::ServerJson::search_text`]).
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub entry: Entry,
-    /// The official `_meta` object's JSON.
-    meta: Box<[u8]>,
+fn name_of(e: &Entry) -> &str {
+    e.server.name().as_str()
 }
 
-impl Row {
-    /// Length of [`Row::write_json`]'s output.
-    pub fn json_len(&self) -> usize {
-        response_len(self.entry.server.json(), &self.meta)
-    }
+fn version_of(e: &Entry) -> &str {
+    e.server.version().as_str()
+}
 
-    /// Appends the `ServerResponse` JSON of this row (see [`write_response`]).
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        write_response(out, self.entry.server.json(), &self.meta);
-    }
-
-    /// The `ServerResponse` JSON of this row.
-    pub fn json(&self) -> Bytes {
-        let mut out = Vec::with_capacity(self.json_len());
-        self.write_json(&mut out);
-        Bytes::from(out)
-    }
-
-    fn name(&self) -> &str {
-        self.entry.server.name().as_str()
-    }
-
-    fn search_text(&self) -> &str {
-        self.entry.server.search_text()
-    }
-
-    fn version(&self) -> &str {
-        self.entry.server.version().as_str()
-    }
+fn search_text_of(e: &Entry) -> &str {
+    e.server.search_text()
 }
 
 /// The immutable read model of one registry.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     generation: u64,
-    rows: Vec<Row>,
+    rows: Arc<Vec<Entry>>,
     /// Indices of the rows flagged latest, in row order.
     latest: Vec<usize>,
     /// Rows by trigram of their search text (see [`search`]).
@@ -91,25 +62,22 @@ pub struct ListQuery {
 /// One page of a list query.
 #[derive(Debug)]
 pub struct Page<'a> {
-    pub rows: Vec<&'a Row>,
+    pub rows: Vec<&'a Entry>,
     /// Opaque cursor of the next page, when more rows may follow.
     pub next_cursor: Option<String>,
 }
 
 impl Snapshot {
-    /// Builds a snapshot from entries sorted by (name, version) (as [`crate::registry::merge`]
-    /// returns them).
-    pub fn new(generation: u64, mut entries: Vec<Entry>) -> Self {
-        entries.sort_by(key_cmp);
-        let rows: Vec<Row> = entries
-            .into_iter()
-            .map(|entry| {
-                let meta = serde_json::to_vec(&entry.official).unwrap_or_default().into_boxed_slice();
-                Row { entry, meta }
-            })
-            .collect();
-        let latest = rows.iter().enumerate().filter(|(_, r)| r.entry.official.is_latest).map(|(i, _)| i).collect();
-        let index = search::TrigramIndex::build(rows.iter().map(Row::search_text));
+    /// Builds a snapshot of entries (sorted by (name, version) here unless they are already, as
+    /// [`crate::registry::merge`] returns them). Shared entries (a source's own list) are held,
+    /// not copied, unless they need sorting.
+    pub fn new(generation: u64, entries: impl Into<Arc<Vec<Entry>>>) -> Self {
+        let mut rows = entries.into();
+        if !rows.is_sorted_by(|a, b| key_cmp(a, b) != Ordering::Greater) {
+            Arc::make_mut(&mut rows).sort_by(key_cmp);
+        }
+        let latest = rows.iter().enumerate().filter(|(_, r)| r.official.is_latest).map(|(i, _)| i).collect();
+        let index = search::TrigramIndex::build(rows.iter().map(search_text_of));
         Self { generation, rows, latest, index }
     }
 
@@ -130,7 +98,7 @@ impl Snapshot {
         self.latest.len()
     }
 
-    pub fn rows(&self) -> &[Row] {
+    pub fn rows(&self) -> &[Entry] {
         &self.rows
     }
 
@@ -138,24 +106,24 @@ impl Snapshot {
     pub fn list<'a>(&'a self, q: &ListQuery) -> Page<'a> {
         let include_deleted = q.include_deleted || q.updated_since.is_some();
         let needle = q.search.as_ref().map(|s| s.to_lowercase());
-        let matches = |r: &Row| {
-            (include_deleted || !r.entry.is_deleted())
-                && q.updated_since.is_none_or(|t| r.entry.official.updated_at > t)
+        let matches = |r: &Entry| {
+            (include_deleted || !r.is_deleted())
+                && q.updated_since.is_none_or(|t| r.official.updated_at > t)
                 && match &q.version {
                     None => true,
-                    Some(VersionSelector::Latest) => r.entry.official.is_latest,
-                    Some(VersionSelector::Exact(v)) => r.version() == v,
+                    Some(VersionSelector::Latest) => r.official.is_latest,
+                    Some(VersionSelector::Exact(v)) => version_of(r) == v,
                 }
-                && needle.as_ref().is_none_or(|n| r.search_text().contains(n.as_str()))
+                && needle.as_ref().is_none_or(|n| search_text_of(r).contains(n.as_str()))
         };
-        let after = |r: &Row| match &q.after {
+        let after = |r: &Entry| match &q.after {
             None => true,
-            Some((n, v)) => (r.name(), r.version()) > (n.as_str(), v.as_str()),
+            Some((n, v)) => (name_of(r), version_of(r)) > (n.as_str(), v.as_str()),
         };
         let limit = q.limit.max(1);
         let mut rows = Vec::with_capacity(limit.min(128));
         let mut more = false;
-        let mut take = |r: &'a Row| -> bool {
+        let mut take = |r: &'a Entry| -> bool {
             if !matches(r) {
                 return true;
             }
@@ -166,7 +134,7 @@ impl Snapshot {
             rows.push(r);
             true
         };
-        let candidates = needle.as_deref().and_then(|n| self.index.candidates(n, self.rows.len()));
+        let candidates = needle.as_deref().and_then(|n| self.index.candidates(n));
         if let Some(candidates) = candidates {
             // Only rows holding the needle's rarest trigram can match; `matches` checks each.
             let start = self.rows.partition_point(|r| !after(r));
@@ -190,40 +158,40 @@ impl Snapshot {
                 }
             }
         }
-        let next_cursor = if more { rows.last().map(|r| encode_cursor(r.name(), r.version())) } else { None };
+        let next_cursor = if more { rows.last().map(|r| encode_cursor(name_of(r), version_of(r))) } else { None };
         Page { rows, next_cursor }
     }
 
     fn name_range(&self, name: &str) -> Range<usize> {
-        let start = self.rows.partition_point(|r| r.name() < name);
-        let end = start + self.rows[start..].partition_point(|r| r.name() == name);
+        let start = self.rows.partition_point(|r| name_of(r) < name);
+        let end = start + self.rows[start..].partition_point(|r| name_of(r) == name);
         start..end
     }
 
     /// All visible versions of a server, newest `publishedAt` first; `None` when there is none.
-    pub fn versions(&self, name: &str, include_deleted: bool) -> Option<Vec<&Row>> {
-        let mut rows: Vec<&Row> =
-            self.rows[self.name_range(name)].iter().filter(|r| include_deleted || !r.entry.is_deleted()).collect();
+    pub fn versions(&self, name: &str, include_deleted: bool) -> Option<Vec<&Entry>> {
+        let mut rows: Vec<&Entry> =
+            self.rows[self.name_range(name)].iter().filter(|r| include_deleted || !r.is_deleted()).collect();
         if rows.is_empty() {
             return None;
         }
         rows.sort_by(|a, b| {
-            b.entry.official.published_at.cmp(&a.entry.official.published_at).then_with(|| b.version().cmp(a.version()))
+            b.official.published_at.cmp(&a.official.published_at).then_with(|| version_of(b).cmp(version_of(a)))
         });
         Some(rows)
     }
 
     /// One version of a server (`latest` selects the version flagged latest).
-    pub fn version(&self, name: &str, version: &VersionSelector, include_deleted: bool) -> Option<&Row> {
+    pub fn version(&self, name: &str, version: &VersionSelector, include_deleted: bool) -> Option<&Entry> {
         let range = self.name_range(name);
         let group = &self.rows[range];
         let row = match version {
-            VersionSelector::Latest => group.iter().find(|r| r.entry.official.is_latest),
+            VersionSelector::Latest => group.iter().find(|r| r.official.is_latest),
             VersionSelector::Exact(v) => {
-                group.binary_search_by(|r| r.version().cmp(v.as_str())).ok().map(|i| &group[i])
+                group.binary_search_by(|r| version_of(r).cmp(v.as_str())).ok().map(|i| &group[i])
             }
         }?;
-        (include_deleted || !row.entry.is_deleted()).then_some(row)
+        (include_deleted || !row.is_deleted()).then_some(row)
     }
 
     /// Whether a server name exists at all (any version, deleted included).
@@ -242,7 +210,7 @@ fn key_cmp(a: &Entry, b: &Entry) -> Ordering {
 /// The buffer is sized exactly before anything is written: pages are kept in the page cache,
 /// where a buffer that had to grow would hold up to twice its length (the cache weighs pages by
 /// their length).
-pub fn render_list(rows: &[&Row], next_cursor: Option<&str>) -> Vec<u8> {
+pub fn render_list(rows: &[&Entry], next_cursor: Option<&str>) -> Vec<u8> {
     const HEAD: &[u8] = b"{\"servers\":[";
     let mut tail = String::from("],\"metadata\":{");
     if let Some(c) = next_cursor {

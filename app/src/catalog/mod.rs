@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use thv_domain::access::Caller;
-use thv_domain::registry::merge;
+use thv_domain::registry::merge_shared;
 use thv_domain::snapshot::Snapshot;
 use thv_domain::{Entry, RegistryName, SourceName, SyncPhase, SyncStatus};
 use thv_ports::{Clock, EntryStore, Source, StoreError};
@@ -326,8 +326,7 @@ impl Catalog {
             .iter()
             .filter_map(|s| self.sources.get(s).map(|src| lock(&src.state).entries.clone()))
             .collect();
-        let slices: Vec<&[Entry]> = parts.iter().map(|p| p.as_slice()).collect();
-        let merged = merge(&slices, &slot.config.filter);
+        let merged = merge_shared(&parts, &slot.config.filter);
         let digest = snapshot_digest(name, &merged);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let snapshot = Snapshot::new(generation, merged);
@@ -360,9 +359,12 @@ fn snapshot_digest(name: &RegistryName, entries: &[Entry]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(name.as_str().as_bytes());
+    let mut meta = Vec::with_capacity(256);
     for e in entries {
         h.update(e.server.content_hash().as_bytes());
-        h.update(serde_json::to_vec(&e.official).unwrap_or_default());
+        meta.clear();
+        e.official.write_json(&mut meta);
+        h.update(&meta);
     }
     hex::encode(&h.finalize()[..12])
 }

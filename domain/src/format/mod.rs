@@ -14,6 +14,8 @@ pub mod toolhive;
 
 pub use stream::parse_upstream_stream;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -53,9 +55,11 @@ pub enum FormatError {
 /// One server version read from a document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedServer {
-    pub server: ServerJson,
-    /// Official metadata carried by the document (only a `ServerListResponse` has it).
-    pub official: Option<OfficialMeta>,
+    /// Shared from here on: the entry made of it holds this same allocation.
+    pub server: Arc<ServerJson>,
+    /// Official metadata carried by the document (only a `ServerListResponse` has it); boxed, so
+    /// a catalogue's list of parsed servers is two pointers an item while it is being read.
+    pub official: Option<Box<OfficialMeta>>,
 }
 
 /// An item of a document that was skipped, with the reason.
@@ -280,7 +284,7 @@ fn parse_upstream_item(item: Value, kind: Upstream) -> Result<ParsedServer, Stri
         parse_list_item(item)
     } else {
         ServerJson::from_value(item)
-            .map(|server| ParsedServer { server, official: None })
+            .map(|server| ParsedServer { server: Arc::new(server), official: None })
             .map_err(|e: ServerJsonError| e.to_string())
     }
 }
@@ -295,7 +299,7 @@ fn parse_list_item(item: Value) -> Result<ParsedServer, String> {
         Some(meta) => Some(parse_official(meta)?),
         None => None,
     };
-    Ok(ParsedServer { server, official })
+    Ok(ParsedServer { server: Arc::new(server), official: official.map(Box::new) })
 }
 
 /// Reads an official `_meta` block leniently: unknown keys are ignored, `statusChangedAt` defaults

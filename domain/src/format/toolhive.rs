@@ -20,6 +20,8 @@
 //! The output matches `ToolHive`'s reference conversion (`tests/data/upstream-registry.json`)
 //! exactly, key order included.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::{FormatError, ParsedDocument, ParsedServer, Skipped};
@@ -142,7 +144,7 @@ fn convert_entry(kind: Kind, key: &str, entry: Value) -> Result<ParsedServer, St
         Kind::Remote => remote_json(key, &entry)?,
     };
     let server = ServerJson::from_value(Value::Object(doc)).map_err(|e| e.to_string())?;
-    Ok(ParsedServer { server, official: None })
+    Ok(ParsedServer { server: Arc::new(server), official: None })
 }
 
 fn container_json(key: &str, entry: &Map<String, Value>) -> Result<Map<String, Value>, String> {

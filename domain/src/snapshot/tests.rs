@@ -49,8 +49,8 @@ fn catalogue() -> Snapshot {
     ])
 }
 
-fn ids(rows: &[&Row]) -> Vec<String> {
-    rows.iter().map(|r| format!("{}@{}", r.name(), r.version())).collect()
+fn ids(rows: &[&Entry]) -> Vec<String> {
+    rows.iter().map(|r| format!("{}@{}", name_of(r), version_of(r))).collect()
 }
 
 fn list(s: &Snapshot, q: ListQuery) -> Vec<String> {
@@ -203,7 +203,7 @@ fn versions_are_newest_published_first_and_hide_deleted() {
 #[test]
 fn version_lookup_handles_latest_exact_and_deleted() {
     let s = catalogue();
-    let v = |name: &str, sel: VersionSelector, del: bool| s.version(name, &sel, del).map(|r| r.version().to_owned());
+    let v = |name: &str, sel: VersionSelector, del: bool| s.version(name, &sel, del).map(|r| version_of(r).to_owned());
     assert_eq!(v("io.github.acme/Weather", VersionSelector::Latest, false).as_deref(), Some("2.0.0"));
     assert_eq!(v("io.github.acme/Weather", VersionSelector::Exact("1.0.0".into()), false).as_deref(), Some("1.0.0"));
     assert_eq!(v("io.github.acme/Weather", VersionSelector::Exact("3.0.0".into()), false), None);
@@ -254,11 +254,11 @@ fn rendered_lists_are_allocated_once_at_their_exact_size() {
 fn rows_render_exactly_the_entry_response() {
     let s = catalogue();
     for row in s.rows() {
-        let json = row.json();
-        assert_eq!(&json[..], &row.entry.render()[..]);
+        let json = row.render();
         assert_eq!(json.len(), row.json_len());
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert!(v["_meta"][crate::entry::OFFICIAL_META].is_object());
+        assert_eq!(v["_meta"][crate::entry::OFFICIAL_META], serde_json::to_value(&row.official).unwrap());
+        assert_eq!(v["server"], serde_json::from_str::<serde_json::Value>(row.server.json()).unwrap());
     }
 }
 
@@ -306,7 +306,7 @@ fn indexed_search_returns_exactly_what_a_substring_scan_returns() {
     let s = seed_snapshot();
     let mut needles: Vec<String> = Vec::new();
     for r in s.rows() {
-        let text = r.search_text().to_owned();
+        let text = search_text_of(r).to_owned();
         needles.extend(text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned));
         let chars: Vec<char> = text.chars().collect();
         for (at, len) in [(0, 3), (2, 4), (5, 6), (chars.len() / 2, 5)] {
@@ -324,14 +324,14 @@ fn indexed_search_returns_exactly_what_a_substring_scan_returns() {
     for needle in &needles {
         let lower = needle.to_lowercase();
         let scan = |latest: bool| -> Vec<String> {
-            let rows: Vec<&Row> = s
+            let rows: Vec<&Entry> = s
                 .rows()
                 .iter()
-                .filter(|r| r.search_text().contains(&lower) && (!latest || r.entry.official.is_latest))
+                .filter(|r| search_text_of(r).contains(&lower) && (!latest || r.official.is_latest))
                 .collect();
             ids(&rows)
         };
-        if s.index.candidates(&lower, s.len()).is_some() {
+        if s.index.candidates(&lower).is_some() {
             indexed += 1;
         }
         let all = ListQuery { search: Some(needle.clone()), ..Default::default() };

@@ -166,7 +166,7 @@ impl ServersApi {
             if version == "latest" { VersionSelector::Latest } else { VersionSelector::Exact(version.to_owned()) };
         // Looked up before `If-None-Match`: `*` matches only what exists (RFC 9110 13.1.2).
         let rendered = self.rendered(req, &reg.digest, || {
-            reg.snapshot.version(name, &selector, include_deleted).map(thv_domain::snapshot::Row::json)
+            reg.snapshot.version(name, &selector, include_deleted).map(|e| Bytes::from(e.render()))
         });
         let Some(rendered) = rendered else {
             let missing = if reg.snapshot.versions(name, include_deleted).is_some() {

@@ -18,7 +18,7 @@ fn convert_one(kind: Kind, key: &str, entry: &Value) -> ServerJson {
     let doc = convert(json!({ kind.section(): { key: entry } })).unwrap();
     assert_eq!(doc.skipped, Vec::new());
     assert_eq!(doc.servers.len(), 1);
-    doc.servers.into_iter().next().unwrap().server
+    (*doc.servers.into_iter().next().unwrap().server).clone()
 }
 
 #[test]
