@@ -25,9 +25,10 @@ pub enum NameError {
     Label(String, &'static str),
 }
 
-/// A server name: reverse-DNS namespace, one `/`, a name. Case-sensitive.
+/// A server name: reverse-DNS namespace, one `/`, a name. Case-sensitive. Held as a boxed `str`
+/// (every entry has one; no spare capacity).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServerName(String);
+pub struct ServerName(Box<str>);
 
 fn alnum_edges(s: &str) -> bool {
     let b = s.as_bytes();
@@ -55,7 +56,7 @@ impl ServerName {
         {
             return Err(NameError::Name(name.to_owned()));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
 
     pub fn as_str(&self) -> &str {

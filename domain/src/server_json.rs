@@ -70,7 +70,7 @@ pub struct ServerJson {
     name: ServerName,
     version: Version,
     search: Box<str>,
-    tags: Vec<String>,
+    tags: Box<[String]>,
     hash: ContentHash,
     raw: Box<RawValue>,
 }
@@ -165,7 +165,7 @@ impl ServerJson {
     }
 }
 
-fn collect_tags(doc: &Map<String, Value>) -> Vec<String> {
+fn collect_tags(doc: &Map<String, Value>) -> Box<[String]> {
     let mut tags = BTreeSet::new();
     let provided = doc.get("_meta").and_then(|m| m.get(PUBLISHER_PROVIDED)).and_then(Value::as_object);
     for ns in provided.into_iter().flat_map(Map::values) {
@@ -275,6 +275,12 @@ impl<'de> Deserialize<'de> for ServerJson {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Every entry holds one: the extracted fields stay boxed, without spare capacity.
+    #[test]
+    fn a_server_json_stays_small() {
+        assert!(std::mem::size_of::<ServerJson>() <= 112, "{} bytes", std::mem::size_of::<ServerJson>());
+    }
 
     fn doc() -> Value {
         json!({

@@ -20,7 +20,7 @@ pub enum VersionError {
 
 /// A server version: any non-empty string that is not `latest` and not a range.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version(String);
+pub struct Version(Box<str>);
 
 impl Version {
     /// Parses a version with the official rules.
@@ -40,7 +40,7 @@ impl Version {
         if looks_like_range(raw) {
             return Err(VersionError::Range(raw.to_owned()));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
 
     pub fn as_str(&self) -> &str {

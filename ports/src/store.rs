@@ -1,5 +1,7 @@
 //! Where each source's last good entries and sync status are kept.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use thv_domain::{Entry, Revision, ServerName, SourceName, SyncStatus};
 
@@ -82,12 +84,19 @@ pub trait EntryStore: Send + Sync + std::fmt::Debug {
     }
 
     /// Replaces a source's entries and status atomically: after a crash, either the old or the
-    /// new entries and status are stored, never a mix.
+    /// new entries and status are stored, never a mix. The entries are the list the caller
+    /// serves from, shared: a store that writes them elsewhere (off the async workers) holds
+    /// them without a copy.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the write failed (the old data is intact);
     /// [`StoreError::Internal`].
-    async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError>;
+    async fn replace(
+        &self,
+        source: &SourceName,
+        entries: &Arc<Vec<Entry>>,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError>;
 
     /// Writes a source's status only, keeping its entries.
     ///

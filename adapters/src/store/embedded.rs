@@ -15,6 +15,7 @@
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -317,8 +318,13 @@ impl EntryStore for EmbeddedStore {
         self.blocking(move |_| Ok(Self::read_status_file(&dir)?.map(|f| f.status))).await
     }
 
-    async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
-        let (source, entries, status) = (source.clone(), entries.to_vec(), status.clone());
+    async fn replace(
+        &self,
+        source: &SourceName,
+        entries: &Arc<Vec<Entry>>,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError> {
+        let (source, entries, status) = (source.clone(), Arc::clone(entries), status.clone());
         self.blocking(move |this| {
             // A replace is not a managed write: forget what managed writes remembered.
             this.managed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&source);

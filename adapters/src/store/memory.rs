@@ -33,7 +33,12 @@ impl EntryStore for MemoryStore {
         Ok(self.with(|m| m.get(source).cloned()))
     }
 
-    async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        source: &SourceName,
+        entries: &Arc<Vec<Entry>>,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError> {
         let state = SourceState { source: source.clone(), entries: entries.to_vec(), status: status.clone() };
         self.with(|m| m.insert(source.clone(), state));
         Ok(())

@@ -141,7 +141,7 @@ async fn migrations_go_up_down_and_up_again() {
 
     // The store works on the re-created schema, and no migrator lock is left behind.
     let store = PostgresStore::new(pool.clone());
-    store.replace(&source("a"), &entries("a", 3), &status("r", 3)).await.unwrap();
+    store.replace(&source("a"), &Arc::new(entries("a", 3)), &status("r", 3)).await.unwrap();
     let locks: i64 =
         sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetch_one(&pool).await.unwrap();
     assert_eq!(locks, 0);
@@ -158,7 +158,7 @@ async fn a_bulk_replace_of_50000_entries_loads_back_exactly() {
     let st = status("rev-big", big.len());
 
     let started = Instant::now();
-    store.replace(&source("big"), &big, &st).await.unwrap();
+    store.replace(&source("big"), &Arc::new(big.clone()), &st).await.unwrap();
     let replaced = started.elapsed();
     let started = Instant::now();
     let loaded = store.load(&source("big")).await.unwrap().unwrap();
@@ -171,7 +171,7 @@ async fn a_bulk_replace_of_50000_entries_loads_back_exactly() {
     // Replacing again swaps the whole set in one transaction.
     let small = entries("big", 10);
     let started = Instant::now();
-    store.replace(&source("big"), &small, &status("rev-small", 10)).await.unwrap();
+    store.replace(&source("big"), &Arc::new(small.clone()), &status("rev-small", 10)).await.unwrap();
     println!("replace of 50,000 entries by 10: {:?}", started.elapsed());
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM entries").fetch_one(store.pool()).await.unwrap();
     assert_eq!(count, 10);
@@ -184,20 +184,20 @@ async fn a_replace_that_fails_midway_keeps_the_old_entries_and_status() {
     let store = store(&db).await;
     let old = entries("s", 5);
     let old_status = status("old", 5);
-    store.replace(&source("s"), &old, &old_status).await.unwrap();
+    store.replace(&source("s"), &Arc::new(old.clone()), &old_status).await.unwrap();
 
     // More than one insert batch, and a duplicate (name, version) in the last one: the earlier
     // statements of the transaction succeed, the last one fails.
     let mut bad = entries("s", pg::INSERT_BATCH + 500);
     bad.push(bad[0].clone());
-    let err = store.replace(&source("s"), &bad, &status("new", bad.len())).await.unwrap_err();
+    let err = store.replace(&source("s"), &Arc::new(bad.clone()), &status("new", bad.len())).await.unwrap_err();
     assert!(matches!(&err, StoreError::Internal(m) if m.contains("duplicate key")), "{err:?}");
 
     let loaded = store.load(&source("s")).await.unwrap().unwrap();
     assert_eq!(loaded.entries, old);
     assert_eq!(loaded.status, old_status);
     // A source that never existed is not created by a failed replace either.
-    assert!(store.replace(&source("t"), &bad, &status("new", 1)).await.is_err());
+    assert!(store.replace(&source("t"), &Arc::new(bad.clone()), &status("new", 1)).await.is_err());
     assert_eq!(store.load(&source("t")).await.unwrap(), None);
 }
 
@@ -205,9 +205,9 @@ async fn a_replace_that_fails_midway_keeps_the_old_entries_and_status() {
 async fn unreadable_rows_are_corrupt_for_load_and_isolated_by_load_all() {
     let db = new_db().await;
     let store = store(&db).await;
-    store.replace(&source("good"), &entries("good", 3), &status("r", 3)).await.unwrap();
-    store.replace(&source("bad"), &entries("bad", 3), &status("r", 3)).await.unwrap();
-    store.replace(&source("worse"), &entries("worse", 3), &status("r", 3)).await.unwrap();
+    store.replace(&source("good"), &Arc::new(entries("good", 3)), &status("r", 3)).await.unwrap();
+    store.replace(&source("bad"), &Arc::new(entries("bad", 3)), &status("r", 3)).await.unwrap();
+    store.replace(&source("worse"), &Arc::new(entries("worse", 3)), &status("r", 3)).await.unwrap();
     sqlx::query("UPDATE entries SET server_json = '{\"truncated\": true}' WHERE source = 'bad' AND version = '1.0.0'")
         .execute(store.pool())
         .await
@@ -451,9 +451,9 @@ async fn commits_of_one_store_reach_the_change_feed_of_another() {
     // A failed replace commits nothing and announces nothing.
     let mut dup = entries("x", 2);
     dup.push(dup[0].clone());
-    assert!(a.replace(&source("x"), &dup, &status("r", 3)).await.is_err());
+    assert!(a.replace(&source("x"), &Arc::new(dup.clone()), &status("r", 3)).await.is_err());
 
-    a.replace(&source("alpha"), &entries("alpha", 2), &status("r", 2)).await.unwrap();
+    a.replace(&source("alpha"), &Arc::new(entries("alpha", 2)), &status("r", 2)).await.unwrap();
     assert_eq!(next_within(&mut feed, 5).await.unwrap(), source("alpha"));
     a.write_status(&source("beta"), &SyncStatus::pending()).await.unwrap();
     assert_eq!(next_within(&mut feed, 5).await.unwrap(), source("beta"));
@@ -493,7 +493,7 @@ async fn an_unreachable_server_is_unavailable_and_the_password_stays_secret() {
     let errors = [
         store.load_all().await.unwrap_err(),
         store.load(&s).await.unwrap_err(),
-        store.replace(&s, &[], &SyncStatus::pending()).await.unwrap_err(),
+        store.replace(&s, &Arc::default(), &SyncStatus::pending()).await.unwrap_err(),
         store.write_status(&s, &SyncStatus::pending()).await.unwrap_err(),
         store.try_lease(&s).await.unwrap_err(),
         store.subscribe().await.unwrap_err(),
@@ -625,8 +625,8 @@ async fn prime_db_creates_a_user_that_can_use_the_store() {
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM entries").fetch_one(&pool).await.unwrap();
         assert_eq!(count, 0);
         let store = PostgresStore::new(pool.clone());
-        store.replace(&source("s"), &entries("s", 3), &status("r", 3)).await.unwrap();
-        store.replace(&source("s"), &entries("s", 2), &status("r2", 2)).await.unwrap();
+        store.replace(&source("s"), &Arc::new(entries("s", 3)), &status("r", 3)).await.unwrap();
+        store.replace(&source("s"), &Arc::new(entries("s", 2)), &status("r2", 2)).await.unwrap();
         store.write_status(&source("s"), &status("r3", 2)).await.unwrap();
         assert_eq!(store.load(&source("s")).await.unwrap().unwrap().entries, entries("s", 2));
         let lease = store.try_lease(&source("s")).await.unwrap().unwrap();

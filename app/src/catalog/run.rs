@@ -76,7 +76,7 @@ enum Found {
     /// The source's data did not change.
     Unchanged,
     /// Accepted entries and the status that goes with them.
-    Updated { entries: Vec<Entry>, status: SyncStatus },
+    Updated { entries: Arc<Vec<Entry>>, status: SyncStatus },
 }
 
 impl Catalog {
@@ -262,7 +262,7 @@ impl Catalog {
             message: accepted.message(),
             config_digest: Some(digest),
         };
-        Ok(Found::Updated { entries: accepted.entries, status })
+        Ok(Found::Updated { entries: Arc::new(accepted.entries), status })
     }
 
     /// The one exit of a run: stores what it found, or records why it failed (in the store too
@@ -303,7 +303,7 @@ impl Catalog {
         match stored {
             Ok((Some(entries), status)) => {
                 let servers = status.server_count;
-                lock(&slot.state).entries = Arc::new(entries);
+                lock(&slot.state).entries = entries;
                 self.rebuild_for(name);
                 settle(slot, status);
                 SyncOutcome::Updated { servers }

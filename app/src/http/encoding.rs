@@ -82,6 +82,32 @@ impl Coding {
 /// allows it, and a 406 helps no client).
 pub fn negotiate(accept: Option<&HeaderValue>) -> Coding {
     let Some(accept) = accept.and_then(|v| v.to_str().ok()) else { return Coding::Identity };
+    let (star, weights) = weights(accept);
+    let identity = weights[0].or(star).unwrap_or(1.0);
+    let best = COMPRESSED
+        .into_iter()
+        .zip(&weights[1..])
+        .map(|(coding, q)| (coding, q.or(star).unwrap_or(0.0)))
+        .filter(|(_, q)| *q > 0.0)
+        .fold(None, |best: Option<(Coding, f32)>, (c, q)| match best {
+            Some((_, bq)) if bq >= q => best,
+            _ => Some((c, q)),
+        });
+    match best {
+        Some((coding, q)) if q >= identity => coding,
+        _ => Coding::Identity,
+    }
+}
+
+/// Whether an `Accept-Encoding` takes gzip at all (a weight above zero, its own or `*`'s).
+pub fn takes_gzip(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else { return false };
+    let (star, weights) = weights(accept);
+    weights[3].or(star).is_some_and(|q| q > 0.0)
+}
+
+/// The weight of `*` and of identity, br, zstd and gzip, as an `Accept-Encoding` gives them.
+fn weights(accept: &str) -> (Option<f32>, [Option<f32>; 4]) {
     let (mut star, mut weights) = (None, [None::<f32>; 4]);
     for item in accept.split(',') {
         let mut parts = item.split(';');
@@ -102,19 +128,37 @@ pub fn negotiate(accept: Option<&HeaderValue>) -> Coding {
             }
         }
     }
-    let identity = weights[0].or(star).unwrap_or(1.0);
-    let best = COMPRESSED
-        .into_iter()
-        .zip(&weights[1..])
-        .map(|(coding, q)| (coding, q.or(star).unwrap_or(0.0)))
-        .filter(|(_, q)| *q > 0.0)
-        .fold(None, |best: Option<(Coding, f32)>, (c, q)| match best {
-            Some((_, bq)) if bq >= q => best,
-            _ => Some((c, q)),
-        });
-    match best {
-        Some((coding, q)) if q >= identity => coding,
-        _ => Coding::Identity,
+    (star, weights)
+}
+
+/// A large, rarely read body kept gzip-compressed: the Swagger UI page is 1.8 MB, nearly all of
+/// it the bundled script and styles, and a quarter of that compressed. A client that takes gzip
+/// gets the compressed bytes as they are; any other gets them inflated for its request.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The gzip bytes (or the body itself, in the unexpected case that compressing failed).
+    stored: Bytes,
+    coding: Coding,
+}
+
+impl Packed {
+    /// Packs `body`.
+    pub fn new(body: &[u8]) -> Self {
+        match Coding::Gzip.compress(body) {
+            Ok(gzip) => Self { stored: Bytes::from(gzip), coding: Coding::Gzip },
+            Err(_) => Self { stored: Bytes::copy_from_slice(body), coding: Coding::Identity },
+        }
+    }
+
+    /// The body for a request with this `Accept-Encoding`: gzip when it takes gzip, else identity.
+    pub fn body(&self, accept: Option<&HeaderValue>) -> (Coding, Bytes) {
+        if self.coding == Coding::Identity || takes_gzip(accept) {
+            return (self.coding, self.stored.clone());
+        }
+        let mut out = Vec::new();
+        // Compressed here, from bytes in memory: it inflates.
+        let _ = std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&self.stored[..]), &mut out);
+        (Coding::Identity, Bytes::from(out))
     }
 }
 
@@ -171,7 +215,7 @@ mod tests {
     use std::fmt::Write as _;
     use std::io::Read as _;
 
-    use super::{Coding, MIN_COMPRESS_BYTES, Rendered, negotiate};
+    use super::{Coding, MIN_COMPRESS_BYTES, Packed, Rendered, negotiate};
     use bytes::Bytes;
     use poem::http::HeaderValue;
 
@@ -239,6 +283,27 @@ mod tests {
 
         // Made once: the same shared bytes the second time.
         assert_eq!(rendered.representation(Coding::Br).1.as_ptr(), br.as_ptr());
+    }
+
+    #[test]
+    fn a_packed_body_is_sent_compressed_to_whoever_takes_gzip_and_inflated_to_others() {
+        let mut body = String::new();
+        for i in 0..5000 {
+            writeln!(body, "<p>line {i}</p>").unwrap();
+        }
+        let packed = Packed::new(body.as_bytes());
+        for accept in [Some("gzip"), Some("br, gzip;q=0.1"), Some("*"), Some("x-gzip")] {
+            let (coding, bytes) = packed.body(accept.map(HeaderValue::from_static).as_ref());
+            assert_eq!(coding, Coding::Gzip, "{accept:?}");
+            let mut out = String::new();
+            flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut out).unwrap();
+            assert_eq!(out, body);
+            assert!(bytes.len() * 4 < body.len());
+        }
+        for accept in [None, Some("br"), Some("gzip;q=0"), Some("*;q=0, br"), Some("identity")] {
+            let (coding, bytes) = packed.body(accept.map(HeaderValue::from_static).as_ref());
+            assert_eq!((coding, &bytes[..]), (Coding::Identity, body.as_bytes()), "{accept:?}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod servers;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use poem::{Endpoint, EndpointExt, IntoEndpoint as _, Route};
 use poem_openapi::OpenApiService;
 
@@ -109,9 +110,10 @@ pub fn app_with(
     let auth = Arc::new(auth);
     let metadata = auth::protected_resource_metadata(&auth);
     let doc = document::Document::from_poem(&poem_spec);
-    // The Swagger UI page embeds the document: poem-openapi's page, with the merged one in it.
-    let docs_page = service.swagger_ui_html().replacen(&poem_spec, doc.json(), 1);
-    let (json, yaml) = (doc.json().to_owned(), doc.yaml().to_owned());
+    // The Swagger UI page embeds the document: poem-openapi's page, with the merged one in it,
+    // kept compressed (see `Packed`).
+    let docs_page = encoding::Packed::new(service.swagger_ui_html().replacen(&poem_spec, doc.json(), 1).as_bytes());
+    let (json, yaml) = (Bytes::copy_from_slice(doc.json().as_bytes()), Bytes::copy_from_slice(doc.yaml().as_bytes()));
     let json = poem::endpoint::make_sync(move |_| {
         poem::Response::builder().content_type("application/json").body(json.clone())
     });
@@ -121,7 +123,17 @@ pub fn app_with(
             .header("Content-Disposition", "inline; filename=\"spec.yaml\"")
             .body(yaml.clone())
     });
-    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_page.clone()));
+    let docs = poem::endpoint::make_sync(move |req: poem::Request| {
+        let (coding, body) = docs_page.body(req.headers().get(poem::http::header::ACCEPT_ENCODING));
+        let resp = poem::Response::builder()
+            .content_type("text/html; charset=utf-8")
+            .header(poem::http::header::VARY, "Accept-Encoding");
+        match coding.header() {
+            Some(name) => resp.header(poem::http::header::CONTENT_ENCODING, name),
+            None => resp,
+        }
+        .body(body)
+    });
     let mut others = Route::new();
     if std::env::var_os(BENCH_BASELINE_ENV).is_some() {
         others = others.at("/_bench/baseline", poem::get(bench_baseline));

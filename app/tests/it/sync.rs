@@ -382,7 +382,7 @@ impl thv_ports::EntryStore for HeldStatusRead {
     async fn replace(
         &self,
         source: &SourceName,
-        entries: &[thv_domain::Entry],
+        entries: &std::sync::Arc<Vec<thv_domain::Entry>>,
         status: &thv_domain::SyncStatus,
     ) -> Result<(), thv_ports::StoreError> {
         self.inner.replace(source, entries, status).await

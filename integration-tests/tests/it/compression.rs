@@ -118,3 +118,27 @@ async fn compressed_reads_carry_the_same_json_with_an_etag_of_their_own() {
     assert_eq!((status, header(&headers, "content-encoding")), (404, None));
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["status"], 404);
 }
+
+/// The Swagger UI page is kept compressed: gzip as it is to a client that takes it, the same page
+/// inflated to one that does not, with the served document in it either way.
+#[tokio::test]
+async fn the_docs_page_is_the_same_page_compressed_or_not() {
+    let root = workspace_root();
+    let srv = TestServer::start(&root.join("examples/config-file.yaml"), &[]).await.unwrap();
+    srv.wait_ready().await.unwrap();
+    let http = crate::raw_client();
+    let url = format!("{}/docs", srv.base_url());
+    let (status, headers, identity) = get(&http, &url, "", None).await;
+    assert_eq!((status, header(&headers, "content-encoding")), (200, None));
+    assert!(header(&headers, "content-type").unwrap().starts_with("text/html"));
+    assert!(header(&headers, "vary").unwrap().contains("Accept-Encoding"));
+    let (_, _, spec) = get(&http, &format!("{}/openapi.json", srv.base_url()), "", None).await;
+    let page = String::from_utf8(identity.clone()).unwrap();
+    assert!(page.contains("SwaggerUIBundle") && page.contains(std::str::from_utf8(&spec).unwrap()));
+    for accept in ["gzip", "gzip, deflate, br, zstd"] {
+        let (status, headers, body) = get(&http, &url, accept, None).await;
+        assert_eq!((status, header(&headers, "content-encoding")), (200, Some("gzip")), "{accept}");
+        assert!(body.len() * 3 < identity.len(), "{accept}: {} bytes", body.len());
+        assert_eq!(decode(Some("gzip"), &body), identity, "{accept}");
+    }
+}

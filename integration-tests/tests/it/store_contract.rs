@@ -39,8 +39,8 @@ async fn embedded_store_meets_the_contract() {
 async fn embedded_store_isolates_a_corrupt_source_and_cleans_up_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
-    store.replace(&source("good"), &entries("good", 5), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
-    store.replace(&source("bad"), &entries("bad", 5), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
+    store.replace(&source("good"), &Arc::new(entries("good", 5)), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
+    store.replace(&source("bad"), &Arc::new(entries("bad", 5)), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
     let bad_dir = dir.path().join("sources/bad");
     std::fs::write(bad_dir.join("entries-1.json"), b"[{\"truncated").unwrap();
     // What a crash in the middle of a write leaves: a temporary file.
@@ -55,7 +55,7 @@ async fn embedded_store_isolates_a_corrupt_source_and_cleans_up_after_a_crash() 
     let good = all.iter().find(|s| s.source.as_str() == "good").unwrap();
     assert_eq!(good.entries.len(), 5);
 
-    store.replace(&source("bad"), &entries("bad", 2), &status(SyncPhase::Synced, "r2", 2)).await.unwrap();
+    store.replace(&source("bad"), &Arc::new(entries("bad", 2)), &status(SyncPhase::Synced, "r2", 2)).await.unwrap();
     let mut files: Vec<String> =
         std::fs::read_dir(&bad_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     files.sort();
@@ -84,8 +84,8 @@ async fn postgres_store_meets_the_contract() {
 async fn postgres_store_isolates_a_corrupt_source() {
     let db = TestDb::create().await.unwrap();
     let store = pg_store(&db).await;
-    store.replace(&source("good"), &entries("good", 5), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
-    store.replace(&source("bad"), &entries("bad", 5), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
+    store.replace(&source("good"), &Arc::new(entries("good", 5)), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
+    store.replace(&source("bad"), &Arc::new(entries("bad", 5)), &status(SyncPhase::Synced, "r", 5)).await.unwrap();
     // Garbage in one row of one source, written behind the store's back.
     sqlx::query(
         "UPDATE entries SET official = '{\"truncated\": 1}' \
@@ -109,6 +109,6 @@ async fn postgres_store_isolates_a_corrupt_source() {
     ));
 
     // The next successful sync repairs it.
-    store.replace(&source("bad"), &entries("bad", 2), &status(SyncPhase::Synced, "r2", 2)).await.unwrap();
+    store.replace(&source("bad"), &Arc::new(entries("bad", 2)), &status(SyncPhase::Synced, "r2", 2)).await.unwrap();
     assert_eq!(store.load(&source("bad")).await.unwrap().unwrap().entries, entries("bad", 2));
 }

@@ -76,20 +76,20 @@ where
     // Replace stores entries and status exactly.
     let a1 = entries("a", 500);
     let st1 = status(SyncPhase::Synced, "rev-1", 400);
-    store.replace(&source("a"), &a1, &st1).await.unwrap();
+    store.replace(&source("a"), &Arc::new(a1.clone()), &st1).await.unwrap();
     let loaded = store.load(&source("a")).await.unwrap().unwrap();
     assert_eq!(loaded.entries, a1);
     assert_eq!(loaded.status, st1);
 
     // Sources are isolated.
     let b1 = entries("b", 3);
-    store.replace(&source("b"), &b1, &status(SyncPhase::Synced, "rev-b", 3)).await.unwrap();
+    store.replace(&source("b"), &Arc::new(b1.clone()), &status(SyncPhase::Synced, "rev-b", 3)).await.unwrap();
     assert_eq!(store.load(&source("a")).await.unwrap().unwrap().entries, a1);
 
     // A second replace wins whole.
     let a2 = entries("a", 20);
     let st2 = status(SyncPhase::Synced, "rev-2", 20);
-    store.replace(&source("a"), &a2, &st2).await.unwrap();
+    store.replace(&source("a"), &Arc::new(a2.clone()), &st2).await.unwrap();
     let loaded = store.load(&source("a")).await.unwrap().unwrap();
     assert_eq!((loaded.entries, loaded.status), (a2.clone(), st2.clone()));
 
@@ -110,7 +110,7 @@ where
     assert_eq!(loaded.status, pending);
 
     // An empty replace is stored as empty.
-    store.replace(&source("d"), &[], &status(SyncPhase::Synced, "rev-d", 0)).await.unwrap();
+    store.replace(&source("d"), &Arc::default(), &status(SyncPhase::Synced, "rev-d", 0)).await.unwrap();
     assert!(store.load(&source("d")).await.unwrap().unwrap().entries.is_empty());
 
     let managed = managed_writes(store.as_ref()).await;

@@ -48,6 +48,7 @@ mod migrate;
 mod pool;
 mod rows;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -298,7 +299,12 @@ impl EntryStore for PostgresStore {
         found.map(|(_, status)| decode_status(source.as_str(), &status)).transpose()
     }
 
-    async fn replace(&self, source: &SourceName, entries: &[Entry], status: &SyncStatus) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        source: &SourceName,
+        entries: &Arc<Vec<Entry>>,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError> {
         let started = Instant::now();
         let what = format!("replace the entries of source `{source}`");
         let mut tx = self.pool.begin().await.map_err(|e| db_error(&what, &e))?;
