@@ -70,10 +70,11 @@ use rows::{Columns, EntryRow, SourceRow, decode_all, decode_entries, decode_sour
 pub const CHANGE_CHANNEL: &str = "thv_registry_changes";
 
 /// Rows inserted by one statement of a replace (all of them in the same transaction). Bounds the
-/// size of one message to the server (a few MB) while keeping a replace a few dozen round trips;
-/// a pooled connection keeps its buffers at the size of the largest message it sent, so larger
-/// batches stay resident after the sync.
-pub const INSERT_BATCH: usize = 2_000;
+/// size of one message to the server (about half a MB of catalogue text) while keeping a replace
+/// of 50,000 entries a hundred round trips; a pooled connection keeps its buffers at the size of
+/// the largest message it sent, and a message is encoded while the catalogue being stored is
+/// held too, so a batch's size adds to the peak memory of a sync.
+pub const INSERT_BATCH: usize = 500;
 
 /// Namespace hashed together with a source name into its advisory-lock key.
 const LEASE_NAMESPACE: &[u8] = b"thv-registry-api/source-lease/v1\0";
