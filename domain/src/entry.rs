@@ -50,10 +50,18 @@ impl OfficialMeta {
     /// Appends this object's JSON: exactly what `serde_json` writes for it, written directly
     /// (every row of a rendered page writes one; rows do not keep them rendered).
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        // The three instants are often one (a version first seen and never changed): its text is
+        // made once.
+        let changed = rfc3339::Stamp::new(&self.status_changed_at);
+        let same = |ts: &DateTime<Utc>| if *ts == self.status_changed_at { changed } else { rfc3339::Stamp::new(ts) };
+        let write = |out: &mut Vec<u8>, ts: &DateTime<Utc>, stamp: Option<rfc3339::Stamp>| match stamp {
+            Some(stamp) => out.extend_from_slice(stamp.as_bytes()),
+            None => rfc3339::write(out, ts),
+        };
         out.extend_from_slice(b"{\"status\":\"");
         out.extend_from_slice(self.status.as_str().as_bytes());
         out.extend_from_slice(b"\",\"statusChangedAt\":\"");
-        rfc3339::write(out, &self.status_changed_at);
+        write(out, &self.status_changed_at, changed);
         if let Some(message) = &self.status_message {
             out.extend_from_slice(b"\",\"statusMessage\":");
             // A JSON string of a `String` cannot fail to serialize.
@@ -62,9 +70,9 @@ impl OfficialMeta {
         } else {
             out.extend_from_slice(b"\",\"publishedAt\":\"");
         }
-        rfc3339::write(out, &self.published_at);
+        write(out, &self.published_at, same(&self.published_at));
         out.extend_from_slice(b"\",\"updatedAt\":\"");
-        rfc3339::write(out, &self.updated_at);
+        write(out, &self.updated_at, same(&self.updated_at));
         out.extend_from_slice(if self.is_latest { b"\",\"isLatest\":true}" } else { b"\",\"isLatest\":false}" });
     }
 
@@ -136,39 +144,58 @@ pub mod rfc3339 {
     /// Appends exactly what [`format`] returns, without its formatting machinery (metadata is
     /// written for every row of a page as the page is rendered).
     pub fn write(out: &mut Vec<u8>, ts: &DateTime<Utc>) {
-        let Some((digits, fraction)) = fraction_digits(ts) else {
-            out.extend_from_slice(format(ts).as_bytes());
-            return;
-        };
-        let (date, time) = (ts.date_naive(), ts.time());
-        let year = u32::try_from(date.year()).unwrap_or_default();
-        push_digits(out, year, 4);
-        out.push(b'-');
-        push_digits(out, date.month(), 2);
-        out.push(b'-');
-        push_digits(out, date.day(), 2);
-        out.push(b'T');
-        push_digits(out, time.hour(), 2);
-        out.push(b':');
-        push_digits(out, time.minute(), 2);
-        out.push(b':');
-        push_digits(out, time.second(), 2);
-        if digits > 0 {
-            out.push(b'.');
-            push_digits(out, fraction, digits);
+        match Stamp::new(ts) {
+            Some(stamp) => out.extend_from_slice(stamp.as_bytes()),
+            None => out.extend_from_slice(format(ts).as_bytes()),
         }
-        out.push(b'Z');
     }
 
-    /// `value` in exactly `width` decimal digits (leading zeros; `value` fits).
-    fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
-        let mut buf = [b'0'; 10];
+    /// A timestamp's text in a stack buffer, for the four-digit years [`write`] writes itself.
+    #[derive(Clone, Copy)]
+    pub(super) struct Stamp {
+        buf: [u8; 30],
+        len: usize,
+    }
+
+    impl Stamp {
+        pub(super) fn new(ts: &DateTime<Utc>) -> Option<Self> {
+            let (digits, fraction) = fraction_digits(ts)?;
+            let (date, time) = (ts.date_naive(), ts.time());
+            let mut buf = [0u8; 30];
+            let year = u32::try_from(date.year()).unwrap_or_default();
+            put_digits(&mut buf[0..4], year);
+            buf[4] = b'-';
+            put_digits(&mut buf[5..7], date.month());
+            buf[7] = b'-';
+            put_digits(&mut buf[8..10], date.day());
+            buf[10] = b'T';
+            put_digits(&mut buf[11..13], time.hour());
+            buf[13] = b':';
+            put_digits(&mut buf[14..16], time.minute());
+            buf[16] = b':';
+            put_digits(&mut buf[17..19], time.second());
+            let mut len = 19;
+            if digits > 0 {
+                buf[19] = b'.';
+                put_digits(&mut buf[20..20 + digits as usize], fraction);
+                len = 20 + digits as usize;
+            }
+            buf[len] = b'Z';
+            Some(Self { buf, len: len + 1 })
+        }
+
+        pub(super) fn as_bytes(&self) -> &[u8] {
+            &self.buf[..self.len]
+        }
+    }
+
+    /// Writes `value` into `slot` in decimal, leading zeros filling it (`value` fits).
+    fn put_digits(slot: &mut [u8], value: u32) {
         let mut v = value;
-        for slot in buf[..width as usize].iter_mut().rev() {
-            *slot = b'0' + u8::try_from(v % 10).unwrap_or_default();
+        for d in slot.iter_mut().rev() {
+            *d = b'0' + u8::try_from(v % 10).unwrap_or_default();
             v /= 10;
         }
-        out.extend_from_slice(&buf[..width as usize]);
     }
 
     pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -313,15 +340,18 @@ mod tests {
     fn official_meta_is_written_exactly_as_serde_writes_it() {
         let times = instants();
         let messages = [None, Some(String::new()), Some("moved to a \"new\" home\n\u{1}é 🚀".to_owned())];
-        for (i, message) in messages.iter().enumerate() {
+        // Instants all different, all one, and two of three the same (each text is made once).
+        let picks = (0..times.len() - 11).flat_map(|i| [(i, i + 3, i + 11), (i, i, i), (i, i + 3, i), (i, i, i + 11)]);
+        for (n, (changed, published, updated)) in picks.enumerate() {
+            let message = &messages[n % messages.len()];
             for status in [Status::Active, Status::Deprecated, Status::Deleted] {
                 for is_latest in [true, false] {
                     let meta = OfficialMeta {
                         status,
-                        status_changed_at: times[i],
+                        status_changed_at: times[changed],
                         status_message: message.clone(),
-                        published_at: times[i + 3],
-                        updated_at: times[i + 11],
+                        published_at: times[published],
+                        updated_at: times[updated],
                         is_latest,
                     };
                     let mut out = Vec::new();
