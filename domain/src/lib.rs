@@ -18,7 +18,8 @@
 //! - [`redact`]: locations without their secrets (URL userinfo and query values).
 //! - [`registry`]: merging ordered sources into one registry.
 //! - [`spec`]: what a source and a registry are configured to be (the core runs on these).
-//! - [`snapshot`]: the immutable, pre-rendered read model and its list/lookup queries.
+//! - [`snapshot`]: the immutable read model (rendered as pages are asked for) and its list/lookup
+//!   queries.
 //! - [`validate`]: whether a submitted server.json may be published (shape, released schema,
 //!   semantic rules), as located issues.
 //!
