@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn check_servers(doc: &ParsedDocument) {
     for parsed in &doc.servers {
-        let server = &parsed.server;
+        let server: &ServerJson = &parsed.server;
         let again: ServerJson = match serde_json::from_str(server.json()) {
             Ok(s) => s,
             Err(e) => panic!("a server's own JSON does not re-read: {e}: {}", server.json()),
