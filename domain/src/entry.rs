@@ -50,18 +50,15 @@ impl OfficialMeta {
     /// Appends this object's JSON: exactly what `serde_json` writes for it, written directly
     /// (every row of a rendered page writes one; rows do not keep them rendered).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        // The three instants are often one (a version first seen and never changed): its text is
-        // made once.
-        let changed = rfc3339::Stamp::new(&self.status_changed_at);
-        let same = |ts: &DateTime<Utc>| if *ts == self.status_changed_at { changed } else { rfc3339::Stamp::new(ts) };
-        let write = |out: &mut Vec<u8>, ts: &DateTime<Utc>, stamp: Option<rfc3339::Stamp>| match stamp {
-            Some(stamp) => out.extend_from_slice(stamp.as_bytes()),
-            None => rfc3339::write(out, ts),
-        };
+        self.write_json_with(out, &mut Stamps::default());
+    }
+
+    /// [`OfficialMeta::write_json`], taking instants' texts from (and adding them to) `stamps`.
+    pub fn write_json_with(&self, out: &mut Vec<u8>, stamps: &mut Stamps) {
         out.extend_from_slice(b"{\"status\":\"");
         out.extend_from_slice(self.status.as_str().as_bytes());
         out.extend_from_slice(b"\",\"statusChangedAt\":\"");
-        write(out, &self.status_changed_at, changed);
+        stamps.write(out, &self.status_changed_at);
         if let Some(message) = &self.status_message {
             out.extend_from_slice(b"\",\"statusMessage\":");
             // A JSON string of a `String` cannot fail to serialize.
@@ -70,9 +67,9 @@ impl OfficialMeta {
         } else {
             out.extend_from_slice(b"\",\"publishedAt\":\"");
         }
-        write(out, &self.published_at, same(&self.published_at));
+        stamps.write(out, &self.published_at);
         out.extend_from_slice(b"\",\"updatedAt\":\"");
-        write(out, &self.updated_at, same(&self.updated_at));
+        stamps.write(out, &self.updated_at);
         out.extend_from_slice(if self.is_latest { b"\",\"isLatest\":true}" } else { b"\",\"isLatest\":false}" });
     }
 
@@ -102,6 +99,31 @@ impl OfficialMeta {
             published_at: now,
             updated_at: now,
             is_latest: false,
+        }
+    }
+}
+
+/// The text of the last instant written, kept for the next: a row's three instants are often one
+/// (a version first seen and never changed), and the rows of a page mostly share theirs (versions
+/// first seen by one sync), so a page makes each distinct instant's text about once.
+#[derive(Debug, Default)]
+pub struct Stamps {
+    last: Option<(DateTime<Utc>, Option<rfc3339::Stamp>)>,
+}
+
+impl Stamps {
+    fn write(&mut self, out: &mut Vec<u8>, ts: &DateTime<Utc>) {
+        let stamp = match self.last {
+            Some((at, stamp)) if at == *ts => stamp,
+            _ => {
+                let stamp = rfc3339::Stamp::new(ts);
+                self.last = Some((*ts, stamp));
+                stamp
+            }
+        };
+        match stamp {
+            Some(stamp) => out.extend_from_slice(stamp.as_bytes()),
+            None => rfc3339::write(out, ts),
         }
     }
 }
@@ -151,7 +173,7 @@ pub mod rfc3339 {
     }
 
     /// A timestamp's text in a stack buffer, for the four-digit years [`write`] writes itself.
-    #[derive(Clone, Copy)]
+    #[derive(Debug, Clone, Copy)]
     pub(super) struct Stamp {
         buf: [u8; 30],
         len: usize,
@@ -232,12 +254,17 @@ impl Entry {
 
     /// Appends the `ServerResponse` JSON of [`Entry::render`].
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_with(out, &mut Stamps::default());
+    }
+
+    /// [`Entry::write_json`], with the instants' texts of the rows written before (see [`Stamps`]).
+    pub fn write_json_with(&self, out: &mut Vec<u8>, stamps: &mut Stamps) {
         out.extend_from_slice(b"{\"server\":");
         out.extend_from_slice(self.server.json().as_bytes());
         out.extend_from_slice(b",\"_meta\":{\"");
         out.extend_from_slice(OFFICIAL_META.as_bytes());
         out.extend_from_slice(b"\":");
-        self.official.write_json(out);
+        self.official.write_json_with(out, stamps);
         out.extend_from_slice(b"}}");
     }
 
@@ -340,7 +367,9 @@ mod tests {
     fn official_meta_is_written_exactly_as_serde_writes_it() {
         let times = instants();
         let messages = [None, Some(String::new()), Some("moved to a \"new\" home\n\u{1}é 🚀".to_owned())];
-        // Instants all different, all one, and two of three the same (each text is made once).
+        // Instants all different, all one, and two of three the same; one `Stamps` for all, as a
+        // page's rows share one.
+        let mut shared = Stamps::default();
         let picks = (0..times.len() - 11).flat_map(|i| [(i, i + 3, i + 11), (i, i, i), (i, i + 3, i), (i, i, i + 11)]);
         for (n, (changed, published, updated)) in picks.enumerate() {
             let message = &messages[n % messages.len()];
@@ -355,7 +384,7 @@ mod tests {
                         is_latest,
                     };
                     let mut out = Vec::new();
-                    meta.write_json(&mut out);
+                    meta.write_json_with(&mut out, &mut shared);
                     assert_eq!(std::str::from_utf8(&out).unwrap(), serde_json::to_string(&meta).unwrap(), "{meta:?}");
                     assert_eq!(out.len(), meta.json_len(), "{meta:?}");
                 }

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use crate::entry::Entry;
+use crate::entry::{Entry, Stamps};
 
 fn name_of(e: &Entry) -> &str {
     e.server.name().as_str()
@@ -225,11 +225,12 @@ pub fn render_list(rows: &[&Entry], next_cursor: Option<&str>) -> Vec<u8> {
         HEAD.len() + rows.iter().map(|r| r.json_len()).sum::<usize>() + rows.len().saturating_sub(1) + tail.len();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(HEAD);
+    let mut stamps = Stamps::default();
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        r.write_json(&mut out);
+        r.write_json_with(&mut out, &mut stamps);
     }
     out.extend_from_slice(tail.as_bytes());
     debug_assert_eq!(out.len(), size, "render_list sized its buffer wrongly");
