@@ -48,13 +48,9 @@ pub struct OfficialMeta {
 
 impl OfficialMeta {
     /// Appends this object's JSON: exactly what `serde_json` writes for it, written directly
-    /// (every row of a rendered page writes one; rows do not keep them rendered).
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        self.write_json_with(out, &mut Stamps::default());
-    }
-
-    /// [`OfficialMeta::write_json`], taking instants' texts from (and adding them to) `stamps`.
-    pub fn write_json_with(&self, out: &mut Vec<u8>, stamps: &mut Stamps) {
+    /// (every row of a rendered page writes one; rows do not keep them rendered). Instants' texts
+    /// come from, and go to, `stamps` (one per page or pass).
+    pub fn write_json(&self, out: &mut Vec<u8>, stamps: &mut Stamps) {
         out.extend_from_slice(b"{\"status\":\"");
         out.extend_from_slice(self.status.as_str().as_bytes());
         out.extend_from_slice(b"\",\"statusChangedAt\":\"");
@@ -248,23 +244,19 @@ impl Entry {
     /// `{"server": …, "_meta": {"io.modelcontextprotocol.registry/official": …}}`.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.json_len());
-        self.write_json(&mut out);
+        self.write_json(&mut out, &mut Stamps::default());
         out
     }
 
-    /// Appends the `ServerResponse` JSON of [`Entry::render`].
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        self.write_json_with(out, &mut Stamps::default());
-    }
-
-    /// [`Entry::write_json`], with the instants' texts of the rows written before (see [`Stamps`]).
-    pub fn write_json_with(&self, out: &mut Vec<u8>, stamps: &mut Stamps) {
+    /// Appends the `ServerResponse` JSON of [`Entry::render`], with the instants' texts of the
+    /// rows written before it (see [`Stamps`]).
+    pub fn write_json(&self, out: &mut Vec<u8>, stamps: &mut Stamps) {
         out.extend_from_slice(b"{\"server\":");
         out.extend_from_slice(self.server.json().as_bytes());
         out.extend_from_slice(b",\"_meta\":{\"");
         out.extend_from_slice(OFFICIAL_META.as_bytes());
         out.extend_from_slice(b"\":");
-        self.official.write_json_with(out, stamps);
+        self.official.write_json(out, stamps);
         out.extend_from_slice(b"}}");
     }
 
@@ -384,7 +376,7 @@ mod tests {
                         is_latest,
                     };
                     let mut out = Vec::new();
-                    meta.write_json_with(&mut out, &mut shared);
+                    meta.write_json(&mut out, &mut shared);
                     assert_eq!(std::str::from_utf8(&out).unwrap(), serde_json::to_string(&meta).unwrap(), "{meta:?}");
                     assert_eq!(out.len(), meta.json_len(), "{meta:?}");
                 }

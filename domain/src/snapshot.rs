@@ -230,7 +230,7 @@ pub fn render_list(rows: &[&Entry], next_cursor: Option<&str>) -> Vec<u8> {
         if i > 0 {
             out.push(b',');
         }
-        r.write_json_with(&mut out, &mut stamps);
+        r.write_json(&mut out, &mut stamps);
     }
     out.extend_from_slice(tail.as_bytes());
     debug_assert_eq!(out.len(), size, "render_list sized its buffer wrongly");

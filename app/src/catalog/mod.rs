@@ -359,11 +359,11 @@ fn snapshot_digest(name: &RegistryName, entries: &[Entry]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(name.as_str().as_bytes());
-    let mut meta = Vec::with_capacity(256);
+    let (mut meta, mut stamps) = (Vec::with_capacity(256), thv_domain::entry::Stamps::default());
     for e in entries {
         h.update(e.server.content_hash().as_bytes());
         meta.clear();
-        e.official.write_json(&mut meta);
+        e.official.write_json(&mut meta, &mut stamps);
         h.update(&meta);
     }
     hex::encode(&h.finalize()[..12])
